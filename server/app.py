@@ -1,0 +1,79 @@
+"""The ASGI application: wires settings, database, update log, rooms and routes together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server import __version__
+from server.auth.routes import router as auth_router
+from server.collab.room import RoomLimits
+from server.collab.rooms import RoomManager
+from server.collab.routes import router as collab_router
+from server.collab.update_log import SqlUpdateLog
+from server.config import Settings
+from server.db import make_engine, migrate
+from server.errors import TandemError
+from server.events.bus import EventBus
+from server.events.routes import router as events_router
+from server.notebooks.routes import router as notebooks_router
+from server.services import Services
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        await asyncio.to_thread(migrate, engine)
+        bus = EventBus()
+        bus.bind(asyncio.get_running_loop())
+        update_log = SqlUpdateLog(engine, settings.max_batch_updates)
+        await update_log.start()
+        limits = RoomLimits(
+            max_frame_bytes=settings.max_frame_bytes,
+            max_awareness_bytes=settings.max_awareness_bytes,
+            send_queue=settings.client_send_queue,
+            compact_after_updates=settings.compact_after_updates,
+            compact_after_bytes=settings.compact_after_bytes,
+        )
+        rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds)
+        app.state.services = Services(settings, engine, update_log, rooms, bus)
+        try:
+            yield
+        finally:
+            await rooms.shutdown()
+            await update_log.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(TandemError)
+    async def tandem_error(_request: Request, error: TandemError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input by default; a password or token must never
+        # come back in a response, so only the place and the reason are returned.
+        details = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type")}
+            for item in error.errors()
+        ]
+        return JSONResponse({"detail": details}, status_code=422)
+
+    @app.get("/api/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(auth_router)
+    app.include_router(notebooks_router)
+    app.include_router(collab_router)
+    app.include_router(events_router)
+    return app

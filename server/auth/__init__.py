@@ -1,0 +1,1 @@
+"""Who is this: accounts, API tokens, browser sessions."""

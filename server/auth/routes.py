@@ -1,0 +1,44 @@
+"""Log in and out with a password (browser session cookie); who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from server.auth import service
+from server.auth.credentials import SESSION_COOKIE
+from server.auth.models import LoginRequest, UserPublic
+from server.deps import AppServices, CurrentUser, DbSession
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+@router.post("/auth/login")
+def login(
+    body: LoginRequest, db: DbSession, services: AppServices, response: Response
+) -> UserPublic:
+    settings = services.settings
+    raw = service.login(db, body.username, body.password, settings.session_days)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    user = service.get_user(db, body.username)
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, db: DbSession, response: Response) -> None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        service.logout(db, raw)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user, from_attributes=True)

@@ -1,0 +1,109 @@
+"""Accounts and credentials: create users and tokens, log in, resolve a credential to a user."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from server.auth.models import ApiToken, User, WebSession
+from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from server.timeutil import utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a login takes the same time either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+TOKEN_PREFIX = "tdm_"  # noqa: S105  (a visible prefix, not a secret)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_user(
+    db: Session, username: str, password: str | None = None, *, is_admin: bool = False
+) -> User:
+    username = username.strip()
+    if not username or len(username) > 64 or not username.isprintable():
+        raise InvalidInput("a username is 1 to 64 printable characters")
+    if db.exec(select(User).where(User.username == username)).first() is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        is_admin=is_admin,
+        password_hash=_hasher.hash(password) if password else None,
+    )
+    db.add(user)
+    db.commit()
+    db.refresh(user)
+    return user
+
+
+def get_user(db: Session, username: str) -> User:
+    user = db.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def create_token(db: Session, user: User, label: str = "") -> str:
+    """Make an API token for `user`; the raw token is returned once and only its hash kept."""
+    if len(label) > 100:
+        raise InvalidInput("a token label is at most 100 characters")
+    assert user.id is not None
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.add(ApiToken(user_id=user.id, label=label, token_hash=hash_secret(raw)))
+    db.commit()
+    return raw
+
+
+def user_for_token(db: Session, raw: str) -> User:
+    record = db.exec(select(ApiToken).where(ApiToken.token_hash == hash_secret(raw))).first()
+    if record is None:
+        raise NotAuthenticated("invalid token")
+    user = db.get(User, record.user_id)
+    if user is None:
+        raise NotAuthenticated("invalid token")
+    return user
+
+
+def login(db: Session, username: str, password: str, session_days: int) -> str:
+    """Check a password and open a browser session; returns the raw session cookie value."""
+    user = db.exec(select(User).where(User.username == username)).first()
+    stored = user.password_hash if user is not None else None
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise NotAuthenticated("wrong username or password") from None
+    if user is None or stored is None:
+        raise NotAuthenticated("wrong username or password")
+    assert user.id is not None
+    raw = secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(days=session_days)
+    db.add(WebSession(token_hash=hash_secret(raw), user_id=user.id, expires_at=expires))
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+        db.add(user)
+    db.commit()
+    return raw
+
+
+def user_for_session(db: Session, raw: str) -> User:
+    record = db.get(WebSession, hash_secret(raw))
+    if record is None or record.expires_at <= utcnow():
+        raise NotAuthenticated("session expired; log in again")
+    user = db.get(User, record.user_id)
+    if user is None:
+        raise NotAuthenticated("session expired; log in again")
+    return user
+
+
+def logout(db: Session, raw: str) -> None:
+    record = db.get(WebSession, hash_secret(raw))
+    if record is not None:
+        db.delete(record)
+        db.commit()

@@ -1,0 +1,118 @@
+"""The `tandem` command: serve, and manage users and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from server.auth import service
+from server.config import Settings
+from server.db import make_engine, migrate
+from server.errors import TandemError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.logs import configure
+
+    settings = _settings(args)
+    configure(args.log_level.upper())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        log_config=None,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _session(args: argparse.Namespace) -> Session:
+    engine = make_engine(_settings(args))
+    migrate(engine)
+    return Session(engine)
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    password = args.password
+    generated = False
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.name}: ")
+        else:
+            password, generated = secrets.token_urlsafe(12), True
+    with _session(args) as db:
+        user = service.create_user(db, args.name, password, is_admin=args.admin)
+    role = "admin" if user.is_admin else "user"
+    print(f"created {role} {user.username}")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    with _session(args) as db:
+        user = service.get_user(db, args.name)
+        print(service.create_token(db, user, args.label))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tandem", description="Collaborative notebook server")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", type=Path, help="where the SQLite file lives")
+        return p
+
+    serve = with_data_dir(commands.add_parser("serve", help="run the server"))
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.set_defaults(run=_serve)
+
+    users = commands.add_parser("users", help="manage accounts")
+    users_cmds = users.add_subparsers(dest="action", required=True)
+    create_user = with_data_dir(users_cmds.add_parser("create", help="create an account"))
+    create_user.add_argument("name")
+    create_user.add_argument("--password", help="asked for (or generated) when left out")
+    create_user.add_argument("--admin", action="store_true")
+    create_user.set_defaults(run=_users_create)
+
+    tokens = commands.add_parser("tokens", help="manage API tokens")
+    tokens_cmds = tokens.add_subparsers(dest="action", required=True)
+    create_token = with_data_dir(tokens_cmds.add_parser("create", help="print a new API token"))
+    create_token.add_argument("name", help="the user the token acts for")
+    create_token.add_argument("--label", default="", help="what the token is for")
+    create_token.set_defaults(run=_tokens_create)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except TandemError as error:
+        print(f"tandem: {error.message}", file=sys.stderr)
+        return 2
+    return result

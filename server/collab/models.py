@@ -1,0 +1,36 @@
+"""The update log and its snapshots: a notebook's content is snapshot + every later update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from server.timeutil import utcnow
+
+
+class UpdateRecord(SQLModel, table=True):
+    __tablename__ = "update_log"
+    # INTEGER (not BIGINT) so SQLite makes it the rowid and autoincrements it.
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    notebook_id: str = Field(
+        foreign_key="notebooks.id", index=True, max_length=32, ondelete="CASCADE"
+    )
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Snapshot(SQLModel, table=True):
+    __tablename__ = "snapshots"
+    notebook_id: str = Field(
+        primary_key=True, foreign_key="notebooks.id", max_length=32, ondelete="CASCADE"
+    )
+    # Every update with seq <= upto_seq is contained in `data`.
+    upto_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,298 @@
+"""A Room is one open notebook: its pycrdt Doc, the people connected to it and their presence.
+
+Every incoming update goes: role check -> decode check -> update log (durable) -> apply to
+the Doc -> broadcast to every connection, the sender's echo included. Nothing reaches a
+client before it is stored, so anything anyone has seen survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc, YSyncMessageType, get_state
+
+from server import protocol
+from server.collab.transport import Disconnected, TextFrame, Transport
+from server.collab.update_log import UpdateLog
+from server.errors import FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
+from server.notebooks.models import Role
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoomLimits:
+    max_frame_bytes: int = 16 * 1024 * 1024
+    max_awareness_bytes: int = 64 * 1024
+    send_queue: int = 4096
+    compact_after_updates: int = 2000
+    compact_after_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class Connection:
+    """One client's websocket in a room: who it is, what it may do, what waits to be sent."""
+
+    def __init__(self, transport: Transport, username: str, role: Role, queue_size: int) -> None:
+        self.transport = transport
+        self.username = username
+        self.role = role
+        self.client_ids: set[int] = set()
+        self._outbox: asyncio.Queue[bytes | _Close] = asyncio.Queue(queue_size)
+        self._closing = False
+
+    def send(self, message: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            # A client this far behind resyncs faster from scratch than from a backlog.
+            self.close(1013, "too far behind; reconnect to resync")
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        # The close jumps the queue: whatever is still waiting is dropped.
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self._outbox.put_nowait(_Close(code, reason))
+
+    async def run_sender(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if isinstance(item, _Close):
+                await self.transport.close(item.code, item.reason)
+                return
+            await self.transport.send(item)
+
+
+@dataclass
+class _Presence:
+    clock: int
+    state: str
+    owner: Connection
+
+
+@dataclass
+class Room:
+    notebook_id: str
+    doc: Doc[Any]
+    update_log: UpdateLog
+    limits: RoomLimits
+    last_seq: int = 0
+    connections: set[Connection] = field(default_factory=set)
+    presence: dict[int, _Presence] = field(default_factory=dict)
+    _since_snapshot_count: int = 0
+    _since_snapshot_bytes: int = 0
+    _compaction: asyncio.Task[None] | None = None
+
+    # --- connections -------------------------------------------------------------------
+
+    async def serve(self, connection: Connection) -> None:
+        """Run one client's connection until it ends, whatever the reason."""
+        self.connections.add(connection)
+        sender = asyncio.create_task(connection.run_sender())
+        reader = asyncio.create_task(self._read(connection))
+        try:
+            connection.send(protocol.encode_sync(YSyncMessageType.SYNC_STEP1, self.doc.get_state()))
+            if self.presence:
+                connection.send(self._presence_message(list(self.presence)))
+            await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.connections.discard(connection)
+            self._forget_presence(connection)
+            if not sender.done():
+                # Give a requested close (or the last messages) a moment to go out.
+                connection.close(1000, "")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(sender), 1.0)
+            for task in (reader, sender):
+                task.cancel()
+            results = await asyncio.gather(reader, sender, return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception) and not isinstance(result, Disconnected):
+                    log.error("connection to %s failed", self.notebook_id, exc_info=result)
+
+    async def _read(self, connection: Connection) -> None:
+        while True:
+            try:
+                frame = await connection.transport.recv()
+            except Disconnected:
+                return
+            except TextFrame:
+                connection.close(1003, "binary frames only (y-websocket protocol)")
+                return
+            try:
+                await self.handle(connection, frame)
+            except TandemError as error:
+                log.info("closing a connection to %s: %s", self.notebook_id, error.message)
+                connection.close(error.close_code, error.message)
+                return
+
+    def set_role(self, username: str, role: Role | None) -> None:
+        """Apply a membership change to the open connections of `username`, at once."""
+        for connection in list(self.connections):
+            if connection.username != username:
+                continue
+            if role is None:
+                connection.close(4403, "your access to this notebook was removed")
+            else:
+                connection.role = role
+
+    def close_all(self, code: int, reason: str) -> None:
+        for connection in list(self.connections):
+            connection.close(code, reason)
+
+    # --- messages ------------------------------------------------------------------------
+
+    async def handle(self, connection: Connection, frame: bytes) -> None:
+        if len(frame) > self.limits.max_frame_bytes:
+            raise FrameTooLarge("frame larger than the server accepts")
+        message = protocol.parse_message(frame)
+        if isinstance(message, protocol.SyncStep1):
+            connection.send(
+                protocol.encode_sync(
+                    YSyncMessageType.SYNC_STEP2, self._diff_for(message.state_vector)
+                )
+            )
+        elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
+            await self._write(connection, message.update)
+        elif isinstance(message, protocol.AwarenessUpdate):
+            self._update_presence(connection, message.payload)
+        elif isinstance(message, protocol.QueryAwareness) and self.presence:
+            connection.send(self._presence_message(list(self.presence)))
+        # Auth messages from a client carry nothing the server acts on.
+
+    def _diff_for(self, state_vector: bytes) -> bytes:
+        try:
+            return self.doc.get_update(state_vector)
+        except Exception:
+            raise ProtocolError("malformed state vector") from None
+
+    async def _write(self, connection: Connection, update: bytes) -> None:
+        if update == protocol.EMPTY_UPDATE:
+            return
+        if not connection.role.can_edit:
+            connection.send(
+                protocol.encode_permission_denied(
+                    f"{connection.role.value}s cannot edit this notebook"
+                )
+            )
+            return
+        try:
+            get_state(update)
+        except Exception:
+            raise InvalidUpdate("the update could not be decoded") from None
+        message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
+        try:
+            await self.update_log.append(
+                self.notebook_id, update, lambda seq: self._apply(update, message, seq)
+            )
+        except Exception:
+            # Not stored, so not applied: the client still has the edit and resends it
+            # when it reconnects and syncs.
+            raise TandemError("could not save the change; reconnect to retry") from None
+
+    def _apply(self, update: bytes, message: bytes, seq: int) -> None:
+        try:
+            self.doc.apply_update(update)
+        except Exception:
+            log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
+            return
+        self.last_seq = seq
+        for connection in self.connections:
+            connection.send(message)
+        self._since_snapshot_count += 1
+        self._since_snapshot_bytes += len(update)
+        if (
+            self._since_snapshot_count >= self.limits.compact_after_updates
+            or self._since_snapshot_bytes >= self.limits.compact_after_bytes
+        ):
+            self.start_compaction()
+
+    # --- presence (awareness) ----------------------------------------------------------
+
+    def _update_presence(self, connection: Connection, payload: bytes) -> None:
+        accepted = []
+        user = {"name": connection.username}
+        for entry in protocol.parse_awareness_update(payload):
+            current = self.presence.get(entry.client_id)
+            if current is not None and current.owner.username != connection.username:
+                continue  # nobody speaks for someone else's client
+            if entry.is_removal:
+                self.presence.pop(entry.client_id, None)
+                connection.client_ids.discard(entry.client_id)
+                accepted.append(entry)
+                continue
+            if len(entry.state) > self.limits.max_awareness_bytes:
+                continue
+            stamped = protocol.stamp_user(entry.state, user)
+            if stamped is None:
+                continue
+            if current is not None and current.owner is not connection:
+                current.owner.client_ids.discard(entry.client_id)
+            self.presence[entry.client_id] = _Presence(entry.clock, stamped, connection)
+            connection.client_ids.add(entry.client_id)
+            accepted.append(protocol.AwarenessEntry(entry.client_id, entry.clock, stamped))
+        if accepted:
+            self._broadcast(protocol.encode_awareness_message(accepted))
+
+    def _presence_message(self, client_ids: list[int]) -> bytes:
+        entries = [
+            protocol.AwarenessEntry(cid, self.presence[cid].clock, self.presence[cid].state)
+            for cid in client_ids
+        ]
+        return protocol.encode_awareness_message(entries)
+
+    def _forget_presence(self, connection: Connection) -> None:
+        gone = []
+        for client_id in connection.client_ids:
+            current = self.presence.get(client_id)
+            if current is not None and current.owner is connection:
+                del self.presence[client_id]
+                gone.append(protocol.AwarenessEntry(client_id, current.clock + 1, "null"))
+        connection.client_ids.clear()
+        if gone:
+            self._broadcast(protocol.encode_awareness_message(gone))
+
+    def _broadcast(self, message: bytes) -> None:
+        for connection in self.connections:
+            connection.send(message)
+
+    # --- compaction ----------------------------------------------------------------------
+
+    @property
+    def has_uncompacted_updates(self) -> bool:
+        return self._since_snapshot_count > 0
+
+    def start_compaction(self) -> asyncio.Task[None] | None:
+        if self._compaction is not None and not self._compaction.done():
+            return self._compaction
+        if not self.has_uncompacted_updates:
+            return None
+        # State and seq are read together, with no await between: the snapshot holds
+        # exactly the updates up to `upto`; later ones stay in the log.
+        state, upto = self.doc.get_update(), self.last_seq
+        count, size = self._since_snapshot_count, self._since_snapshot_bytes
+        self._compaction = asyncio.create_task(self._compact(state, upto, count, size))
+        return self._compaction
+
+    async def _compact(self, state: bytes, upto: int, count: int, size: int) -> None:
+        try:
+            await self.update_log.compact(self.notebook_id, state, upto)
+        except Exception as error:
+            log.error("compaction of %s failed: %s", self.notebook_id, type(error).__name__)
+            return
+        self._since_snapshot_count -= count
+        self._since_snapshot_bytes -= size

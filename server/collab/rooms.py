@@ -1,0 +1,156 @@
+"""The open rooms of this server: load on first join, keep while used, unload after a grace.
+
+Loading is snapshot + tail of the update log; two people opening a cold notebook at the
+same moment share one load. An unloaded room is compacted first, so the next open reads
+one snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
+
+from server.collab.room import Connection, Room, RoomLimits
+from server.collab.update_log import UpdateLog
+from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.notebooks.models import Role
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    room: Room
+    users: int = 0
+    unload: asyncio.TimerHandle | None = None
+
+
+class RoomManager:
+    def __init__(
+        self, update_log: UpdateLog, bus: EventBus, limits: RoomLimits, grace_seconds: float
+    ) -> None:
+        self._log = update_log
+        self._limits = limits
+        self._grace = grace_seconds
+        self._entries: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[Room]] = {}
+        self._unloading: set[asyncio.Task[None]] = set()
+        bus.subscribe_all(self._on_event)
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, notebook_id: str) -> Room | None:
+        entry = self._entries.get(notebook_id)
+        return entry.room if entry is not None else None
+
+    async def serve(self, notebook_id: str, connection: Connection) -> None:
+        room = await self._acquire(notebook_id)
+        try:
+            await room.serve(connection)
+        finally:
+            self._release(notebook_id)
+
+    async def snapshot(self, notebook_id: str) -> bytes:
+        """The whole document as one update: from the open room, else from the database."""
+        room = self.get(notebook_id)
+        if room is not None:
+            return room.doc.get_update()
+        doc, _ = await self._load_doc(notebook_id)
+        return doc.get_update()
+
+    async def _acquire(self, notebook_id: str) -> Room:
+        entry = self._entries.get(notebook_id)
+        if entry is None:
+            loading = self._loading.get(notebook_id)
+            if loading is None:
+                loading = asyncio.ensure_future(self._load(notebook_id))
+                self._loading[notebook_id] = loading
+            # Shielded: one person giving up does not cancel the load the others wait on.
+            await asyncio.shield(loading)
+            entry = self._entries[notebook_id]
+        if entry.unload is not None:
+            entry.unload.cancel()
+            entry.unload = None
+        entry.users += 1
+        return entry.room
+
+    def _release(self, notebook_id: str) -> None:
+        entry = self._entries.get(notebook_id)
+        if entry is None:
+            return
+        entry.users -= 1
+        if entry.users == 0:
+            loop = asyncio.get_running_loop()
+            entry.unload = loop.call_later(self._grace, self._start_unload, notebook_id)
+
+    def _start_unload(self, notebook_id: str) -> None:
+        task = asyncio.create_task(self._unload(notebook_id))
+        self._unloading.add(task)
+        task.add_done_callback(self._unloading.discard)
+
+    async def _unload(self, notebook_id: str) -> None:
+        entry = self._entries.get(notebook_id)
+        if entry is None or entry.users > 0:
+            return
+        compaction = entry.room.start_compaction()
+        if compaction is not None:
+            await compaction
+        # Someone may have joined while the snapshot was written; then the room stays.
+        if entry.users == 0 and self._entries.get(notebook_id) is entry:
+            del self._entries[notebook_id]
+
+    async def _load(self, notebook_id: str) -> Room:
+        try:
+            doc, last_seq = await self._load_doc(notebook_id)
+        finally:
+            self._loading.pop(notebook_id, None)
+        room = Room(notebook_id, doc, self._log, self._limits, last_seq=last_seq)
+        self._entries[notebook_id] = _Entry(room)
+        return room
+
+    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:
+        stored = await self._log.load(notebook_id)
+        doc: Doc[Any] = Doc()
+        if stored.snapshot is not None:
+            doc.apply_update(stored.snapshot)
+        last_seq = stored.upto_seq
+        for seq, update in stored.updates:
+            try:
+                doc.apply_update(update)
+            except Exception:
+                log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
+            last_seq = seq
+        return doc, last_seq
+
+    def _on_event(self, event: NotebookEvent) -> None:
+        room = self.get(event.notebook_id)
+        if room is None:
+            return
+        if event.type == MEMBERS_CHANGED:
+            changed = event.data.get("changed", {})
+            role = changed.get("role")
+            room.set_role(changed.get("username", ""), Role(role) if role else None)
+        elif event.type == NOTEBOOK_DELETED:
+            room.close_all(4404, "this notebook was deleted")
+            entry = self._entries.pop(event.notebook_id, None)
+            if entry is not None and entry.unload is not None:
+                entry.unload.cancel()
+
+    async def shutdown(self) -> None:
+        """Snapshot every open room (the log already holds everything; this makes reopening
+        fast)."""
+        for entry in list(self._entries.values()):
+            entry.room.close_all(1012, "server restarting")
+            if entry.unload is not None:
+                entry.unload.cancel()
+            compaction = entry.room.start_compaction()
+            if compaction is not None:
+                await compaction
+        if self._unloading:
+            await asyncio.gather(*self._unloading, return_exceptions=True)

@@ -1,0 +1,25 @@
+"""The sync websocket: the standard y-websocket protocol, one socket per open notebook."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from server.collab.room import Connection
+from server.collab.transport import StarletteTransport
+from server.deps import websocket_access
+
+router = APIRouter(tags=["collab"])
+
+
+@router.websocket("/api/notebooks/{notebook_id}/sync")
+async def sync(websocket: WebSocket, notebook_id: str) -> None:
+    services = websocket.app.state.services
+    access = await websocket_access(websocket, notebook_id, services)
+    if access is None:
+        return
+    user, role = access
+    await websocket.accept()
+    connection = Connection(
+        StarletteTransport(websocket), user.username, role, services.settings.client_send_queue
+    )
+    await services.rooms.serve(notebook_id, connection)

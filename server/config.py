@@ -1,0 +1,44 @@
+"""Settings, read from `TANDEM_*` environment variables (and CLI flags that override them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("tandem-data"))
+    # Empty means "a SQLite file inside data_dir".
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Origins allowed for cookie-authenticated requests besides the server's own.
+    allowed_origins: list[str] = Field(default_factory=list)
+    session_days: int = 14
+    cookie_secure: bool = False
+
+    max_frame_bytes: int = 16 * 1024 * 1024
+    # Largest awareness state one client may publish (names, cursors, selections).
+    max_awareness_bytes: int = 64 * 1024
+    # Messages waiting for a slow client before it is disconnected (it resyncs on reconnect).
+    client_send_queue: int = 4096
+
+    room_grace_seconds: float = 30.0
+    compact_after_updates: int = 2000
+    compact_after_bytes: int = 4 * 1024 * 1024
+    # Appends waiting for one group commit are capped so one batch never holds a huge lock.
+    max_batch_updates: int = 1024
+
+    # WAL + NORMAL survives a kill -9 of the server (not a power cut); FULL survives both.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tandem.db').resolve()}"

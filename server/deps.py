@@ -1,0 +1,90 @@
+"""FastAPI dependencies as Annotated aliases, so a route's signature says who may call it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from server.auth.credentials import RequestFacts, authenticate
+from server.auth.models import User
+from server.errors import PermissionDenied, TandemError
+from server.notebooks import service as notebooks
+from server.notebooks.models import Role
+from server.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+AppServices = Annotated[Services, Depends(get_services)]
+
+
+def get_db(services: AppServices) -> Iterator[Session]:
+    with Session(services.engine) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def get_current_user(request: Request, db: DbSession, services: AppServices) -> User:
+    facts = RequestFacts(
+        headers=request.headers,
+        cookies=request.cookies,
+        query_token=None,
+        scheme=request.url.scheme,
+        method=request.method,
+        websocket=False,
+    )
+    return authenticate(db, facts, services.settings.allowed_origins)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise PermissionDenied("only an admin may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]
+
+
+async def websocket_access(
+    websocket: WebSocket, notebook_id: str, services: Services
+) -> tuple[User, Role] | None:
+    """Authenticate a websocket before accepting it and find the caller's role.
+
+    On failure the handshake is refused with an HTTP status and a JSON reason (no socket is
+    opened, so nothing leaks to a page from a foreign origin) and None is returned.
+    """
+    facts = RequestFacts(
+        headers=websocket.headers,
+        cookies=websocket.cookies,
+        query_token=websocket.query_params.get("token"),
+        scheme=websocket.url.scheme,
+        method="GET",
+        websocket=True,
+    )
+
+    def resolve() -> tuple[User, Role]:
+        with Session(services.engine) as db:
+            user = authenticate(db, facts, services.settings.allowed_origins)
+            _, role = notebooks.get_with_role(db, notebook_id, user)
+            return user, role
+
+    try:
+        return await run_in_threadpool(resolve)
+    except TandemError as error:
+        await websocket.send_denial_response(
+            JSONResponse({"detail": error.message}, status_code=error.status_code)
+        )
+        return None

@@ -1,0 +1,37 @@
+"""Logging set-up: one format, and no secret in any line.
+
+uvicorn logs request lines with their query string, and websocket clients that cannot set
+headers pass `?token=...`; the filter here blanks such values before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET_PARAM = re.compile(r"((?:token|password|session)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    redactor = RedactSecrets()
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "server"):
+        logger = logging.getLogger(name)
+        logger.addFilter(redactor)
+        for handler in logger.handlers:
+            handler.addFilter(redactor)

@@ -1,0 +1,1 @@
+"""Notebooks as records: titles, owners, members and their roles, import and export."""

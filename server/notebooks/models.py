@@ -1,0 +1,86 @@
+"""Notebook records and memberships. The content itself lives in the collab update log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from server.timeutil import utcnow
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    COMMENTER = "commenter"
+    EDITOR = "editor"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+    @property
+    def can_edit(self) -> bool:
+        return self.allows(Role.EDITOR)
+
+
+_RANK = {Role.VIEWER: 0, Role.COMMENTER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+
+
+class MemberRole(StrEnum):
+    """The roles an owner can grant (ownership itself is not granted this way)."""
+
+    VIEWER = "viewer"
+    COMMENTER = "commenter"
+    EDITOR = "editor"
+
+
+class NotebookBase(SQLModel):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class Notebook(NotebookBase, table=True):
+    __tablename__ = "notebooks"
+    id: str = Field(primary_key=True, max_length=32)
+    owner_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    notebook_id: str = Field(
+        primary_key=True, foreign_key="notebooks.id", max_length=32, ondelete="CASCADE"
+    )
+    user_id: int = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    role: str = Field(max_length=16)
+
+
+class NotebookCreate(NotebookBase):
+    pass
+
+
+class NotebookUpdate(NotebookBase):
+    pass
+
+
+class NotebookPublic(NotebookBase):
+    id: str
+    owner: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberPublic(BaseModel):
+    username: str
+    role: Role
+
+
+class MemberUpdate(BaseModel):
+    role: MemberRole

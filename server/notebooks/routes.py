@@ -1,0 +1,192 @@
+"""REST for notebooks: create or import, list, read, rename, delete, export, members."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from server.auth import service as users
+from server.auth.models import User
+from server.deps import AppServices, CurrentUser, DbSession
+from server.errors import InvalidInput, PermissionDenied
+from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, NotebookEvent
+from server.notebooks import service
+from server.notebooks.models import (
+    MemberPublic,
+    MemberUpdate,
+    Notebook,
+    NotebookCreate,
+    NotebookPublic,
+    NotebookUpdate,
+    Role,
+)
+
+router = APIRouter(prefix="/api/notebooks", tags=["notebooks"])
+
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+class NotebookAccess:
+    """Resolves {notebook_id} to the notebook and the caller's role, requiring `needed`."""
+
+    def __init__(self, needed: Role) -> None:
+        self.needed = needed
+
+    def __call__(self, notebook_id: str, db: DbSession, user: CurrentUser) -> tuple[Notebook, Role]:
+        notebook, role = service.get_with_role(db, notebook_id, user)
+        if not role.allows(self.needed):
+            raise PermissionDenied(f"this needs the {self.needed.value} role")
+        return notebook, role
+
+
+Readable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.VIEWER))]
+Editable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.EDITOR))]
+Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": NotebookCreate.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "title": {"type": "string", "maxLength": 200},
+                        },
+                        "required": ["file"],
+                    }
+                },
+            }
+        }
+    },
+)
+async def create_notebook(
+    request: Request, user: CurrentUser, services: AppServices
+) -> NotebookPublic:
+    """Create a blank notebook (JSON `{"title"}`) or import an .ipynb (multipart `file`)."""
+    content_type = request.headers.get("content-type", "")
+    content: dict[str, Any] | None = None
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=MAX_UPLOAD_BYTES)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("upload the .ipynb file in the form field 'file'")
+        raw = await upload.read()
+        content = service.parse_ipynb(raw)
+        given = form.get("title")
+        title = given if isinstance(given, str) and given.strip() else _title_from(upload)
+    else:
+        try:
+            body = NotebookCreate.model_validate(json.loads(await request.body()))
+        except ValueError as error:
+            raise InvalidInput(f'expected JSON {{"title": ...}}: {_brief(error)}') from None
+        title = body.title
+
+    def work() -> NotebookPublic:
+        with Session(services.engine) as db:
+            notebook = service.create(db, user, title, content)
+            return service.public(db, notebook, Role.OWNER)
+
+    return await run_in_threadpool(work)
+
+
+def _title_from(upload: UploadFile) -> str:
+    name = upload.filename or "Untitled.ipynb"
+    stem = re.sub(r"\.ipynb$", "", name.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    return (stem.strip() or "Untitled")[:200]
+
+
+def _brief(error: ValueError) -> str:
+    return str(error).splitlines()[0][:200]
+
+
+@router.get("")
+def list_notebooks(db: DbSession, user: CurrentUser) -> list[NotebookPublic]:
+    return service.list_for(db, user)
+
+
+@router.get("/{notebook_id}")
+def get_notebook(access: Readable, db: DbSession) -> NotebookPublic:
+    notebook, role = access
+    return service.public(db, notebook, role)
+
+
+@router.patch("/{notebook_id}")
+def rename_notebook(body: NotebookUpdate, access: Editable, db: DbSession) -> NotebookPublic:
+    notebook, role = access
+    return service.public(db, service.rename(db, notebook, body.title), role)
+
+
+@router.delete("/{notebook_id}", status_code=204)
+def delete_notebook(access: Owned, db: DbSession, services: AppServices) -> None:
+    notebook, _ = access
+    notebook_id = notebook.id
+    service.remove(db, notebook)
+    services.bus.publish(NotebookEvent(notebook_id, NOTEBOOK_DELETED))
+
+
+@router.get("/{notebook_id}/export")
+async def export_notebook(access: Readable, services: AppServices) -> Response:
+    notebook, _ = access
+    state = await services.rooms.snapshot(notebook.id)
+    content = await run_in_threadpool(service.export, state)
+    filename = re.sub(r"[^\w\- .]", "_", notebook.title)[:100] or "notebook"
+    return JSONResponse(
+        content,
+        headers={"Content-Disposition": f'attachment; filename="{filename}.ipynb"'},
+    )
+
+
+@router.get("/{notebook_id}/members")
+def list_members(access: Readable, db: DbSession) -> list[MemberPublic]:
+    notebook, _ = access
+    return service.members(db, notebook)
+
+
+@router.put("/{notebook_id}/members/{username}")
+def put_member(
+    username: str, body: MemberUpdate, access: Owned, db: DbSession, services: AppServices
+) -> list[MemberPublic]:
+    notebook, _ = access
+    member = users.get_user(db, username)
+    service.set_member(db, notebook, member, body.role)
+    return _announce(db, services, notebook, member, Role(body.role.value))
+
+
+@router.delete("/{notebook_id}/members/{username}")
+def delete_member(
+    username: str, access: Owned, db: DbSession, services: AppServices
+) -> list[MemberPublic]:
+    notebook, _ = access
+    member = users.get_user(db, username)
+    service.remove_member(db, notebook, member)
+    return _announce(db, services, notebook, member, None)
+
+
+def _announce(
+    db: Session, services: AppServices, notebook: Notebook, member: User, role: Role | None
+) -> list[MemberPublic]:
+    listing = service.members(db, notebook)
+    services.bus.publish(
+        NotebookEvent(
+            notebook.id,
+            MEMBERS_CHANGED,
+            {
+                "members": [m.model_dump(mode="json") for m in listing],
+                "changed": {"username": member.username, "role": role.value if role else None},
+            },
+        )
+    )
+    return listing

@@ -1,0 +1,204 @@
+"""Notebook records: create (blank or from .ipynb), list, rename, delete, members, export.
+
+Content goes in and out through jupyter_ydoc's YNotebook (the schema JupyterLab shares) and
+is checked by nbformat both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from typing import Any
+
+import nbformat
+from jupyter_ydoc import YNotebook
+from nbformat.v4 import upgrade
+from pycrdt import Doc
+from sqlmodel import Session, col, delete, select
+
+from server.auth.models import User
+from server.collab.models import Snapshot, UpdateRecord
+from server.errors import Conflict, InvalidInput, InvalidNotebook, NotFound
+from server.notebooks.models import (
+    MemberPublic,
+    MemberRole,
+    Membership,
+    Notebook,
+    NotebookPublic,
+    Role,
+)
+from server.timeutil import utcnow
+
+
+def blank_notebook() -> dict[str, Any]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(""))
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    return dict(nb)
+
+
+def parse_ipynb(raw: bytes) -> dict[str, Any]:
+    """Read an uploaded .ipynb: any nbformat 4.x (older ones upgraded), validated."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidNotebook("the file is not UTF-8 text") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+            if nb.nbformat_minor < 5:
+                nb = upgrade(nb, from_version=4, from_minor=nb.nbformat_minor)
+            nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        raise InvalidNotebook(f"not a valid notebook: {_first_line(error.message)}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidNotebook(f"not a valid notebook: {_first_line(str(error))}") from None
+    ids = [cell.get("id") for cell in nb.cells]
+    if len(set(ids)) != len(ids):
+        raise InvalidNotebook("not a valid notebook: two cells share an id")
+    return dict(nb)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "unreadable"
+
+
+def initial_state(content: dict[str, Any]) -> bytes:
+    doc: Doc[Any] = Doc()
+    YNotebook(doc).set(json.loads(json.dumps(content)))
+    return doc.get_update()
+
+
+def export(state: bytes) -> dict[str, Any]:
+    """The document as nbformat 4 JSON, validated."""
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        content = YNotebook(doc).get()
+        nb = nbformat.from_dict(content)
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as error:
+            raise Conflict(
+                f"the notebook holds content that is not valid nbformat: "
+                f"{_first_line(error.message)}"
+            ) from None
+    return dict(nb)
+
+
+def create(db: Session, owner: User, title: str, content: dict[str, Any] | None = None) -> Notebook:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("a title is 1 to 200 characters")
+    assert owner.id is not None
+    notebook = Notebook(id=uuid.uuid4().hex, title=title, owner_id=owner.id)
+    state = initial_state(content if content is not None else blank_notebook())
+    db.add(notebook)
+    db.flush()
+    db.add(Snapshot(notebook_id=notebook.id, upto_seq=0, data=state))
+    db.commit()
+    db.refresh(notebook)
+    return notebook
+
+
+def role_of(db: Session, notebook: Notebook, user: User) -> Role | None:
+    if notebook.owner_id == user.id:
+        return Role.OWNER
+    membership = db.get(Membership, (notebook.id, user.id))
+    return Role(membership.role) if membership is not None else None
+
+
+def get_with_role(db: Session, notebook_id: str, user: User) -> tuple[Notebook, Role]:
+    """The notebook and this person's role on it; NotFound when they have none (we do not
+    reveal that a notebook exists to someone who cannot see it)."""
+    notebook = db.get(Notebook, notebook_id) if len(notebook_id) <= 32 else None
+    role = role_of(db, notebook, user) if notebook is not None else None
+    if notebook is None or role is None:
+        raise NotFound("no such notebook")
+    return notebook, role
+
+
+def public(db: Session, notebook: Notebook, role: Role) -> NotebookPublic:
+    owner = db.get(User, notebook.owner_id)
+    return NotebookPublic(
+        id=notebook.id,
+        title=notebook.title,
+        owner=owner.username if owner is not None else "",
+        role=role,
+        created_at=notebook.created_at,
+        updated_at=notebook.updated_at,
+    )
+
+
+def list_for(db: Session, user: User) -> list[NotebookPublic]:
+    owned = db.exec(select(Notebook).where(Notebook.owner_id == user.id)).all()
+    shared = db.exec(
+        select(Notebook, Membership.role)
+        .join(Membership, col(Membership.notebook_id) == col(Notebook.id))
+        .where(Membership.user_id == user.id)
+    ).all()
+    result = [public(db, nb, Role.OWNER) for nb in owned]
+    result += [public(db, nb, Role(role)) for nb, role in shared]
+    result.sort(key=lambda item: item.updated_at, reverse=True)
+    return result
+
+
+def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("a title is 1 to 200 characters")
+    notebook.title = title
+    notebook.updated_at = utcnow()
+    db.add(notebook)
+    db.commit()
+    db.refresh(notebook)
+    return notebook
+
+
+def remove(db: Session, notebook: Notebook) -> None:
+    for table in (UpdateRecord, Snapshot, Membership):
+        db.exec(delete(table).where(col(table.notebook_id) == notebook.id))
+    db.delete(notebook)
+    db.commit()
+
+
+def members(db: Session, notebook: Notebook) -> list[MemberPublic]:
+    owner = db.get(User, notebook.owner_id)
+    result = [MemberPublic(username=owner.username, role=Role.OWNER)] if owner else []
+    rows = db.exec(
+        select(User.username, Membership.role)
+        .join(Membership, col(Membership.user_id) == col(User.id))
+        .where(Membership.notebook_id == notebook.id)
+        .order_by(col(User.username))
+    ).all()
+    result += [MemberPublic(username=name, role=Role(role)) for name, role in rows]
+    return result
+
+
+def set_member(db: Session, notebook: Notebook, user: User, role: MemberRole) -> None:
+    if user.id == notebook.owner_id:
+        raise Conflict("the owner's role cannot be changed")
+    assert user.id is not None
+    membership = db.get(Membership, (notebook.id, user.id))
+    if membership is None:
+        membership = Membership(notebook_id=notebook.id, user_id=user.id, role=role.value)
+    else:
+        membership.role = role.value
+    db.add(membership)
+    db.commit()
+
+
+def remove_member(db: Session, notebook: Notebook, user: User) -> None:
+    membership = db.get(Membership, (notebook.id, user.id))
+    if membership is None:
+        raise NotFound(f"{user.username!r} is not a member of this notebook")
+    db.delete(membership)
+    db.commit()

@@ -1,0 +1,21 @@
+"""The long-lived parts of one running server, built once and shared by every route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from server.collab.rooms import RoomManager
+from server.collab.update_log import UpdateLog
+from server.config import Settings
+from server.events.bus import EventBus
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    update_log: UpdateLog
+    rooms: RoomManager
+    bus: EventBus

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Api, Person, ServerProcess, make_people
+
+NAMES = ["alice", "bob", "carol", "dave", "erin"]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that do not restart it."""
+    process = ServerProcess(tmp_path_factory.mktemp("server"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def people(server: ServerProcess) -> dict[str, Person]:
+    return make_people(server.data_dir, NAMES)
+
+
+@pytest.fixture
+def alice(server: ServerProcess, people: dict[str, Person]) -> Iterator[Api]:
+    api = Api(server, people["alice"])
+    yield api
+    api.client.close()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own, for tests that kill or reconfigure it."""
+    process = ServerProcess(tmp_path / "data")
+    yield process
+    process.stop()

@@ -1,0 +1,333 @@
+"""What the tests share: a real server process, people with tokens, and real Yjs clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from pycrdt import Array, Doc, Provider
+from sqlmodel import Session
+
+from server.auth import service as auth
+from server.config import Settings
+from server.db import make_engine, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "tests" / "node"
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """`tandem serve` in a child process, as a user would run it."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "server.log"
+        env = {**os.environ, "TANDEM_ROOM_GRACE_SECONDS": "1", **self.env}
+        log = open(self.log_path, "ab")  # noqa: SIM115  (the child process owns it)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--data-dir", str(self.data_dir),
+             "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushing. What is stored is what survives."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+@dataclass
+class Person:
+    username: str
+    password: str
+    token: str
+
+
+def make_people(data_dir: Path, names: list[str]) -> dict[str, Person]:
+    engine = make_engine(Settings(data_dir=data_dir))
+    migrate(engine)
+    people = {}
+    with Session(engine) as db:
+        for name in names:
+            password = f"{name}-password"
+            user = auth.create_user(db, name, password)
+            people[name] = Person(name, password, auth.create_token(db, user, "tests"))
+    engine.dispose()
+    return people
+
+
+class Api:
+    """REST calls as one person (bearer token)."""
+
+    def __init__(self, server: ServerProcess, person: Person) -> None:
+        self.server = server
+        self.person = person
+        self.client = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {person.token}"}, timeout=30
+        )
+
+    def create(self, title: str = "Untitled") -> str:
+        response = self.client.post("/api/notebooks", json={"title": title})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def upload(self, name: str, raw: bytes, title: str | None = None) -> httpx.Response:
+        data = {"title": title} if title else None
+        return self.client.post("/api/notebooks", files={"file": (name, raw)}, data=data)
+
+    def share(self, notebook_id: str, username: str, role: str) -> None:
+        response = self.client.put(
+            f"/api/notebooks/{notebook_id}/members/{username}", json={"role": role}
+        )
+        assert response.status_code == 200, response.text
+
+    def export(self, notebook_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/notebooks/{notebook_id}/export")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def sync_url(server: ServerProcess, notebook_id: str, token: str | None) -> str:
+    url = f"{server.ws_url}/api/notebooks/{notebook_id}/sync"
+    return f"{url}?token={token}" if token else url
+
+
+class _Channel:
+    """pycrdt's Provider speaks to this; it keeps the non-sync messages for the test."""
+
+    def __init__(self, ws: websockets.ClientConnection, others: list[bytes]) -> None:
+        self._ws = ws
+        self._others = others
+
+    @property
+    def path(self) -> str:
+        return "sync"
+
+    def __aiter__(self) -> _Channel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            try:
+                message = await self._ws.recv()
+            except websockets.ConnectionClosed:
+                raise StopAsyncIteration from None
+            assert isinstance(message, bytes)
+            if message and message[0] == 0:
+                return message
+            self._others.append(message)
+
+    async def send(self, message: bytes) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self._ws.send(message)
+
+    async def recv(self) -> bytes:
+        return await self.__anext__()
+
+
+class YClient:
+    """A pycrdt document kept in sync with the server by pycrdt's own Provider."""
+
+    def __init__(self, url: str, doc: Doc[Any] | None = None) -> None:
+        self.url = url
+        self.doc: Doc[Any] = doc if doc is not None else Doc()
+        self.others: list[bytes] = []
+        self.ws: websockets.ClientConnection | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self.provider: Provider | None = None
+
+    async def connect(self, wait: bool = True) -> YClient:
+        self._stack = contextlib.AsyncExitStack()
+        self.ws = await self._stack.enter_async_context(
+            websockets.connect(self.url, max_size=None)
+        )
+        self.provider = Provider(self.doc, _Channel(self.ws, self.others))
+        await self._stack.enter_async_context(self.provider)
+        if wait:
+            await asyncio.wait_for(self.provider.synced.wait(), 20)
+        return self
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            with contextlib.suppress(Exception):
+                await stack.aclose()
+
+    async def __aenter__(self) -> YClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def cells(self) -> Array[Any]:
+        return self.doc.get("cells", type=Array)
+
+    def denials(self) -> list[bytes]:
+        return [m for m in self.others if m[:2] == b"\x02\x00"]
+
+    async def wait_closed(self, timeout: float = 5) -> int | None:
+        assert self.ws is not None
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.ws.recv()
+        return self.ws.close_code
+
+
+def state_vector(sv: bytes) -> dict[int, int]:
+    from server.protocol import read_var_uint
+
+    count, pos = read_var_uint(sv, 0)
+    result = {}
+    for _ in range(count):
+        client, pos = read_var_uint(sv, pos)
+        clock, pos = read_var_uint(sv, pos)
+        result[client] = clock
+    return result
+
+
+async def eventually(check: Any, timeout: float = 10, interval: float = 0.02) -> None:
+    """Wait until `check()` is true (the network is asynchronous; sleeps are not)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+class NodeClient:
+    """yjs + y-websocket in Node: the stock client, driven line by line."""
+
+    def __init__(self, server: ServerProcess, notebook_id: str, token: str, seed: int) -> None:
+        self.options = {
+            "server": f"{server.ws_url}/api/notebooks",
+            "notebook": notebook_id,
+            "token": token,
+            "seed": seed,
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+        self.events: list[dict[str, Any]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> NodeClient:
+        self.proc = await asyncio.create_subprocess_exec(
+            "node", str(NODE_DIR / "client.mjs"), json.dumps(self.options),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=NODE_DIR,
+        )
+        self._reader = asyncio.create_task(self._read())
+        await self.wait_for("synced")
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.events.append(json.loads(line))
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def wait_for(self, event: str, after: int = 0, timeout: float = 20) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next((e for e in self.events[after:] if e.get("event") == event), None)
+
+        await eventually(lambda: found() is not None, timeout)
+        result = found()
+        assert result is not None
+        return result
+
+    async def request(self, command: dict[str, Any], event: str) -> dict[str, Any]:
+        mark = len(self.events)
+        await self.send(command)
+        return await self.wait_for(event, after=mark)
+
+    async def state(self) -> dict[str, Any]:
+        return await self.request({"cmd": "state"}, "state")
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await self.request({"cmd": "exit"}, "done")
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+@contextlib.asynccontextmanager
+async def node_client(
+    server: ServerProcess, notebook_id: str, token: str, seed: int = 1
+) -> AsyncIterator[NodeClient]:
+    client = NodeClient(server, notebook_id, token, seed)
+    try:
+        yield await client.start()
+    finally:
+        await client.stop()
