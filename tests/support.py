@@ -193,25 +193,32 @@ class YClient:
         self.doc: Doc[Any] = doc if doc is not None else Doc()
         self.others: list[bytes] = []
         self.ws: websockets.ClientConnection | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
         self.provider: Provider | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def connect(self, wait: bool = True) -> YClient:
-        self._stack = contextlib.AsyncExitStack()
-        self.ws = await self._stack.enter_async_context(
-            websockets.connect(self.url, max_size=None)
-        )
+        self.others.clear()
+        self.ws = await websockets.connect(self.url, max_size=None)
         self.provider = Provider(self.doc, _Channel(self.ws, self.others))
-        await self._stack.enter_async_context(self.provider)
+        # The provider's task group lives in a task of its own, so a dying connection
+        # cancels the provider, never the test.
+        self._task = asyncio.create_task(self._run(self.provider, self.ws))
         if wait:
             await asyncio.wait_for(self.provider.synced.wait(), 20)
         return self
 
+    @staticmethod
+    async def _run(provider: Provider, ws: websockets.ClientConnection) -> None:
+        async with provider:
+            await ws.wait_closed()
+
     async def close(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            with contextlib.suppress(Exception):
-                await stack.aclose()
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     async def __aenter__(self) -> YClient:
         return await self.connect()
@@ -228,10 +235,8 @@ class YClient:
 
     async def wait_closed(self, timeout: float = 5) -> int | None:
         assert self.ws is not None
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async with asyncio.timeout(timeout):
-                while True:
-                    await self.ws.recv()
+        async with asyncio.timeout(timeout):
+            await self.ws.wait_closed()
         return self.ws.close_code
 
 

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, YSyncMessageType, get_state
+from pycrdt import Doc, YSyncMessageType, get_state, get_update, merge_updates
 
 from server import protocol
 from server.collab.transport import Disconnected, TextFrame, Transport
@@ -93,6 +93,9 @@ class Room:
     last_seq: int = 0
     connections: set[Connection] = field(default_factory=set)
     presence: dict[int, _Presence] = field(default_factory=dict)
+    # Updates whose causal predecessors have not arrived: the Doc holds them aside and
+    # leaves them out of get_update(), so compaction must add them back explicitly.
+    pending: list[bytes] = field(default_factory=list)
     _since_snapshot_count: int = 0
     _since_snapshot_bytes: int = 0
     _compaction: asyncio.Task[None] | None = None
@@ -211,6 +214,11 @@ class Room:
             log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
             return
         self.last_seq = seq
+        if self.pending:
+            self.pending = [p for p in self.pending if uncovered(p, self.doc) is not None]
+        missing = uncovered(update, self.doc)
+        if missing is not None:
+            self.pending.append(missing)
         for connection in self.connections:
             connection.send(message)
         self._since_snapshot_count += 1
@@ -284,6 +292,8 @@ class Room:
         # State and seq are read together, with no await between: the snapshot holds
         # exactly the updates up to `upto`; later ones stay in the log.
         state, upto = self.doc.get_update(), self.last_seq
+        if self.pending:
+            state = merge_updates(state, *self.pending)
         count, size = self._since_snapshot_count, self._since_snapshot_bytes
         self._compaction = asyncio.create_task(self._compact(state, upto, count, size))
         return self._compaction
@@ -296,3 +306,22 @@ class Room:
             return
         self._since_snapshot_count -= count
         self._since_snapshot_bytes -= size
+
+
+def uncovered(update: bytes, doc: Doc[Any]) -> bytes | None:
+    """The part of an applied `update` that `doc` is still holding back (waiting for
+    something it depends on), or None when the update is fully integrated."""
+    wanted = _clocks(get_state(update))
+    have = _clocks(doc.get_state())
+    if all(have.get(client, 0) >= clock for client, clock in wanted.items()):
+        return None
+    return get_update(update, doc.get_state())
+
+
+def _clocks(state_vector: bytes) -> dict[int, int]:
+    count, pos = protocol.read_var_uint(state_vector, 0)
+    clocks = {}
+    for _ in range(count):
+        client, pos = protocol.read_var_uint(state_vector, pos)
+        clocks[client], pos = protocol.read_var_uint(state_vector, pos)
+    return clocks

@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, merge_updates
 
-from server.collab.room import Connection, Room, RoomLimits
+from server.collab.room import Connection, Room, RoomLimits, uncovered
 from server.collab.update_log import UpdateLog
 from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, EventBus, NotebookEvent
 from server.notebooks.models import Role
@@ -61,8 +61,8 @@ class RoomManager:
         room = self.get(notebook_id)
         if room is not None:
             return room.doc.get_update()
-        doc, _ = await self._load_doc(notebook_id)
-        return doc.get_update()
+        doc, _, pending = await self._load_doc(notebook_id)
+        return merge_updates(doc.get_update(), *pending) if pending else doc.get_update()
 
     async def _acquire(self, notebook_id: str) -> Room:
         entry = self._entries.get(notebook_id)
@@ -107,26 +107,28 @@ class RoomManager:
 
     async def _load(self, notebook_id: str) -> Room:
         try:
-            doc, last_seq = await self._load_doc(notebook_id)
+            doc, last_seq, pending = await self._load_doc(notebook_id)
         finally:
             self._loading.pop(notebook_id, None)
         room = Room(notebook_id, doc, self._log, self._limits, last_seq=last_seq)
+        room.pending = pending
         self._entries[notebook_id] = _Entry(room)
         return room
 
-    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:
+    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int, list[bytes]]:
         stored = await self._log.load(notebook_id)
         doc: Doc[Any] = Doc()
-        if stored.snapshot is not None:
-            doc.apply_update(stored.snapshot)
+        updates = [(stored.upto_seq, stored.snapshot)] if stored.snapshot is not None else []
+        updates += stored.updates
         last_seq = stored.upto_seq
-        for seq, update in stored.updates:
+        for seq, update in updates:
             try:
                 doc.apply_update(update)
             except Exception:
                 log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
             last_seq = seq
-        return doc, last_seq
+        held_back = (uncovered(update, doc) for _, update in updates)
+        return doc, last_seq, [missing for missing in held_back if missing is not None]
 
     def _on_event(self, event: NotebookEvent) -> None:
         room = self.get(event.notebook_id)

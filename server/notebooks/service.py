@@ -82,7 +82,7 @@ def export(state: bytes) -> dict[str, Any]:
     doc.apply_update(state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        content = YNotebook(doc).get()
+        content = _with_required_fields(YNotebook(doc).get())
         nb = nbformat.from_dict(content)
         try:
             nbformat.validate(nb)
@@ -92,6 +92,17 @@ def export(state: bytes) -> dict[str, Any]:
                 f"{_first_line(error.message)}"
             ) from None
     return dict(nb)
+
+
+def _with_required_fields(content: dict[str, Any]) -> dict[str, Any]:
+    """Fill in what nbformat requires and a hand-written client may leave out."""
+    for cell in content.get("cells", []):
+        cell.setdefault("metadata", {})
+        cell.setdefault("source", "")
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+    return content
 
 
 def create(db: Session, owner: User, title: str, content: dict[str, Any] | None = None) -> Notebook:

@@ -1,0 +1,84 @@
+"""Kill -9 the server while people type: what anyone has seen survives, and nothing typed is
+lost once the typists reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+
+from pycrdt import Array, Map, Text
+
+from tests.support import Api, ServerProcess, YClient, eventually, make_people, sync_url
+
+TYPISTS = 3
+
+
+async def test_sigkill_while_typing_loses_nothing_anyone_saw(fresh_server: ServerProcess) -> None:
+    seed = int(os.environ.get("TANDEM_TEST_SEED", random.randrange(1 << 30)))
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    fresh_server.start()
+    people = make_people(fresh_server.data_dir, ["alice"])
+    api = Api(fresh_server, people["alice"])
+    notebook = api.create("typing through a crash")
+    url = sync_url(fresh_server, notebook, people["alice"].token)
+
+    clients = [await YClient(url).connect() for _ in range(TYPISTS)]
+    for i, client in enumerate(clients):
+        client.cells.append(Map({"id": f"cell-{i}", "cell_type": "code", "source": Text(""),
+                                 "metadata": Map(), "outputs": Array(),
+                                 "execution_count": None}))
+    await eventually(lambda: all(len(c.cells) == 1 + TYPISTS for c in clients))
+
+    def cell_of(client: YClient, i: int) -> Text:
+        return next(c["source"] for c in client.cells if c["id"] == f"cell-{i}")
+
+    async def type_into(i: int, client: YClient) -> None:
+        n = 0
+        with contextlib.suppress(Exception):
+            while True:
+                text = cell_of(client, i)
+                text.insert(len(text), f" t{i}-{n}")
+                n += 1
+                await asyncio.sleep(rng.uniform(0.001, 0.01))
+
+    typing = [asyncio.create_task(type_into(i, c)) for i, c in enumerate(clients)]
+    await asyncio.sleep(rng.uniform(0.3, 1.5))
+    fresh_server.kill()
+    for task in typing:
+        task.cancel()
+    await asyncio.gather(*typing, return_exceptions=True)
+
+    # What each client had received from the others when the server died.
+    seen_by_others: set[str] = set()
+    typed: set[str] = set()
+    for viewer, client in enumerate(clients):
+        for i in range(TYPISTS):
+            tokens = set(re.findall(r"t\d+-\d+", str(cell_of(client, i))))
+            if i == viewer:
+                typed |= tokens
+            else:
+                seen_by_others |= tokens
+    for client in clients:
+        await client.close()
+    assert seen_by_others, "the test should have synced some typing before the kill"
+
+    fresh_server.start()
+    recovered = api.export(notebook)
+    stored = set(re.findall(r"t\d+-\d+", " ".join(c["source"] for c in recovered["cells"])))
+    assert seen_by_others <= stored, f"lost: {sorted(seen_by_others - stored)[:10]}"
+
+    # The typists reconnect with their copies: whatever was unsaved is sent again.
+    for client in clients:
+        await client.connect()
+    def everything_is_stored() -> bool:
+        cells = api.export(notebook)["cells"]
+        return typed <= set(re.findall(r"t\d+-\d+", " ".join(c["source"] for c in cells)))
+
+    await eventually(everything_is_stored)
+    for client in clients:
+        await client.close()
+    api.client.close()
