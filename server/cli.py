@@ -40,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         log_config=None,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,

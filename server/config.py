@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
 
     max_frame_bytes: int = 16 * 1024 * 1024
+    # permessage-deflate costs CPU on both ends for updates of a few bytes, and a browser
+    # inflates on its main thread; worth it only on slow links.
+    ws_compression: bool = False
     # Largest awareness state one client may publish (names, cursors, selections).
     max_awareness_bytes: int = 64 * 1024
     # Messages waiting for a slow client before it is disconnected (it resyncs on reconnect).

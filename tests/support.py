@@ -60,9 +60,20 @@ class ServerProcess:
         env = {**os.environ, "TANDEM_ROOM_GRACE_SECONDS": "1", **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115  (the child process owns it)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
         log.close()
         deadline = time.monotonic() + 30
@@ -279,8 +290,12 @@ class NodeClient:
 
     async def start(self) -> NodeClient:
         self.proc = await asyncio.create_subprocess_exec(
-            "node", str(NODE_DIR / "client.mjs"), json.dumps(self.options),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=NODE_DIR,
+            "node",
+            str(NODE_DIR / "client.mjs"),
+            json.dumps(self.options),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=NODE_DIR,
         )
         self._reader = asyncio.create_task(self._read())
         await self.wait_for("synced")

@@ -309,19 +309,12 @@ class Room:
 
 
 def uncovered(update: bytes, doc: Doc[Any]) -> bytes | None:
-    """The part of an applied `update` that `doc` is still holding back (waiting for
-    something it depends on), or None when the update is fully integrated."""
-    wanted = _clocks(get_state(update))
-    have = _clocks(doc.get_state())
-    if all(have.get(client, 0) >= clock for client, clock in wanted.items()):
-        return None
-    return get_update(update, doc.get_state())
+    """The part of an applied `update` that `doc` is still holding back (waiting for a
+    predecessor), or None when every struct in it is integrated.
 
-
-def _clocks(state_vector: bytes) -> dict[int, int]:
-    count, pos = protocol.read_var_uint(state_vector, 0)
-    clocks = {}
-    for _ in range(count):
-        client, pos = protocol.read_var_uint(state_vector, pos)
-        clocks[client], pos = protocol.read_var_uint(state_vector, pos)
-    return clocks
+    The diff of the update against the doc's state keeps only structs the doc does not
+    have; an update's encoding starts with the number of clients that have structs, so a
+    leading 0 means nothing is held back. (Deletes of not-yet-known items are not detected.)
+    """
+    rest = get_update(update, doc.get_state())
+    return None if rest[0] == 0 else rest

@@ -14,7 +14,7 @@ from typing import Any
 import nbformat
 from jupyter_ydoc import YNotebook
 from nbformat.v4 import upgrade
-from pycrdt import Doc
+from pycrdt import Doc, Map
 from sqlmodel import Session, col, delete, select
 
 from server.auth.models import User
@@ -44,7 +44,7 @@ def blank_notebook() -> dict[str, Any]:
 
 
 def parse_ipynb(raw: bytes) -> dict[str, Any]:
-    """Read an uploaded .ipynb: any nbformat 4.x (older ones upgraded), validated."""
+    """Read an uploaded .ipynb: nbformat 4.x, older versions upgraded to 4.5, validated."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -54,15 +54,17 @@ def parse_ipynb(raw: bytes) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             nb = nbformat.reads(text, as_version=4)
             if nb.nbformat_minor < 5:
+                had_marker = "orig_nbformat_minor" in nb.metadata
                 nb = upgrade(nb, from_version=4, from_minor=nb.nbformat_minor)
+                if not had_marker:
+                    # nbformat's own bookkeeping; the user's metadata stays as it was.
+                    nb.metadata.pop("orig_nbformat_minor", None)
             nbformat.validate(nb)
     except nbformat.ValidationError as error:
         raise InvalidNotebook(f"not a valid notebook: {_first_line(error.message)}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise InvalidNotebook(f"not a valid notebook: {_first_line(str(error))}") from None
-    ids = [cell.get("id") for cell in nb.cells]
-    if len(set(ids)) != len(ids):
-        raise InvalidNotebook("not a valid notebook: two cells share an id")
+    # nbformat.validate has already given a duplicated cell id a fresh one, as Jupyter does.
     return dict(nb)
 
 
@@ -71,8 +73,16 @@ def _first_line(text: str) -> str:
 
 
 def initial_state(content: dict[str, Any]) -> bytes:
+    content = json.loads(json.dumps(content))
     doc: Doc[Any] = Doc()
-    YNotebook(doc).set(json.loads(json.dumps(content)))
+    model = YNotebook(doc)
+    with doc.transaction():
+        model.set(content)
+        # jupyter_ydoc gives an empty notebook a blank cell and fills in empty kernelspec and
+        # language_info; an import keeps the file exactly as it was.
+        if not content.get("cells"):
+            del model.ycells[:]
+        doc.get("meta", type=Map)["metadata"] = Map(content.get("metadata", {}))
     return doc.get_update()
 
 

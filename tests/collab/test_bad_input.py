@@ -28,7 +28,10 @@ BAD_FRAMES = {
     "trailing bytes": (protocol.encode_sync(YSyncMessageType.SYNC_STEP1, b"\x00") + b"x", 1002),
     "unknown message type": (b"\x07\x00", 1003),
     "unknown sync type": (b"\x00\x09\x00", 1003),
-    "garbage update": (protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, b"\x05\x01\xff\xff"), 1007),
+    "garbage update": (
+        protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, b"\x05\x01\xff\xff"),
+        1007,
+    ),
     "garbage state vector": (protocol.encode_sync(YSyncMessageType.SYNC_STEP1, b"\x05\xff"), 1002),
     "bad awareness": (b"\x01\x03\x01\x01", 1002),
 }
@@ -127,7 +130,9 @@ def test_invalid_json_bodies(server: ServerProcess, people: dict[str, Person], a
     ]
     for method, path, body, content_type, status in cases:
         response = httpx.request(
-            method, server.url + path, content=body,
+            method,
+            server.url + path,
+            content=body,
             headers={**headers, "content-type": content_type},
         )
         assert response.status_code == status, (path, body, response.text)

@@ -28,9 +28,18 @@ async def test_sigkill_while_typing_loses_nothing_anyone_saw(fresh_server: Serve
 
     clients = [await YClient(url).connect() for _ in range(TYPISTS)]
     for i, client in enumerate(clients):
-        client.cells.append(Map({"id": f"cell-{i}", "cell_type": "code", "source": Text(""),
-                                 "metadata": Map(), "outputs": Array(),
-                                 "execution_count": None}))
+        client.cells.append(
+            Map(
+                {
+                    "id": f"cell-{i}",
+                    "cell_type": "code",
+                    "source": Text(""),
+                    "metadata": Map(),
+                    "outputs": Array(),
+                    "execution_count": None,
+                }
+            )
+        )
     await eventually(lambda: all(len(c.cells) == 1 + TYPISTS for c in clients))
 
     def cell_of(client: YClient, i: int) -> Text:
@@ -74,6 +83,7 @@ async def test_sigkill_while_typing_loses_nothing_anyone_saw(fresh_server: Serve
     # The typists reconnect with their copies: whatever was unsaved is sent again.
     for client in clients:
         await client.connect()
+
     def everything_is_stored() -> bool:
         cells = api.export(notebook)["cells"]
         return typed <= set(re.findall(r"t\d+-\d+", " ".join(c["source"] for c in cells)))

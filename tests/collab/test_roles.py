@@ -18,8 +18,9 @@ def _an_update() -> bytes:
     """A real update from another document: a new cell, as an editor would send it."""
     doc: Doc = Doc()
     cells = doc.get("cells", type=__import__("pycrdt").Array)
-    cells.append(Map({"id": "intruder", "cell_type": "code", "source": Text("rm -rf /"),
-                      "metadata": Map()}))
+    cells.append(
+        Map({"id": "intruder", "cell_type": "code", "source": Text("rm -rf /"), "metadata": Map()})
+    )
     return doc.get_update()
 
 
@@ -110,9 +111,7 @@ async def test_lowered_role_takes_effect_on_the_open_socket(
         dave.cells[0]["source"].insert(0, "back ")
         await dave.close()
         await dave.connect()
-        await eventually(
-            lambda: str(owner.cells[0]["source"]).startswith("back refused allowed")
-        )
+        await eventually(lambda: str(owner.cells[0]["source"]).startswith("back refused allowed"))
 
 
 def test_members_api_is_for_the_owner(
@@ -122,19 +121,26 @@ def test_members_api_is_for_the_owner(
     alice.share(notebook, "bob", "editor")
     bob = Api(server, people["bob"])
     try:
-        response = bob.client.put(f"/api/notebooks/{notebook}/members/erin", json={"role": "editor"})
+        response = bob.client.put(
+            f"/api/notebooks/{notebook}/members/erin", json={"role": "editor"}
+        )
         assert response.status_code == 403
         response = bob.client.delete(f"/api/notebooks/{notebook}/members/bob")
         assert response.status_code == 403
         response = bob.client.delete(f"/api/notebooks/{notebook}")
         assert response.status_code == 403
         listing = bob.client.get(f"/api/notebooks/{notebook}/members").json()
-        assert listing == [{"username": "alice", "role": "owner"}, {"username": "bob", "role": "editor"}]
+        assert listing == [
+            {"username": "alice", "role": "owner"},
+            {"username": "bob", "role": "editor"},
+        ]
     finally:
         bob.client.close()
     response = alice.client.put(f"/api/notebooks/{notebook}/members/alice", json={"role": "viewer"})
     assert response.status_code == 409
-    response = alice.client.put(f"/api/notebooks/{notebook}/members/nobody", json={"role": "viewer"})
+    response = alice.client.put(
+        f"/api/notebooks/{notebook}/members/nobody", json={"role": "viewer"}
+    )
     assert response.status_code == 404
     response = alice.client.put(f"/api/notebooks/{notebook}/members/bob", json={"role": "owner"})
     assert response.status_code == 422

@@ -32,8 +32,14 @@ async def test_edits_reach_every_client(
         assert len(a.cells) == 1
         a.cells[0]["source"].insert(0, "print('from alice')")
         b.cells.append(
-            Map({"id": "bob-cell", "cell_type": "markdown", "source": Text("# bob"),
-                 "metadata": Map()})
+            Map(
+                {
+                    "id": "bob-cell",
+                    "cell_type": "markdown",
+                    "source": Text("# bob"),
+                    "metadata": Map(),
+                }
+            )
         )
         await eventually(lambda: len(a.cells) == 2 and len(b.cells) == 2)
         await eventually(lambda: str(b.cells[0]["source"]) == "print('from alice')")
@@ -105,8 +111,16 @@ async def test_jupyter_ydoc_reads_what_clients_wrote(
     notebook = alice.create("schema")
     async with YClient(sync_url(server, notebook, people["alice"].token)) as a:
         model = YNotebook(a.doc)
-        model.append_cell({"cell_type": "code", "source": "1 + 1", "metadata": {},
-                           "outputs": [], "execution_count": None, "id": "c2"})
+        model.append_cell(
+            {
+                "cell_type": "code",
+                "source": "1 + 1",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "id": "c2",
+            }
+        )
         await eventually(lambda: [c["id"] for c in alice.export(notebook)["cells"]][-1] == "c2")
 
 

@@ -1,0 +1,11 @@
+# The Tandem server (and, from the kernel-gateway release on, the worker) in one image.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY kernels ./kernels
+RUN pip install --no-cache-dir .
+ENV TANDEM_DATA_DIR=/data TANDEM_HOST=0.0.0.0 TANDEM_PORT=8000
+VOLUME /data
+EXPOSE 8000
+CMD ["tandem", "serve"]

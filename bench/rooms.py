@@ -1,0 +1,110 @@
+"""Opening big notebooks and holding many rooms open, on Tandem.
+
+    npm ci --prefix bench/node && python bench/rooms.py [--quick]
+
+- time for a fresh stock client to open a 1,000-cell x 2 KB notebook: cold (the room is
+  loaded from the database: snapshot + tail) and warm (someone already has it open);
+- server RSS per open room with 500 rooms x 2 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from servers import NODE, Target, start_tandem
+
+
+def big_notebook(cells: int, cell_bytes: int) -> bytes:
+    line = "x = 1  # " + "padding " * 8 + "\n"
+    source = (line * (cell_bytes // len(line) + 1))[:cell_bytes]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for _ in range(cells)])
+    return nbformat.writes(nb).encode()
+
+
+class Opener:
+    """open.mjs as a child: opens rooms, reports, holds them until told to let go."""
+
+    def __init__(self, target: Target, rooms: list[str], per_room: int, concurrency: int) -> None:
+        options = {"server": target.ws_base, "token": target.token, "rooms": rooms,
+                   "perRoom": per_room, "concurrency": concurrency}
+        self.proc = subprocess.Popen(
+            ["node", "open.mjs", json.dumps(options)], cwd=NODE, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True,
+        )
+
+    def synced(self) -> list[dict[str, Any]]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        return list(json.loads(line)["opens"])
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("exit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(30)
+
+
+def open_times(target: Target, room: str, repeats: int, grace: float) -> tuple[list[float], list[float]]:
+    cold, warm = [], []
+    for _ in range(repeats):
+        time.sleep(grace + 0.5)  # the room has been unloaded: the next open reads the database
+        first = Opener(target, [room], 1, 1)
+        cold.append(first.synced()[0]["ms"])
+        for _ in range(3):
+            other = Opener(target, [room], 1, 1)
+            warm.append(other.synced()[0]["ms"])
+            other.close()
+        first.close()
+    return cold, warm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rooms_n = 100 if args.quick else 500
+    grace = 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        target = start_tandem(Path(tmp) / "tandem", {"TANDEM_ROOM_GRACE_SECONDS": str(grace)})
+        try:
+            assert target.api is not None
+            response = target.api.upload("big.ipynb", big_notebook(1000, 2048))
+            response.raise_for_status()
+            room = f"{response.json()['id']}/sync"
+            cold, warm = open_times(target, room, 3 if args.quick else 7, grace)
+            print("\n### Opening a 1,000-cell x 2 KB notebook (fresh stock client, to synced)\n")
+            print("| open | median ms | min ms | max ms | runs |")
+            print("|---|---|---|---|---|")
+            for name, values in (("cold (from the database)", cold), ("warm (room open)", warm)):
+                print(f"| {name} | {statistics.median(values):.0f} | {min(values):.0f} | "
+                      f"{max(values):.0f} | {len(values)} |")
+
+            rooms = [f"{target.api.create(f'room {i}')}/sync" for i in range(rooms_n)]
+            time.sleep(grace + 1)  # the big notebook's room is gone
+            process = target.usage()
+            before = process.memory_info().rss
+            holder = Opener(target, rooms, 2, 50)
+            opens = holder.synced()
+            time.sleep(1)
+            after = process.memory_info().rss
+            holder.close()
+            per_room = (after - before) / rooms_n
+            print(f"\n### {rooms_n} open rooms x 2 clients\n")
+            print("| rooms | clients synced | RSS before MB | RSS after MB | per room KB |")
+            print("|---|---|---|---|---|")
+            print(f"| {rooms_n} | {len(opens)}/{2 * rooms_n} | {before / 2**20:.0f} | "
+                  f"{after / 2**20:.0f} | {per_room / 1024:.0f} |")
+        finally:
+            target.stop()
+
+
+if __name__ == "__main__":
+    main()

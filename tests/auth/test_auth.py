@@ -1,0 +1,159 @@
+"""Accounts, tokens, sessions and the Origin rule for cookies, through the real server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import websockets
+
+from tests.support import ROOT, Api, Person, ServerProcess, YClient, sync_url
+
+
+@contextlib.contextmanager
+def login(server: ServerProcess, person: Person) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        response = client.post(
+            "/api/auth/login", json={"username": person.username, "password": person.password}
+        )
+        assert response.status_code == 200, response.text
+        cookie = response.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        yield client
+
+
+def test_password_login_gives_a_session_cookie(
+    server: ServerProcess, people: dict[str, Person]
+) -> None:
+    with login(server, people["alice"]) as browser:
+        assert browser.get("/api/me").json()["username"] == "alice"
+        own = {"Origin": server.url}
+        response = browser.post("/api/notebooks", json={"title": "by cookie"}, headers=own)
+        assert response.status_code == 201
+        assert browser.post("/api/auth/logout", headers=own).status_code == 204
+        assert browser.get("/api/me").status_code == 401
+
+
+def test_wrong_passwords_and_tokens_are_refused(
+    server: ServerProcess, people: dict[str, Person]
+) -> None:
+    for body in (
+        {"username": "alice", "password": "wrong"},
+        {"username": "nobody", "password": "alice-password"},
+    ):
+        response = httpx.post(server.url + "/api/auth/login", json=body)
+        assert response.status_code == 401
+        assert response.json() == {"detail": "wrong username or password"}
+    for header in ("Bearer tdm_forged", "Basic YWxpY2U6eA==", "Bearer"):
+        response = httpx.get(server.url + "/api/me", headers={"Authorization": header})
+        assert response.status_code == 401
+    assert httpx.get(server.url + "/api/me").status_code == 401
+
+
+def test_cookie_requests_from_a_foreign_origin_are_refused(
+    server: ServerProcess, people: dict[str, Person]
+) -> None:
+    """Regression test for cross-site request forgery with the session cookie."""
+    with login(server, people["alice"]) as browser:
+        evil = {"Origin": "https://evil.example"}
+        response = browser.post("/api/notebooks", json={"title": "csrf"}, headers=evil)
+        assert response.status_code == 403
+        assert browser.post("/api/notebooks", json={"title": "no origin"}).status_code == 403
+        # Reading is harmless (the browser's same-origin policy hides the answer).
+        assert browser.get("/api/notebooks", headers=evil).status_code == 200
+
+
+async def test_cookie_websocket_needs_our_origin(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    """Regression test for cross-site websocket hijacking."""
+    notebook = alice.create("cswsh")
+    with login(server, people["alice"]) as browser:
+        cookie = f"tandem_session={browser.cookies['tandem_session']}"
+    url = sync_url(server, notebook, None)
+    for origin in ("https://evil.example", None):
+        headers = {"Cookie": cookie} | ({"Origin": origin} if origin else {})
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers=headers, origin=None):
+                pass
+        assert refused.value.response.status_code == 403
+    async with websockets.connect(
+        url, additional_headers={"Cookie": cookie}, origin=websockets.Origin(server.url)
+    ) as ws:
+        assert isinstance(await ws.recv(), bytes)  # the server's sync step 1
+
+
+async def test_bearer_header_works_on_websockets(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    notebook = alice.create("header auth")
+    headers = {"Authorization": f"Bearer {people['alice'].token}"}
+    async with websockets.connect(sync_url(server, notebook, None), additional_headers=headers):
+        pass
+
+
+def test_cli_creates_users_and_tokens_stored_hashed(tmp_path: object) -> None:
+    data_dir = str(tmp_path)
+    env = {**os.environ}
+
+    def tandem(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "server", *args, "--data-dir", data_dir],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=60,
+        )
+
+    created = tandem("users", "create", "zoe", "--password", "zoe-pw", "--admin")
+    assert created.returncode == 0, created.stderr
+    assert "created admin zoe" in created.stdout
+    generated = tandem("users", "create", "yan")
+    assert generated.returncode == 0
+    assert "password: " in generated.stdout
+    assert tandem("users", "create", "zoe").returncode == 2
+    token = tandem("tokens", "create", "zoe", "--label", "laptop")
+    assert token.returncode == 0
+    raw = token.stdout.strip()
+    assert raw.startswith("tdm_") and len(raw) > 40
+    missing = tandem("tokens", "create", "nobody")
+    assert missing.returncode == 2 and "no user named" in missing.stderr
+
+    server = ServerProcess(tmp_path)  # type: ignore[arg-type]
+    server.start()
+    try:
+        response = httpx.get(server.url + "/api/me", headers={"Authorization": f"Bearer {raw}"})
+        assert response.json()["username"] == "zoe"
+        assert response.json()["is_admin"] is True
+        login_response = httpx.post(
+            server.url + "/api/auth/login", json={"username": "zoe", "password": "zoe-pw"}
+        )
+        assert login_response.status_code == 200
+    finally:
+        server.stop()
+    # Neither the token nor the password nor the session is in the database in clear.
+    database = sqlite3.connect(f"{data_dir}/tandem.db")
+    dump = "\n".join(database.iterdump())
+    database.close()
+    assert raw not in dump
+    assert "zoe-pw" not in dump
+    assert login_response.cookies["tandem_session"] not in dump
+    assert "$argon2id$" in dump
+
+
+async def test_token_in_query_string_never_reaches_the_log(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    notebook = alice.create("log hygiene")
+    async with YClient(sync_url(server, notebook, people["alice"].token)):
+        pass
+    log = server.log()
+    assert "token=[redacted]" in log
+    assert people["alice"].token not in log

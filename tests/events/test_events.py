@@ -1,0 +1,57 @@
+"""The events channel: JSON per notebook, with auth and roles; members.changed rides on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+from tests.support import Api, Person, ServerProcess
+
+
+def events_url(server: ServerProcess, notebook: str, token: str) -> str:
+    return f"{server.ws_url}/api/notebooks/{notebook}/events?token={token}"
+
+
+async def next_event(ws: websockets.ClientConnection, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return dict(message)
+
+
+async def test_members_changed_reaches_everyone_and_revokes(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    notebook = alice.create("events")
+    alice.share(notebook, "bob", "viewer")
+    async with (
+        websockets.connect(events_url(server, notebook, people["alice"].token)) as owner,
+        websockets.connect(events_url(server, notebook, people["bob"].token)) as bob,
+    ):
+        hello = await next_event(bob, "hello")
+        assert hello == {"type": "hello", "role": "viewer", "user": "bob"}
+        await next_event(owner, "hello")
+
+        alice.share(notebook, "carol", "commenter")
+        for ws in (owner, bob):
+            event = await next_event(ws, "members.changed")
+            assert event["changed"] == {"username": "carol", "role": "commenter"}
+            assert {"username": "carol", "role": "commenter"} in event["members"]
+
+        await bob.send(json.dumps({"type": "ping"}))
+        assert await next_event(bob, "pong") == {"type": "pong"}
+        await bob.send("not json")
+        assert (await next_event(bob, "error"))["detail"]
+
+        response = alice.client.delete(f"/api/notebooks/{notebook}/members/bob")
+        assert response.status_code == 200
+        assert (await next_event(bob, "members.changed"))["changed"]["role"] is None
+        async with asyncio.timeout(2):
+            await bob.wait_closed()
+        assert bob.close_code == 4403
+        event = await next_event(owner, "members.changed")
+        assert event["changed"] == {"username": "bob", "role": None}
