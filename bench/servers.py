@@ -54,7 +54,11 @@ class Target:
             self.tandem.stop()
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
     def usage(self) -> psutil.Process:
         return psutil.Process(self.pid)
@@ -87,7 +91,9 @@ def start_tandem(data_dir: Path, env: dict[str, str] | None = None) -> Target:
 def start_pycrdt_websocket() -> Target:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "peers" / "pycrdt_websocket_server.py"), str(port)]
+        [sys.executable, str(ROOT / "bench" / "peers" / "pycrdt_websocket_server.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_port(port)
     return Target("pycrdt-websocket", process, f"ws://127.0.0.1:{port}")

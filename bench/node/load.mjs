@@ -59,15 +59,19 @@ if (!isMainThread) {
     client.doc.on('update', (update, origin) => {
       if (origin === 'local' || !receiving) return
       const t = clock()
-      Y.parseUpdateMeta(update).from.forEach((from, id) => {
-        if (id !== client.doc.clientID) receives.push([`${id}:${from}`, t])
-      })
+      // Servers may merge several edits into one update: count every edit's struct.
+      for (const struct of Y.decodeUpdate(update).structs) {
+        const { client: id, clock: first } = struct.id
+        if (id === client.doc.clientID) continue
+        for (let k = first; k < first + struct.length; k++) receives.push([`${id}:${k}`, t])
+      }
     })
     return client
   })
   const ready = (c) => (o.relay ? c.provider.wsconnected : c.provider.synced)
   const edit = (client) => {
     const source = textOf(client.doc)
+    if (source === null) return // never synced (a server that left it hanging)
     const key = `${client.doc.clientID}:${Y.getState(client.doc.store, client.doc.clientID)}`
     if (logging) sends.push([key, clock()])
     client.doc.transact(() => source.insert(Math.floor(random() * (source.length + 1)), 'x'), 'local')
@@ -117,9 +121,9 @@ if (!isMainThread) {
       edits += m.log ? sends.length - before : 0
       parentPort.postMessage({})
     } else if (m.cmd === 'lengths') {
-      parentPort.postMessage({ lengths: clients.map((c) => textOf(c.doc).length) })
+      parentPort.postMessage({ lengths: clients.map((c) => textOf(c.doc)?.length ?? -1) })
     } else if (m.cmd === 'report') {
-      const hashes = clients.map((c) => createHash('sha1').update(textOf(c.doc).toString()).digest('hex'))
+      const hashes = clients.map((c) => createHash('sha1').update(String(textOf(c.doc) ?? '')).digest('hex'))
       parentPort.postMessage({ sends, receives, hashes })
       for (const c of clients) c.provider.destroy()
     }

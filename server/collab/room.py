@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,42 +40,81 @@ class _Close:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Update:
+    """A document update waiting to go out; consecutive ones are merged into one frame."""
+
+    update: bytes
+    message: bytes
+
+
 class Connection:
-    """One client's websocket in a room: who it is, what it may do, what waits to be sent."""
+    """One client's websocket in a room: who it is, what it may do, what waits to be sent.
+
+    Sending never blocks the room: messages wait in the connection's outbox. When a client
+    falls behind, the document updates waiting for it are merged into one (Yjs updates
+    merge losslessly), so a busy room sends fewer, larger frames instead of a backlog.
+    """
 
     def __init__(self, transport: Transport, username: str, role: Role, queue_size: int) -> None:
         self.transport = transport
         self.username = username
         self.role = role
         self.client_ids: set[int] = set()
-        self._outbox: asyncio.Queue[bytes | _Close] = asyncio.Queue(queue_size)
+        self._outbox: deque[bytes | _Update | _Close] = deque()
+        self._limit = queue_size
+        self._ready = asyncio.Event()
         self._closing = False
 
-    def send(self, message: bytes) -> None:
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def send(self, message: bytes | _Update) -> None:
         if self._closing:
             return
-        try:
-            self._outbox.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self._outbox) >= self._limit:
             # A client this far behind resyncs faster from scratch than from a backlog.
             self.close(1013, "too far behind; reconnect to resync")
+            return
+        self._outbox.append(message)
+        self._ready.set()
+
+    def send_update(self, update: bytes, message: bytes) -> None:
+        self.send(_Update(update, message))
 
     def close(self, code: int, reason: str) -> None:
         if self._closing:
             return
         self._closing = True
         # The close jumps the queue: whatever is still waiting is dropped.
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
-        self._outbox.put_nowait(_Close(code, reason))
+        self._outbox.clear()
+        self._outbox.append(_Close(code, reason))
+        self._ready.set()
 
     async def run_sender(self) -> None:
         while True:
-            item = await self._outbox.get()
+            if not self._outbox:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            item = self._outbox.popleft()
             if isinstance(item, _Close):
                 await self.transport.close(item.code, item.reason)
                 return
+            if isinstance(item, _Update):
+                item = self._merge_waiting(item)
             await self.transport.send(item)
+
+    def _merge_waiting(self, first: _Update) -> bytes:
+        if not self._outbox or not isinstance(self._outbox[0], _Update):
+            return first.message
+        updates = [first.update]
+        while self._outbox and isinstance(self._outbox[0], _Update):
+            waiting = self._outbox.popleft()
+            assert isinstance(waiting, _Update)
+            updates.append(waiting.update)
+        return protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, merge_updates(*updates))
 
 
 @dataclass
@@ -220,7 +260,7 @@ class Room:
         if missing is not None:
             self.pending.append(missing)
         for connection in self.connections:
-            connection.send(message)
+            connection.send_update(update, message)
         self._since_snapshot_count += 1
         self._since_snapshot_bytes += len(update)
         if (

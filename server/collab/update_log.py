@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -69,55 +71,103 @@ class _Pending:
     future: asyncio.Future[int]
 
 
+_STOP = object()
+
+
 class SqlUpdateLog(UpdateLog):
+    """Appends go to one writer thread that owns one connection: it takes whatever has
+    queued up while the previous transaction was committing and writes it as the next one,
+    then hands the results back to the event loop in commit order."""
+
     def __init__(self, engine: Engine, max_batch: int = 1024) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._pending: list[_Pending] = []
-        self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Event | None = None
         self._closing = False
 
     async def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name="update-log-writer")
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._thread = threading.Thread(target=self._write_loop, name="update-log", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         """Commit everything already appended, then stop."""
+        if self._closing or self._stopped is None:
+            return
         self._closing = True
-        self._wakeup.set()
-        if self._writer is not None:
-            await self._writer
+        self._queue.put(_STOP)
+        await self._stopped.wait()
 
     def append(self, notebook_id: str, update: bytes, on_durable: Durable) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if self._closing or self._writer is None:
+        if self._closing or self._thread is None:
             future.set_exception(RuntimeError("the update log is not accepting writes"))
             return future
-        self._pending.append(_Pending(notebook_id, update, on_durable, future))
-        self._wakeup.set()
+        self._queue.put(_Pending(notebook_id, update, on_durable, future))
         return future
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                await self._commit(batch)
-            if self._closing:
-                return
-
-    async def _commit(self, batch: list[_Pending]) -> None:
-        rows = [(p.notebook_id, p.update) for p in batch]
+    def _write_loop(self) -> None:
+        assert self._loop is not None and self._stopped is not None
+        connection: Connection | None = None
+        stopping = False
         try:
-            seqs = await asyncio.to_thread(self._insert, rows)
-        except Exception as error:
-            log.error("could not commit %d updates: %s", len(batch), type(error).__name__)
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-            return
+            while not stopping:
+                batch, stopping = self._next_batch()
+                if not batch:
+                    continue
+                try:
+                    if connection is None:
+                        connection = self._engine.connect()
+                    seqs = self._insert(connection, batch)
+                except Exception as error:
+                    # Drop the connection (it may be broken); the next batch opens another.
+                    if connection is not None:
+                        connection.close()
+                        connection = None
+                    self._loop.call_soon_threadsafe(self._failed, batch, error)
+                else:
+                    self._loop.call_soon_threadsafe(self._committed, batch, seqs)
+        finally:
+            if connection is not None:
+                connection.close()
+            self._loop.call_soon_threadsafe(self._stopped.set)
+
+    def _next_batch(self) -> tuple[list[_Pending], bool]:
+        """Block for one append, then take whatever else is already waiting."""
+        batch: list[_Pending] = []
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Pending)
+            batch.append(item)
+            if len(batch) >= self._max_batch:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+
+    @staticmethod
+    def _insert(connection: Connection, batch: list[_Pending]) -> list[int]:
+        table = UpdateRecord.__table__  # type: ignore[attr-defined]
+        statement = insert(table).returning(table.c.seq)
+        with connection.begin():
+            return [
+                int(
+                    connection.execute(
+                        statement, {"notebook_id": p.notebook_id, "data": p.update}
+                    ).scalar_one()
+                )
+                for p in batch
+            ]
+
+    @staticmethod
+    def _committed(batch: list[_Pending], seqs: list[int]) -> None:
         for pending, seq in zip(batch, seqs, strict=True):
             try:
                 pending.on_durable(seq)
@@ -126,15 +176,12 @@ class SqlUpdateLog(UpdateLog):
             if not pending.future.done():
                 pending.future.set_result(seq)
 
-    def _insert(self, rows: list[tuple[str, bytes]]) -> list[int]:
-        table = UpdateRecord.__table__  # type: ignore[attr-defined]
-        statement = insert(table).returning(table.c.seq)
-        seqs = []
-        with self._engine.begin() as connection:
-            for notebook_id, update in rows:
-                result = connection.execute(statement, {"notebook_id": notebook_id, "data": update})
-                seqs.append(int(result.scalar_one()))
-        return seqs
+    @staticmethod
+    def _failed(batch: list[_Pending], error: Exception) -> None:
+        log.error("could not commit %d updates: %s", len(batch), type(error).__name__)
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
 
     async def load(self, notebook_id: str) -> StoredDocument:
         return await asyncio.to_thread(self._load, notebook_id)

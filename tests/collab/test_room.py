@@ -210,7 +210,7 @@ async def test_slow_client_is_cut_loose(rooms: tuple[RoomManager, SqlUpdateLog])
         writer.incoming.put_nowait(
             protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, text_update(source, str(i)))
         )
-    await eventually(lambda: connection._closing)
+    await eventually(lambda: connection.closing)
     blocked.set()
     await eventually(lambda: stuck.closed is not None)
     assert stuck.closed is not None and stuck.closed[0] == 1013
