@@ -32,9 +32,10 @@ def big_notebook(cells: int, cell_bytes: int) -> bytes:
 class Opener:
     """open.mjs as a child: opens rooms, reports, holds them until told to let go."""
 
-    def __init__(self, target: Target, rooms: list[str], per_room: int, concurrency: int) -> None:
-        options = {"server": target.ws_base, "token": target.token, "rooms": rooms,
-                   "perRoom": per_room, "concurrency": concurrency}
+    def __init__(self, target: Target, rooms: list[str], per_room: int, concurrency: int,
+                 **options: Any) -> None:
+        options |= {"server": target.ws_base, "token": target.token, "rooms": rooms,
+                    "perRoom": per_room, "concurrency": concurrency}
         self.proc = subprocess.Popen(
             ["node", "open.mjs", json.dumps(options)], cwd=NODE, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True,
@@ -53,16 +54,19 @@ class Opener:
 
 
 def open_times(target: Target, room: str, repeats: int, grace: float) -> tuple[list[float], list[float]]:
-    cold, warm = [], []
-    for _ in range(repeats):
-        time.sleep(grace + 0.5)  # the room has been unloaded: the next open reads the database
-        first = Opener(target, [room], 1, 1)
-        cold.append(first.synced()[0]["ms"])
-        for _ in range(3):
-            other = Opener(target, [room], 1, 1)
-            warm.append(other.synced()[0]["ms"])
-            other.close()
-        first.close()
+    """Sequential opens from one client process (warmed up, as a running browser is): cold
+    ones wait out the grace period so the server reads the room from the database; warm
+    ones happen while another client holds the room open."""
+    cold_runner = Opener(target, [room] * (repeats + 1), 1, 1, closeEach=True,
+                         pauseMs=int((grace + 0.7) * 1000))
+    cold = [o["ms"] for o in cold_runner.synced()][1:]  # the first also warms up the JIT
+    cold_runner.close()
+    holder = Opener(target, [room], 1, 1)
+    holder.synced()
+    warm_runner = Opener(target, [room] * (repeats + 1), 1, 1, closeEach=True, pauseMs=50)
+    warm = [o["ms"] for o in warm_runner.synced()][1:]
+    warm_runner.close()
+    holder.close()
     return cold, warm
 
 

@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--only", help="run one server: tandem, pycrdt-websocket, node, relay")
     args = parser.parse_args()
-    seconds = 4 if args.quick else 15
+    seconds = 4 if args.quick else 10
     scenarios = [(20, 5.0), (100, 2.0)]
     with tempfile.TemporaryDirectory() as tmp:
         starters = [

@@ -51,7 +51,13 @@ if (!isMainThread) {
   const o = workerData
   const random = seeded(o.seed)
   const sends = [] // [key, time]
-  const receives = [] // [key, time]
+  // Receives are many (every edit times every other client): kept in typed columns so the
+  // log itself does not make the garbage collector the bottleneck.
+  const capacity = Math.ceil(o.count * o.clients * o.rate * ((o.seconds || 10) + 5) * 1.2) + 1024
+  const receivedClient = new Float64Array(capacity)
+  const receivedClock = new Float64Array(capacity)
+  const receivedAt = new Float64Array(capacity)
+  let received = 0
   let logging = false // sends, during the measured window
   let receiving = false // receives, from the measured window on (late arrivals count too)
   const clients = Array.from({ length: o.count }, () => {
@@ -59,12 +65,17 @@ if (!isMainThread) {
     client.doc.on('update', (update, origin) => {
       if (origin === 'local' || !receiving) return
       const t = clock()
-      // Servers may merge several edits into one update: count every edit's struct.
-      for (const struct of Y.decodeUpdate(update).structs) {
-        const { client: id, clock: first } = struct.id
-        if (id === client.doc.clientID) continue
-        for (let k = first; k < first + struct.length; k++) receives.push([`${id}:${k}`, t])
-      }
+      // A server may merge a client's consecutive edits into one update: count each clock.
+      const meta = Y.parseUpdateMeta(update)
+      meta.from.forEach((first, id) => {
+        if (id === client.doc.clientID) return
+        const last = meta.to.get(id)
+        for (let k = first; k < last && received < capacity; k++) {
+          receivedClient[received] = id
+          receivedClock[received] = k
+          receivedAt[received++] = t
+        }
+      })
     })
     return client
   })
@@ -124,6 +135,8 @@ if (!isMainThread) {
       parentPort.postMessage({ lengths: clients.map((c) => textOf(c.doc)?.length ?? -1) })
     } else if (m.cmd === 'report') {
       const hashes = clients.map((c) => createHash('sha1').update(String(textOf(c.doc) ?? '')).digest('hex'))
+      const receives = []
+      for (let i = 0; i < received; i++) receives.push([`${receivedClient[i]}:${receivedClock[i]}`, receivedAt[i]])
       parentPort.postMessage({ sends, receives, hashes })
       for (const c of clients) c.provider.destroy()
     }

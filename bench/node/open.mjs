@@ -2,7 +2,9 @@
 // connections until stdin says "exit" (so the server's memory can be measured meanwhile).
 //
 //   node open.mjs '{"server": "ws://...", "token": "...", "rooms": ["ID/sync", ...],
-//                   "perRoom": 2, "concurrency": 50}'
+//                   "perRoom": 2, "concurrency": 50, "closeEach": false, "pauseMs": 0}'
+// With closeEach, each client disconnects once synced and the next open waits pauseMs
+// (long enough for the server to unload the room, to measure cold opens).
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
@@ -20,7 +22,11 @@ const open = (room) => new Promise((resolve) => {
     disableBc: true
   })
   providers.push(provider)
-  provider.once('sync', () => resolve({ ms: performance.now() - started, cells: doc.getArray('cells').length }))
+  provider.once('sync', () => {
+    const result = { ms: performance.now() - started, cells: doc.getArray('cells').length }
+    if (o.closeEach) provider.destroy()
+    resolve(result)
+  })
 })
 
 const jobs = []
@@ -32,6 +38,7 @@ await Promise.all(Array.from({ length: concurrency }, async () => {
   while (next < jobs.length) {
     const room = jobs[next++]
     results.push(await open(room))
+    if (o.pauseMs) await new Promise((resolve) => setTimeout(resolve, o.pauseMs))
   }
 }))
 console.log(JSON.stringify({ event: 'synced', opens: results }))
