@@ -32,13 +32,22 @@ def big_notebook(cells: int, cell_bytes: int) -> bytes:
 class Opener:
     """open.mjs as a child: opens rooms, reports, holds them until told to let go."""
 
-    def __init__(self, target: Target, rooms: list[str], per_room: int, concurrency: int,
-                 **options: Any) -> None:
-        options |= {"server": target.ws_base, "token": target.token, "rooms": rooms,
-                    "perRoom": per_room, "concurrency": concurrency}
+    def __init__(
+        self, target: Target, rooms: list[str], per_room: int, concurrency: int, **options: Any
+    ) -> None:
+        options |= {
+            "server": target.ws_base,
+            "token": target.token,
+            "rooms": rooms,
+            "perRoom": per_room,
+            "concurrency": concurrency,
+        }
         self.proc = subprocess.Popen(
-            ["node", "open.mjs", json.dumps(options)], cwd=NODE, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True,
+            ["node", "open.mjs", json.dumps(options)],
+            cwd=NODE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def synced(self) -> list[dict[str, Any]]:
@@ -53,12 +62,15 @@ class Opener:
         self.proc.wait(30)
 
 
-def open_times(target: Target, room: str, repeats: int, grace: float) -> tuple[list[float], list[float]]:
+def open_times(
+    target: Target, room: str, repeats: int, grace: float
+) -> tuple[list[float], list[float]]:
     """Sequential opens from one client process (warmed up, as a running browser is): cold
     ones wait out the grace period so the server reads the room from the database; warm
     ones happen while another client holds the room open."""
-    cold_runner = Opener(target, [room] * (repeats + 1), 1, 1, closeEach=True,
-                         pauseMs=int((grace + 0.7) * 1000))
+    cold_runner = Opener(
+        target, [room] * (repeats + 1), 1, 1, closeEach=True, pauseMs=int((grace + 0.7) * 1000)
+    )
     cold = [o["ms"] for o in cold_runner.synced()][1:]  # the first also warms up the JIT
     cold_runner.close()
     holder = Opener(target, [room], 1, 1)
@@ -88,8 +100,10 @@ def main() -> None:
             print("| open | median ms | min ms | max ms | runs |")
             print("|---|---|---|---|---|")
             for name, values in (("cold (from the database)", cold), ("warm (room open)", warm)):
-                print(f"| {name} | {statistics.median(values):.0f} | {min(values):.0f} | "
-                      f"{max(values):.0f} | {len(values)} |")
+                print(
+                    f"| {name} | {statistics.median(values):.0f} | {min(values):.0f} | "
+                    f"{max(values):.0f} | {len(values)} |"
+                )
 
             rooms = [f"{target.api.create(f'room {i}')}/sync" for i in range(rooms_n)]
             time.sleep(grace + 1)  # the big notebook's room is gone
@@ -104,8 +118,10 @@ def main() -> None:
             print(f"\n### {rooms_n} open rooms x 2 clients\n")
             print("| rooms | clients synced | RSS before MB | RSS after MB | per room KB |")
             print("|---|---|---|---|---|")
-            print(f"| {rooms_n} | {len(opens)}/{2 * rooms_n} | {before / 2**20:.0f} | "
-                  f"{after / 2**20:.0f} | {per_room / 1024:.0f} |")
+            print(
+                f"| {rooms_n} | {len(opens)}/{2 * rooms_n} | {before / 2**20:.0f} | "
+                f"{after / 2**20:.0f} | {per_room / 1024:.0f} |"
+            )
         finally:
             target.stop()
 

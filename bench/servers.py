@@ -84,8 +84,14 @@ def start_tandem(data_dir: Path, env: dict[str, str] | None = None) -> Target:
     server = ServerProcess(data_dir, env={"TANDEM_ROOM_GRACE_SECONDS": "30", **(env or {})})
     server.start()
     person = make_people(data_dir, ["bench"])["bench"]
-    return Target("tandem", None, f"{server.ws_url}/api/notebooks", person.token,
-                  tandem=server, api=Api(server, person))
+    return Target(
+        "tandem",
+        None,
+        f"{server.ws_url}/api/notebooks",
+        person.token,
+        tandem=server,
+        api=Api(server, person),
+    )
 
 
 def start_pycrdt_websocket() -> Target:
@@ -102,7 +108,9 @@ def start_pycrdt_websocket() -> Target:
 def start_node(script: str, name: str) -> Target:
     port = free_port()
     process = subprocess.Popen(
-        ["node", script], cwd=NODE, env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port)},
+        ["node", script],
+        cwd=NODE,
+        env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port)},
         stdout=subprocess.DEVNULL,
     )
     wait_port(port)

@@ -44,7 +44,10 @@ def run_load(target: Target, clients: int, rate: float, seconds: float) -> dict[
     cpu_before = process.cpu_times()
     wall_before = time.monotonic()
     done = subprocess.run(
-        ["node", "load.mjs", json.dumps(options)], cwd=NODE, capture_output=True, text=True,
+        ["node", "load.mjs", json.dumps(options)],
+        cwd=NODE,
+        capture_output=True,
+        text=True,
         timeout=seconds + 120,
     )
     if done.returncode != 0:
@@ -69,15 +72,35 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 def table(rows: list[dict[str, Any]], scenario: str) -> None:
     print(f"\n### {scenario}\n")
-    head = ["server", "p50 ms", "p99 ms", "all-others p50", "all-others p99", "delivered/s",
-            "drain ms", "CPU %", "RSS MB", "joined", "converged"]
+    head = [
+        "server",
+        "p50 ms",
+        "p99 ms",
+        "all-others p50",
+        "all-others p99",
+        "delivered/s",
+        "drain ms",
+        "CPU %",
+        "RSS MB",
+        "joined",
+        "converged",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        cells = [r["server"], fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["allOthersP50"], 2),
-                 fmt(r["allOthersP99"], 2), fmt(r["deliveredPerSecond"], 0), fmt(r["drainMs"], 0),
-                 fmt(100 * r["cpu"], 0), fmt(r["rss_mb"], 0), f"{r['joined']}/{r['clients']}",
-                 fmt(r["converged"] and r["lateJoinerAgrees"] is not False)]
+        cells = [
+            r["server"],
+            fmt(r["p50"], 2),
+            fmt(r["p99"], 2),
+            fmt(r["allOthersP50"], 2),
+            fmt(r["allOthersP99"], 2),
+            fmt(r["deliveredPerSecond"], 0),
+            fmt(r["drainMs"], 0),
+            fmt(100 * r["cpu"], 0),
+            fmt(r["rss_mb"], 0),
+            f"{r['joined']}/{r['clients']}",
+            fmt(r["converged"] and r["lateJoinerAgrees"] is not False),
+        ]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -88,9 +111,11 @@ def ratios(rows: list[dict[str, Any]]) -> None:
     for peer in rows:
         if peer is ours or not peer["p50"]:
             continue
-        print(f"- tandem / {peer['server']}: p50 x{ours['p50'] / peer['p50']:.2f}, "
-              f"p99 x{ours['p99'] / peer['p99']:.2f}, "
-              f"delivered/s x{ours['deliveredPerSecond'] / peer['deliveredPerSecond']:.2f}")
+        print(
+            f"- tandem / {peer['server']}: p50 x{ours['p50'] / peer['p50']:.2f}, "
+            f"p99 x{ours['p99'] / peer['p99']:.2f}, "
+            f"delivered/s x{ours['deliveredPerSecond'] / peer['deliveredPerSecond']:.2f}"
+        )
 
 
 def main() -> None:
@@ -114,7 +139,9 @@ def main() -> None:
             target = start()
             try:
                 for clients, rate in scenarios:
-                    print(f"running {name}: {clients} x {rate:g}/s ...", file=sys.stderr, flush=True)
+                    print(
+                        f"running {name}: {clients} x {rate:g}/s ...", file=sys.stderr, flush=True
+                    )
                     row = run_load(target, clients, rate, seconds)
                     row["server"] = name
                     results[(clients, rate)].append(row)

@@ -13,8 +13,9 @@ from pycrdt.websocket import ASGIServer, WebsocketServer
 async def main(port: int) -> None:
     websocket_server = WebsocketServer()
     app = ASGIServer(websocket_server)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+    )
     async with websocket_server:
         await uvicorn.Server(config).serve()
 
