@@ -142,3 +142,20 @@ def _b64(text: object) -> bytes:
     import base64
 
     return base64.b64decode(str(text))
+
+
+async def test_simultaneous_first_joins_all_sync(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    """Many people opening a cold notebook at the same moment share one load and all sync
+    (pycrdt-websocket 0.16.5 leaves some of them hanging)."""
+    import asyncio
+
+    notebook = alice.create("rush")
+    url = sync_url(server, notebook, people["alice"].token)
+    clients = [YClient(url) for _ in range(30)]
+    await asyncio.gather(*(client.connect() for client in clients))
+    try:
+        assert all(len(client.cells) == 1 for client in clients)
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
