@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits = RoomLimits(
             max_frame_bytes=settings.max_frame_bytes,
             max_awareness_bytes=settings.max_awareness_bytes,
-            send_queue=settings.client_send_queue,
             compact_after_updates=settings.compact_after_updates,
             compact_after_bytes=settings.compact_after_bytes,
         )

@@ -34,8 +34,8 @@ def get_db(services: AppServices) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_db)]
 
 
-def get_current_user(request: Request, db: DbSession, services: AppServices) -> User:
-    facts = RequestFacts(
+def facts_of(request: Request) -> RequestFacts:
+    return RequestFacts(
         headers=request.headers,
         cookies=request.cookies,
         query_token=None,
@@ -43,7 +43,10 @@ def get_current_user(request: Request, db: DbSession, services: AppServices) -> 
         method=request.method,
         websocket=False,
     )
-    return authenticate(db, facts, services.settings.allowed_origins)
+
+
+def get_current_user(request: Request, db: DbSession, services: AppServices) -> User:
+    return authenticate(db, facts_of(request), services.settings.allowed_origins)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -17,11 +17,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process.start()
     yield process
     process.stop()
+    # Whatever every test sent it, the server never logged a traceback or a secret.
+    log = process.log()
+    assert "Traceback" not in log, log[-3000:]
+    for person in _people.values():
+        assert person.token not in log
+        assert person.password not in log
+
+
+_people: dict[str, Person] = {}
 
 
 @pytest.fixture(scope="session")
 def people(server: ServerProcess) -> dict[str, Person]:
-    return make_people(server.data_dir, NAMES)
+    _people.update(make_people(server.data_dir, NAMES))
+    return _people
 
 
 @pytest.fixture

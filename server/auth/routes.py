@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from server.auth import service
-from server.auth.credentials import SESSION_COOKIE
+from server.auth.credentials import SESSION_COOKIE, origin_allowed
 from server.auth.models import LoginRequest, UserPublic
-from server.deps import AppServices, CurrentUser, DbSession
+from server.deps import AppServices, CurrentUser, DbSession, facts_of
+from server.errors import PermissionDenied
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -17,7 +18,7 @@ def login(
     body: LoginRequest, db: DbSession, services: AppServices, response: Response
 ) -> UserPublic:
     settings = services.settings
-    raw = service.login(db, body.username, body.password, settings.session_days)
+    user, raw = service.login(db, body.username, body.password, settings.session_days)
     response.set_cookie(
         SESSION_COOKIE,
         raw,
@@ -27,14 +28,15 @@ def login(
         secure=settings.cookie_secure,
         path="/",
     )
-    user = service.get_user(db, body.username)
     return UserPublic.model_validate(user, from_attributes=True)
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(request: Request, db: DbSession, response: Response) -> None:
+def logout(request: Request, db: DbSession, services: AppServices, response: Response) -> None:
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
+        if not origin_allowed(facts_of(request), services.settings.allowed_origins):
+            raise PermissionDenied("cross-origin request refused")
         service.logout(db, raw)
     response.delete_cookie(SESSION_COOKIE, path="/")
 

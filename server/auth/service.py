@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from server.auth.models import ApiToken, User, WebSession
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -71,8 +71,8 @@ def user_for_token(db: Session, raw: str) -> User:
     return user
 
 
-def login(db: Session, username: str, password: str, session_days: int) -> str:
-    """Check a password and open a browser session; returns the raw session cookie value."""
+def login(db: Session, username: str, password: str, session_days: int) -> tuple[User, str]:
+    """Check a password and open a browser session; returns the user and the raw cookie."""
     user = db.exec(select(User).where(User.username == username)).first()
     stored = user.password_hash if user is not None else None
     try:
@@ -83,13 +83,20 @@ def login(db: Session, username: str, password: str, session_days: int) -> str:
         raise NotAuthenticated("wrong username or password")
     assert user.id is not None
     raw = secrets.token_urlsafe(32)
-    expires = utcnow() + timedelta(days=session_days)
+    now = utcnow()
+    expires = now + timedelta(days=session_days)
+    db.exec(
+        delete(WebSession).where(
+            col(WebSession.user_id) == user.id, col(WebSession.expires_at) <= now
+        )
+    )
     db.add(WebSession(token_hash=hash_secret(raw), user_id=user.id, expires_at=expires))
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         db.add(user)
     db.commit()
-    return raw
+    db.refresh(user)
+    return user, raw
 
 
 def user_for_session(db: Session, raw: str) -> User:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 class RoomLimits:
     max_frame_bytes: int = 16 * 1024 * 1024
     max_awareness_bytes: int = 64 * 1024
-    send_queue: int = 4096
     compact_after_updates: int = 2000
     compact_after_bytes: int = 4 * 1024 * 1024
 

@@ -67,6 +67,9 @@ def test_cookie_requests_from_a_foreign_origin_are_refused(
         assert browser.post("/api/notebooks", json={"title": "no origin"}).status_code == 403
         # Reading is harmless (the browser's same-origin policy hides the answer).
         assert browser.get("/api/notebooks", headers=evil).status_code == 200
+        # Nor can another site log the person out.
+        assert browser.post("/api/auth/logout", headers=evil).status_code == 403
+        assert browser.get("/api/me").status_code == 200
 
 
 async def test_cookie_websocket_needs_our_origin(
