@@ -8,6 +8,7 @@ update format, and the y-protocols auth message used to refuse a write.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -179,6 +180,43 @@ def encode_permission_denied(reason: str) -> bytes:
     """The y-protocols auth message a stock y-websocket client reports as permission denied."""
     text = reason.encode("utf-8")
     return bytes([MessageType.AUTH, AUTH_PERMISSION_DENIED]) + write_var_uint(len(text)) + text
+
+
+DeleteSet = dict[int, list[tuple[int, int]]]
+
+
+def read_delete_set(data: bytes, pos: int) -> tuple[DeleteSet, int]:
+    """Read a Yjs delete set (client -> [(clock, length)]), as it ends an update and starts a
+    snapshot."""
+    clients, pos = read_var_uint(data, pos)
+    result: DeleteSet = {}
+    for _ in range(clients):
+        client, pos = read_var_uint(data, pos)
+        count, pos = read_var_uint(data, pos)
+        ranges = result.setdefault(client, [])
+        for _ in range(count):
+            clock, pos = read_var_uint(data, pos)
+            length, pos = read_var_uint(data, pos)
+            ranges.append((clock, length))
+    return result, pos
+
+
+def delete_set_within(inner: DeleteSet, outer: DeleteSet) -> bool:
+    """True when every deleted range of `inner` is already deleted in `outer`."""
+    for client, ranges in inner.items():
+        merged: list[tuple[int, int]] = []
+        for clock, length in sorted(outer.get(client, [])):
+            if merged and clock <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], clock + length))
+            else:
+                merged.append((clock, clock + length))
+        for clock, length in ranges:
+            if length == 0:
+                continue
+            index = bisect_right(merged, (clock, float("inf"))) - 1
+            if index < 0 or clock + length > merged[index][1]:
+                return False
+    return True
 
 
 def stamp_user(state: str, user: dict[str, str]) -> str | None:

@@ -92,3 +92,13 @@ def test_random_bytes_never_raise_anything_but_protocol_errors() -> None:
                 protocol.parse_awareness_update(message.payload)
         except ProtocolError:
             pass
+
+
+def test_delete_set_containment() -> None:
+    outer = {1: [(0, 3), (3, 2), (10, 5)], 2: [(4, 1)]}
+    assert protocol.delete_set_within({1: [(1, 4)], 2: [(4, 1)]}, outer)
+    assert protocol.delete_set_within({1: [(10, 5)]}, outer)
+    assert protocol.delete_set_within({}, outer)
+    assert not protocol.delete_set_within({1: [(4, 2)]}, outer)
+    assert not protocol.delete_set_within({1: [(9, 2)]}, outer)
+    assert not protocol.delete_set_within({3: [(0, 1)]}, outer)

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, YSyncMessageType, get_state, get_update, merge_updates
+from pycrdt import Doc, Snapshot, YSyncMessageType, get_state, get_update, merge_updates
 
 from server import protocol
 from server.collab.transport import Disconnected, TextFrame, Transport
@@ -226,6 +226,10 @@ class Room:
         if update == protocol.EMPTY_UPDATE:
             return
         if not connection.role.can_edit:
+            if changes_nothing(update, self.doc):
+                # A reader's client re-sending what the server already has (its sync step 2
+                # after a reconnect carries the whole delete set): nothing to refuse.
+                return
             connection.send(
                 protocol.encode_permission_denied(
                     f"{connection.role.value}s cannot edit this notebook"
@@ -345,6 +349,20 @@ class Room:
             return
         self._since_snapshot_count -= count
         self._since_snapshot_bytes -= size
+
+
+def changes_nothing(update: bytes, doc: Doc[Any]) -> bool:
+    """Whether applying `update` to `doc` would change nothing: no struct the doc lacks and
+    no deletion it has not made already."""
+    try:
+        rest = get_update(update, doc.get_state())
+        if rest[0] != 0:
+            return False
+        deletes, _ = protocol.read_delete_set(rest, 1)
+        known, _ = protocol.read_delete_set(Snapshot.from_doc(doc).encode(), 0)
+    except Exception:
+        raise InvalidUpdate("the update could not be decoded") from None
+    return protocol.delete_set_within(deletes, known)
 
 
 def uncovered(update: bytes, doc: Doc[Any]) -> bytes | None:

@@ -67,6 +67,24 @@ async def test_readers_cannot_write_in_any_way(
     bob_api.client.close()
 
 
+async def test_a_reader_resyncing_is_not_refused(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    """A reader's client re-sends the document's deletions when it reconnects (Yjs puts the
+    whole delete set in every diff): that changes nothing and is not a refused write."""
+    notebook = alice.create("resync")
+    alice.share(notebook, "bob", "viewer")
+    async with YClient(sync_url(server, notebook, people["alice"].token)) as owner:
+        owner.cells[0]["source"].insert(0, "hello world")
+        del owner.cells[0]["source"][0:6]
+        copy: Doc = Doc()
+        async with YClient(sync_url(server, notebook, people["bob"].token), copy) as bob:
+            await eventually(lambda: str(bob.cells[0]["source"]) == "world")
+        async with YClient(sync_url(server, notebook, people["bob"].token), copy) as again:
+            await asyncio.sleep(0.3)
+            assert again.denials() == []
+
+
 async def test_removed_member_is_disconnected_within_a_second(
     server: ServerProcess, people: dict[str, Person], alice: Api
 ) -> None:
