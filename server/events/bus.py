@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 MEMBERS_CHANGED = "members.changed"
 NOTEBOOK_DELETED = "notebook.deleted"
+NOTEBOOK_RENAMED = "notebook.renamed"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The events websocket: JSON messages about a notebook that are not part of its document.
 
 The server sends `{"type": "hello", "role": ..., "user": ...}` first, then every event of
-the notebook as it happens (`members.changed`, `notebook.deleted`, ...). A client may send
-`{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the socket (4403).
+the notebook as it happens (`members.changed`, `notebook.renamed`, `notebook.deleted`).
+A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
+socket (4403).
 """
 
 from __future__ import annotations

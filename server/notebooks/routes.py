@@ -16,7 +16,12 @@ from server.auth import service as users
 from server.auth.models import User
 from server.deps import AppServices, CurrentUser, DbSession
 from server.errors import InvalidInput, PermissionDenied
-from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, NotebookEvent
+from server.events.bus import (
+    MEMBERS_CHANGED,
+    NOTEBOOK_DELETED,
+    NOTEBOOK_RENAMED,
+    NotebookEvent,
+)
 from server.notebooks import service
 from server.notebooks.models import (
     MemberPublic,
@@ -124,9 +129,13 @@ def get_notebook(access: Readable, db: DbSession) -> NotebookPublic:
 
 
 @router.patch("/{notebook_id}")
-def rename_notebook(body: NotebookUpdate, access: Editable, db: DbSession) -> NotebookPublic:
+def rename_notebook(
+    body: NotebookUpdate, access: Editable, db: DbSession, services: AppServices
+) -> NotebookPublic:
     notebook, role = access
-    return service.public(db, service.rename(db, notebook, body.title), role)
+    renamed = service.rename(db, notebook, body.title)
+    services.bus.publish(NotebookEvent(renamed.id, NOTEBOOK_RENAMED, {"title": renamed.title}))
+    return service.public(db, renamed, role)
 
 
 @router.delete("/{notebook_id}", status_code=204)

@@ -42,6 +42,11 @@ async def test_members_changed_reaches_everyone_and_revokes(
             assert event["changed"] == {"username": "carol", "role": "commenter"}
             assert {"username": "carol", "role": "commenter"} in event["members"]
 
+        response = alice.client.patch(f"/api/notebooks/{notebook}", json={"title": "new name"})
+        assert response.status_code == 200
+        for ws in (owner, bob):
+            assert (await next_event(ws, "notebook.renamed"))["title"] == "new name"
+
         await bob.send(json.dumps({"type": "ping"}))
         assert await next_event(bob, "pong") == {"type": "pong"}
         await bob.send("not json")
