@@ -25,6 +25,11 @@ from server.notebooks.models import Role
 log = logging.getLogger(__name__)
 
 
+# One y-websocket connection carries one Y.Doc, hence one awareness client id; a few more
+# allow for a client that recreates its document without reconnecting.
+MAX_CLIENT_IDS_PER_CONNECTION = 8
+
+
 @dataclass(frozen=True)
 class RoomLimits:
     max_frame_bytes: int = 16 * 1024 * 1024
@@ -281,6 +286,11 @@ class Room:
             current = self.presence.get(entry.client_id)
             if current is not None and current.owner.username != connection.username:
                 continue  # nobody speaks for someone else's client
+            if (
+                entry.client_id not in connection.client_ids
+                and len(connection.client_ids) >= MAX_CLIENT_IDS_PER_CONNECTION
+            ):
+                continue  # a socket is one editor; it cannot fill the room with phantoms
             if entry.is_removal:
                 self.presence.pop(entry.client_id, None)
                 connection.client_ids.discard(entry.client_id)

@@ -13,7 +13,7 @@ from pycrdt import Doc, Text, YSyncMessageType
 from sqlalchemy import Engine
 
 from server import protocol
-from server.collab.room import Connection, RoomLimits
+from server.collab.room import MAX_CLIENT_IDS_PER_CONNECTION, Connection, RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
@@ -237,3 +237,18 @@ async def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
     stored = await log.load("nb")
     assert [seq for seq, _ in stored.updates] == seqs
     engine.dispose()
+
+
+async def test_one_socket_cannot_flood_presence(rooms: tuple[RoomManager, SqlUpdateLog]) -> None:
+    manager, _ = rooms
+    _, flooder, task = await join(manager, "mallory", Role.VIEWER)
+    entries = [protocol.AwarenessEntry(1000 + i, 1, "{}") for i in range(500)]
+    flooder.incoming.put_nowait(protocol.encode_awareness_message(entries))
+    room = manager.get("nb")
+    assert room is not None
+    await eventually(lambda: len(room.presence) > 0)
+    await asyncio.sleep(0.05)
+    assert len(room.presence) == MAX_CLIENT_IDS_PER_CONNECTION
+    flooder.incoming.put_nowait(None)
+    await task
+    assert room.presence == {}
