@@ -10,7 +10,8 @@
      ├── NotAuthenticated        401 / 4401   no or bad credentials
      ├── PermissionDenied        403 / 4403   authenticated, but the role does not allow it
      ├── NotFound                404 / 4404   no such thing (or not visible to this person)
-     └── Conflict                409 / 4409   the request clashes with current state
+     ├── Conflict                409 / 4409   the request clashes with current state
+     └── TooManyRequests         429 / 4429   slow down (failed logins)
 
 Messages are written for the person reading them and never carry secrets or tracebacks.
 """
@@ -71,3 +72,8 @@ class NotFound(TandemError):
 class Conflict(TandemError):
     status_code = 409
     close_code = 4409
+
+
+class TooManyRequests(TandemError):
+    status_code = 429
+    close_code = 4429

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from server.auth.throttle import LoginThrottle
 from server.collab.rooms import RoomManager
 from server.collab.update_log import UpdateLog
 from server.config import Settings
@@ -19,3 +20,4 @@ class Services:
     update_log: UpdateLog
     rooms: RoomManager
     bus: EventBus
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

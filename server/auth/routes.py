@@ -8,17 +8,25 @@ from server.auth import service
 from server.auth.credentials import SESSION_COOKIE, origin_allowed
 from server.auth.models import LoginRequest, UserPublic
 from server.deps import AppServices, CurrentUser, DbSession, facts_of
-from server.errors import PermissionDenied
+from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
 @router.post("/auth/login")
 def login(
-    body: LoginRequest, db: DbSession, services: AppServices, response: Response
+    body: LoginRequest, request: Request, db: DbSession, services: AppServices, response: Response
 ) -> UserPublic:
     settings = services.settings
-    user, raw = service.login(db, body.username, body.password, settings.session_days)
+    address = request.client.host if request.client else ""
+    if services.login_throttle.blocked(address, body.username):
+        raise TooManyRequests("too many failed logins; try again in a few minutes")
+    try:
+        user, raw = service.login(db, body.username, body.password, settings.session_days)
+    except NotAuthenticated:
+        services.login_throttle.failed(address, body.username)
+        raise
+    services.login_throttle.succeeded(address, body.username)
     response.set_cookie(
         SESSION_COOKIE,
         raw,

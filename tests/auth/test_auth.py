@@ -160,3 +160,27 @@ async def test_token_in_query_string_never_reaches_the_log(
     log = server.log()
     assert "token=[redacted]" in log
     assert people["alice"].token not in log
+
+
+def test_password_guessing_is_throttled(fresh_server: ServerProcess) -> None:
+    """Regression test for online password guessing: after 10 failures from one address for
+    one account, even the right password waits; other accounts are unaffected."""
+    fresh_server.start()
+    from tests.support import make_people
+
+    people = make_people(fresh_server.data_dir, ["target", "bystander"])
+    login_url = fresh_server.url + "/api/auth/login"
+    for attempt in range(10):
+        response = httpx.post(login_url, json={"username": "target", "password": f"guess{attempt}"})
+        assert response.status_code == 401
+    right = {"username": "target", "password": people["target"].password}
+    response = httpx.post(login_url, json=right)
+    assert response.status_code == 429
+    assert "too many" in response.json()["detail"]
+    other = {"username": "bystander", "password": people["bystander"].password}
+    assert httpx.post(login_url, json=other).status_code == 200
+    # Tokens are not passwords: API access goes on.
+    me = httpx.get(
+        fresh_server.url + "/api/me", headers={"Authorization": f"Bearer {people['target'].token}"}
+    )
+    assert me.status_code == 200
