@@ -120,3 +120,28 @@ async def test_compaction_through_the_server_keeps_everything(fresh_server: Serv
     fresh_server.start()
     assert api.export(notebook)["cells"][0]["source"] == expected
     api.client.close()
+
+
+async def test_graceful_shutdown_closes_with_1012_and_snapshots(
+    fresh_server: ServerProcess,
+) -> None:
+    """SIGTERM: open sockets are told the server is restarting (1012, so y-websocket clients
+    reconnect), and every open room is folded into a snapshot on the way out."""
+    import sqlite3
+
+    fresh_server.start()
+    people = make_people(fresh_server.data_dir, ["alice"])
+    api = Api(fresh_server, people["alice"])
+    notebook = api.create("shutdown")
+    client = await YClient(sync_url(fresh_server, notebook, people["alice"].token)).connect()
+    client.cells[0]["source"].insert(0, "kept")
+    await eventually(lambda: api.export(notebook)["cells"][0]["source"] == "kept")
+    fresh_server.stop()
+    assert await client.wait_closed(timeout=5) == 1012
+    await client.close()
+    database = sqlite3.connect(fresh_server.data_dir / "tandem.db")
+    assert database.execute("SELECT count(*) FROM update_log").fetchone()[0] == 0
+    database.close()
+    fresh_server.start()
+    assert api.export(notebook)["cells"][0]["source"] == "kept"
+    api.client.close()
