@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc
 
 from server.collab.room import Connection, Room, RoomLimits, uncovered
 from server.collab.update_log import UpdateLog
@@ -41,10 +41,6 @@ class RoomManager:
         self._unloading: set[asyncio.Task[None]] = set()
         bus.subscribe_all(self._on_event)
 
-    @property
-    def loaded(self) -> list[str]:
-        return list(self._entries)
-
     def get(self, notebook_id: str) -> Room | None:
         entry = self._entries.get(notebook_id)
         return entry.room if entry is not None else None
@@ -57,12 +53,13 @@ class RoomManager:
             self._release(notebook_id)
 
     async def snapshot(self, notebook_id: str) -> bytes:
-        """The whole document as one update: from the open room, else from the database."""
+        """The document's integrated content as one update (what an export shows): from the
+        open room, else read from the database without opening a room."""
         room = self.get(notebook_id)
         if room is not None:
             return room.doc.get_update()
-        doc, _, pending = await self._load_doc(notebook_id)
-        return merge_updates(doc.get_update(), *pending) if pending else doc.get_update()
+        doc, _, _ = await self._load_doc(notebook_id)
+        return doc.get_update()
 
     async def _acquire(self, notebook_id: str) -> Room:
         entry = self._entries.get(notebook_id)
