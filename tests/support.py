@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -125,6 +126,23 @@ def make_people(data_dir: Path, names: list[str]) -> dict[str, Person]:
             people[name] = Person(name, password, auth.create_token(db, user, "tests"))
     engine.dispose()
     return people
+
+
+def start_with_alice(server: ServerProcess, **env: str) -> tuple[Person, Api]:
+    """Start a server of the test's own with these TANDEM_* settings; alice owns it."""
+    server.env.update(env)
+    server.start()
+    alice = make_people(server.data_dir, ["alice"])["alice"]
+    return alice, Api(server, alice)
+
+
+def update_log_rows(server: ServerProcess) -> int:
+    """How many updates wait in the log (not yet folded into a snapshot)."""
+    database = sqlite3.connect(server.data_dir / "tandem.db")
+    try:
+        return int(database.execute("SELECT count(*) FROM update_log").fetchone()[0])
+    finally:
+        database.close()
 
 
 class Api:

@@ -137,9 +137,6 @@ class Room:
     last_seq: int = 0
     connections: set[Connection] = field(default_factory=set)
     presence: dict[int, _Presence] = field(default_factory=dict)
-    # Updates whose causal predecessors have not arrived: the Doc holds them aside and
-    # leaves them out of get_update(), so compaction must add them back explicitly.
-    pending: list[bytes] = field(default_factory=list)
     _since_snapshot_count: int = 0
     _since_snapshot_bytes: int = 0
     _compaction: asyncio.Task[None] | None = None
@@ -262,11 +259,6 @@ class Room:
             log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
             return
         self.last_seq = seq
-        if self.pending:
-            self.pending = [p for p in self.pending if uncovered(p, self.doc) is not None]
-        missing = uncovered(update, self.doc)
-        if missing is not None:
-            self.pending.append(missing)
         for connection in self.connections:
             connection.send_update(update, message)
         self._since_snapshot_count += 1
@@ -343,17 +335,20 @@ class Room:
         if not self.has_uncompacted_updates:
             return None
         # State and seq are read together, with no await between: the snapshot holds
-        # exactly the updates up to `upto`; later ones stay in the log.
-        state, upto = self.doc.get_update(), self.last_seq
-        if self.pending:
-            state = merge_updates(state, *self.pending)
+        # exactly the updates up to `upto`; later ones stay in the log. (Updates the Doc
+        # holds back are recovered by the log from what it folds; see UpdateLog.compact.)
+        state, state_vector, upto = self.doc.get_update(), self.doc.get_state(), self.last_seq
         count, size = self._since_snapshot_count, self._since_snapshot_bytes
-        self._compaction = asyncio.create_task(self._compact(state, upto, count, size))
+        self._compaction = asyncio.create_task(
+            self._compact(state, state_vector, upto, count, size)
+        )
         return self._compaction
 
-    async def _compact(self, state: bytes, upto: int, count: int, size: int) -> None:
+    async def _compact(
+        self, state: bytes, state_vector: bytes, upto: int, count: int, size: int
+    ) -> None:
         try:
-            await self.update_log.compact(self.notebook_id, state, upto)
+            await self.update_log.compact(self.notebook_id, state, state_vector, upto)
         except Exception as error:
             log.error("compaction of %s failed: %s", self.notebook_id, type(error).__name__)
             return
@@ -373,15 +368,3 @@ def changes_nothing(update: bytes, doc: Doc[Any]) -> bool:
     except Exception:
         raise InvalidUpdate("the update could not be decoded") from None
     return protocol.delete_set_within(deletes, known)
-
-
-def uncovered(update: bytes, doc: Doc[Any]) -> bytes | None:
-    """The part of an applied `update` that `doc` is still holding back (waiting for a
-    predecessor), or None when every struct in it is integrated.
-
-    The diff of the update against the doc's state keeps only structs the doc does not
-    have; an update's encoding starts with the number of clients that have structs, so a
-    leading 0 means nothing is held back. (Deletes of not-yet-known items are not detected.)
-    """
-    rest = get_update(update, doc.get_state())
-    return None if rest[0] == 0 else rest

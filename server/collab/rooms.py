@@ -14,7 +14,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from server.collab.room import Connection, Room, RoomLimits, uncovered
+from server.collab.room import Connection, Room, RoomLimits
 from server.collab.update_log import UpdateLog
 from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, EventBus, NotebookEvent
 from server.notebooks.models import Role
@@ -58,7 +58,7 @@ class RoomManager:
         room = self.get(notebook_id)
         if room is not None:
             return room.doc.get_update()
-        doc, _, _ = await self._load_doc(notebook_id)
+        doc, _ = await self._load_doc(notebook_id)
         return doc.get_update()
 
     async def _acquire(self, notebook_id: str) -> Room:
@@ -104,15 +104,14 @@ class RoomManager:
 
     async def _load(self, notebook_id: str) -> Room:
         try:
-            doc, last_seq, pending = await self._load_doc(notebook_id)
+            doc, last_seq = await self._load_doc(notebook_id)
         finally:
             self._loading.pop(notebook_id, None)
         room = Room(notebook_id, doc, self._log, self._limits, last_seq=last_seq)
-        room.pending = pending
         self._entries[notebook_id] = _Entry(room)
         return room
 
-    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int, list[bytes]]:
+    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:
         stored = await self._log.load(notebook_id)
         doc: Doc[Any] = Doc()
         updates = [(stored.upto_seq, stored.snapshot)] if stored.snapshot is not None else []
@@ -124,8 +123,7 @@ class RoomManager:
             except Exception:
                 log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
             last_seq = seq
-        held_back = (uncovered(update, doc) for _, update in updates)
-        return doc, last_seq, [missing for missing in held_back if missing is not None]
+        return doc, last_seq
 
     def _on_event(self, event: NotebookEvent) -> None:
         room = self.get(event.notebook_id)

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pycrdt import get_update, merge_updates
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -40,8 +41,11 @@ class UpdateLog(ABC):
     - `append` calls `on_durable(seq)` once the update is committed, on the event loop, in
       commit order (seq increases), before the returned future resolves. Callers apply and
       broadcast inside `on_durable`, so nothing is seen that is not stored.
-    - `compact(notebook_id, state, upto_seq)` stores `state` as the snapshot and drops the
-      updates with seq <= upto_seq, atomically; later updates are untouched.
+    - `compact(notebook_id, state, state_vector, upto_seq)` replaces the snapshot and drops
+      the updates with seq <= upto_seq, atomically; later updates are untouched. The new
+      snapshot is `state` plus whatever the old snapshot or the dropped updates hold that
+      `state_vector` does not cover: a Doc keeps updates that wait for a missing
+      predecessor aside and leaves them out of `get_update()`, and they must not vanish.
     - `load` returns the snapshot and every update after it, in order.
     """
 
@@ -60,7 +64,9 @@ class UpdateLog(ABC):
     async def load(self, notebook_id: str) -> StoredDocument: ...
 
     @abstractmethod
-    async def compact(self, notebook_id: str, state: bytes, upto_seq: int) -> None: ...
+    async def compact(
+        self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int
+    ) -> None: ...
 
 
 @dataclass
@@ -203,29 +209,57 @@ class SqlUpdateLog(UpdateLog):
             ).all()
         return StoredDocument(snapshot, upto, [(int(seq), bytes(data)) for seq, data in tail])
 
-    async def compact(self, notebook_id: str, state: bytes, upto_seq: int) -> None:
-        await asyncio.to_thread(self._compact, notebook_id, state, upto_seq)
+    async def compact(
+        self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int
+    ) -> None:
+        await asyncio.to_thread(self._compact, notebook_id, state, state_vector, upto_seq)
 
-    def _compact(self, notebook_id: str, state: bytes, upto_seq: int) -> None:
+    def _compact(self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int) -> None:
         snapshots = Snapshot.__table__  # type: ignore[attr-defined]
         updates = UpdateRecord.__table__  # type: ignore[attr-defined]
-        values = {
-            "notebook_id": notebook_id,
-            "upto_seq": upto_seq,
-            "data": state,
-            "updated_at": utcnow(),
-        }
-        dialect = self._engine.dialect.name
-        upsert_factory = pg_insert if dialect == "postgresql" else sqlite_insert
-        upsert = upsert_factory(snapshots).values(**values)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[snapshots.c.notebook_id],
-            set_={k: v for k, v in values.items() if k != "notebook_id"},
-        )
         with self._engine.begin() as connection:
+            folded = [
+                *connection.execute(
+                    select(snapshots.c.data).where(snapshots.c.notebook_id == notebook_id)
+                ).scalars(),
+                *connection.execute(
+                    select(updates.c.data).where(
+                        updates.c.notebook_id == notebook_id, updates.c.seq <= upto_seq
+                    )
+                ).scalars(),
+            ]
+            waiting = [
+                rest
+                for data in folded
+                if (rest := not_integrated(bytes(data), state_vector)) is not None
+            ]
+            values = {
+                "notebook_id": notebook_id,
+                "upto_seq": upto_seq,
+                "data": merge_updates(state, *waiting) if waiting else state,
+                "updated_at": utcnow(),
+            }
+            upsert_factory = (
+                pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+            )
+            upsert = upsert_factory(snapshots).values(**values)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[snapshots.c.notebook_id],
+                set_={k: v for k, v in values.items() if k != "notebook_id"},
+            )
             connection.execute(upsert)
             connection.execute(
                 delete(updates).where(
                     updates.c.notebook_id == notebook_id, updates.c.seq <= upto_seq
                 )
             )
+
+
+def not_integrated(update: bytes, state_vector: bytes) -> bytes | None:
+    """The structs of `update` that a document at `state_vector` does not have, or None.
+
+    An update's encoding starts with the number of clients that have structs, so a diff
+    starting with 0 holds none. (Deletes of items not yet known are not detected.)
+    """
+    rest = get_update(update, state_vector)
+    return None if rest[0] == 0 else rest

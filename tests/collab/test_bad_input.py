@@ -16,6 +16,7 @@ from tests.support import (
     ServerProcess,
     YClient,
     eventually,
+    start_with_alice,
     state_vector,
     sync_url,
 )
@@ -76,14 +77,9 @@ async def test_text_frames_are_refused(
 
 
 async def test_oversized_frame_is_closed_with_1009(fresh_server: ServerProcess) -> None:
-    fresh_server.env["TANDEM_MAX_FRAME_BYTES"] = "65536"
-    fresh_server.start()
-    from tests.support import make_people
-
-    people = make_people(fresh_server.data_dir, ["alice"])
-    api = Api(fresh_server, people["alice"])
+    alice, api = start_with_alice(fresh_server, TANDEM_MAX_FRAME_BYTES="65536")
     notebook = api.create("big frames")
-    url = sync_url(fresh_server, notebook, people["alice"].token)
+    url = sync_url(fresh_server, notebook, alice.token)
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(b"\x00\x02" + b"\x80" * 70000)
         with pytest.raises(websockets.ConnectionClosed):

@@ -11,7 +11,14 @@ import re
 
 from pycrdt import Array, Map, Text
 
-from tests.support import Api, ServerProcess, YClient, eventually, make_people, sync_url
+from tests.support import (
+    ServerProcess,
+    YClient,
+    eventually,
+    start_with_alice,
+    sync_url,
+    update_log_rows,
+)
 
 TYPISTS = 3
 
@@ -20,11 +27,9 @@ async def test_sigkill_while_typing_loses_nothing_anyone_saw(fresh_server: Serve
     seed = int(os.environ.get("TANDEM_TEST_SEED", random.randrange(1 << 30)))
     print(f"seed={seed}")
     rng = random.Random(seed)
-    fresh_server.start()
-    people = make_people(fresh_server.data_dir, ["alice"])
-    api = Api(fresh_server, people["alice"])
+    alice, api = start_with_alice(fresh_server)
     notebook = api.create("typing through a crash")
-    url = sync_url(fresh_server, notebook, people["alice"].token)
+    url = sync_url(fresh_server, notebook, alice.token)
 
     clients = [await YClient(url).connect() for _ in range(TYPISTS)]
     for i, client in enumerate(clients):
@@ -97,14 +102,9 @@ async def test_sigkill_while_typing_loses_nothing_anyone_saw(fresh_server: Serve
 async def test_compaction_through_the_server_keeps_everything(fresh_server: ServerProcess) -> None:
     """With a tiny compaction threshold the log is folded into snapshots while people type;
     a restart reads snapshot + tail and nothing is missing."""
-    import sqlite3
-
-    fresh_server.env["TANDEM_COMPACT_AFTER_UPDATES"] = "10"
-    fresh_server.start()
-    people = make_people(fresh_server.data_dir, ["alice"])
-    api = Api(fresh_server, people["alice"])
+    alice, api = start_with_alice(fresh_server, TANDEM_COMPACT_AFTER_UPDATES="10")
     notebook = api.create("compaction")
-    url = sync_url(fresh_server, notebook, people["alice"].token)
+    url = sync_url(fresh_server, notebook, alice.token)
     async with YClient(url) as a, YClient(url) as b:
         for i in range(60):
             source = (a if i % 2 else b).cells[0]["source"]
@@ -112,9 +112,7 @@ async def test_compaction_through_the_server_keeps_everything(fresh_server: Serv
             await asyncio.sleep(0.002)
         await eventually(lambda: str(a.cells[0]["source"]).count("<") == 60)
         expected = str(a.cells[0]["source"])
-    database = sqlite3.connect(fresh_server.data_dir / "tandem.db")
-    rows = database.execute("SELECT count(*) FROM update_log").fetchone()[0]
-    database.close()
+    rows = update_log_rows(fresh_server)
     assert rows < 30, f"{rows} log rows: compaction did not run"
     fresh_server.stop()
     fresh_server.start()
@@ -127,21 +125,15 @@ async def test_graceful_shutdown_closes_with_1012_and_snapshots(
 ) -> None:
     """SIGTERM: open sockets are told the server is restarting (1012, so y-websocket clients
     reconnect), and every open room is folded into a snapshot on the way out."""
-    import sqlite3
-
-    fresh_server.start()
-    people = make_people(fresh_server.data_dir, ["alice"])
-    api = Api(fresh_server, people["alice"])
+    alice, api = start_with_alice(fresh_server)
     notebook = api.create("shutdown")
-    client = await YClient(sync_url(fresh_server, notebook, people["alice"].token)).connect()
+    client = await YClient(sync_url(fresh_server, notebook, alice.token)).connect()
     client.cells[0]["source"].insert(0, "kept")
     await eventually(lambda: api.export(notebook)["cells"][0]["source"] == "kept")
     fresh_server.stop()
     assert await client.wait_closed(timeout=5) == 1012
     await client.close()
-    database = sqlite3.connect(fresh_server.data_dir / "tandem.db")
-    assert database.execute("SELECT count(*) FROM update_log").fetchone()[0] == 0
-    database.close()
+    assert update_log_rows(fresh_server) == 0
     fresh_server.start()
     assert api.export(notebook)["cells"][0]["source"] == "kept"
     api.client.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import websockets
-from pycrdt import Doc, Map, Text, YSyncMessageType
+from pycrdt import Array, Doc, Map, Text, YSyncMessageType
 
 from server import protocol
 from tests.support import Api, Person, ServerProcess, YClient, eventually, state_vector, sync_url
@@ -17,7 +17,7 @@ from tests.support import Api, Person, ServerProcess, YClient, eventually, state
 def _an_update() -> bytes:
     """A real update from another document: a new cell, as an editor would send it."""
     doc: Doc = Doc()
-    cells = doc.get("cells", type=__import__("pycrdt").Array)
+    cells = doc.get("cells", type=Array)
     cells.append(
         Map({"id": "intruder", "cell_type": "code", "source": Text("rm -rf /"), "metadata": Map()})
     )
@@ -55,7 +55,7 @@ async def test_readers_cannot_write_in_any_way(
         offline: Doc = Doc()
         async with YClient(sync_url(server, notebook, people["bob"].token), offline):
             pass
-        offline.get("cells", type=__import__("pycrdt").Array)[0]["source"].insert(0, "offline")
+        offline.get("cells", type=Array)[0]["source"].insert(0, "offline")
         async with YClient(sync_url(server, notebook, people["bob"].token), offline) as again:
             await eventually(lambda: len(again.denials()) >= 1)
         await asyncio.sleep(0.2)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import time
 
 from jupyter_ydoc import YNotebook
 from pycrdt import Map, Text
@@ -125,9 +128,6 @@ async def test_jupyter_ydoc_reads_what_clients_wrote(
 
 
 async def eventually_node(node: NodeClient, check: object) -> dict[str, object]:
-    import asyncio
-    import time
-
     deadline = time.monotonic() + 10
     while True:
         state = await node.state()
@@ -139,8 +139,6 @@ async def eventually_node(node: NodeClient, check: object) -> dict[str, object]:
 
 
 def _b64(text: object) -> bytes:
-    import base64
-
     return base64.b64decode(str(text))
 
 
@@ -149,8 +147,6 @@ async def test_simultaneous_first_joins_all_sync(
 ) -> None:
     """Many people opening a cold notebook at the same moment share one load and all sync
     (pycrdt-websocket 0.16.5 leaves some of them hanging)."""
-    import asyncio
-
     notebook = alice.create("rush")
     url = sync_url(server, notebook, people["alice"].token)
     clients = [YClient(url) for _ in range(30)]
