@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from server import __version__
 from server.auth.routes import router as auth_router
+from server.auth.service import hash_secret
 from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.routes import router as collab_router
@@ -21,6 +22,10 @@ from server.db import make_engine, migrate
 from server.errors import TandemError
 from server.events.bus import EventBus
 from server.events.routes import router as events_router
+from server.gateway.gateway import Gateway
+from server.gateway.local_worker import LocalWorker
+from server.gateway.routes import router as gateway_router
+from server.gateway.tokens import new_secret
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 
@@ -43,10 +48,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             compact_after_bytes=settings.compact_after_bytes,
         )
         rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds)
-        app.state.services = Services(settings, engine, update_log, rooms, bus)
+        gateway = Gateway(settings, engine, rooms, bus)
+        await gateway.start()
+        app.state.services = Services(settings, engine, update_log, rooms, bus, gateway)
+        local_worker = None
+        if settings.local_worker:
+            secret = new_secret()
+            gateway.local_token_hash = hash_secret(secret)
+            any_address = settings.host in ("0.0.0.0", "::", "")  # noqa: S104  (a comparison)
+            host = "127.0.0.1" if any_address else settings.host
+            url = f"http://{host}:{settings.port}"
+            local_worker = LocalWorker(url, secret, settings.local_worker_max_kernels)
+            local_worker.start()
         try:
             yield
         finally:
+            await gateway.shutdown()
+            if local_worker is not None:
+                await local_worker.stop()
             await rooms.shutdown()
             await update_log.stop()
             engine.dispose()
@@ -75,4 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notebooks_router)
     app.include_router(collab_router)
     app.include_router(events_router)
+    app.include_router(gateway_router)
     return app

@@ -1,10 +1,14 @@
-"""The `tandem` command: serve, and manage users and tokens."""
+"""The `tandem` command: serve, run a worker, and manage users and tokens."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
+import logging
+import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
+    if getattr(args, "no_worker", False):
+        overrides["local_worker"] = False
     return Settings(**overrides)
 
 
@@ -78,6 +84,54 @@ def _tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from kernels.worker import Worker, WorkerRejected
+    from server.logs import configure
+
+    configure(args.log_level.upper())
+    token = args.token or os.environ.get("TANDEM_WORKER_TOKEN", "")
+    if not token:
+        print("tandem: give --token or set TANDEM_WORKER_TOKEN", file=sys.stderr)
+        return 2
+    try:
+        worker = Worker(
+            args.server,
+            token,
+            name=args.name,
+            max_kernels=args.max_kernels,
+            kernel_name=args.kernel,
+        )
+    except ValueError as error:
+        print(f"tandem: {error}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        await worker.run()
+
+    try:
+        asyncio.run(run())
+    except asyncio.CancelledError:
+        return 0
+    except WorkerRejected as error:
+        logging.getLogger("tandem.worker").error("%s", error)
+        return 3
+    return 0
+
+
+def _worker_tokens_create(args: argparse.Namespace) -> int:
+    from server.gateway import tokens as worker_tokens
+
+    with _session(args) as db:
+        _, raw = worker_tokens.create(db, args.name, None)
+    print(raw)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tandem", description="Collaborative notebook server")
     commands = root.add_subparsers(dest="command", required=True)
@@ -90,7 +144,27 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not start a worker on this machine"
+    )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run kernels for a server (dials out to it)")
+    worker.add_argument("--server", required=True, help="the server's URL, http://host:8000")
+    worker.add_argument("--token", help="a worker token (or TANDEM_WORKER_TOKEN)")
+    worker.add_argument("--name", help="shown to admins (default: the host name)")
+    worker.add_argument("--max-kernels", type=int, help="default: one per CPU")
+    worker.add_argument("--kernel", default="python3", help="Jupyter kernel spec to run")
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    worker.set_defaults(run=_worker)
+
+    workers = commands.add_parser("workers", help="manage worker tokens")
+    workers_cmds = workers.add_subparsers(dest="action", required=True)
+    create_worker_token = with_data_dir(
+        workers_cmds.add_parser("create-token", help="print a new worker token")
+    )
+    create_worker_token.add_argument("name", help="what the token is for, e.g. gpu-node-1")
+    create_worker_token.set_defaults(run=_worker_tokens_create)
 
     users = commands.add_parser("users", help="manage accounts")
     users_cmds = users.add_subparsers(dest="action", required=True)

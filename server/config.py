@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.gateway.models import DEFAULT_RUNTIME_TYPES, RuntimeType
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
@@ -40,6 +42,28 @@ class Settings(BaseSettings):
 
     # WAL + NORMAL survives a kill -9 of the server (not a power cut); FULL survives both.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+    # --- kernel gateway ------------------------------------------------------------------
+    # `tandem serve` starts a worker on this machine unless told not to (--no-worker).
+    local_worker: bool = True
+    local_worker_max_kernels: int | None = None
+    # JSON list, e.g. [{"name": "cpu"}, {"name": "a100", "gpus": 1, "gpu_model": "A100"}];
+    # the first is the default for notebooks that never chose one.
+    runtime_types: list[RuntimeType] = Field(
+        default_factory=lambda: list(DEFAULT_RUNTIME_TYPES), min_length=1
+    )
+    worker_heartbeat_seconds: float = 5.0
+    # A worker silent this long is lost: its running cells fail, its kernels are gone.
+    worker_timeout_seconds: float = 20.0
+    kernel_start_timeout_seconds: float = 120.0
+    # As on Colab: stop a kernel after this long without execution, and at this age.
+    kernel_idle_timeout_seconds: float = 90 * 60
+    kernel_max_lifetime_seconds: float = 12 * 3600
+    kernel_warning_seconds: float = 5 * 60
+    # Output one execution may store in its cell; past it, a truncation notice.
+    max_output_bytes_per_cell: int = 5 * 1024 * 1024
+    # Kernel output is written into the document at most this often (coalesced between).
+    output_flush_seconds: float = 0.05
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -14,7 +14,7 @@ from server.auth.credentials import RequestFacts, authenticate
 from server.auth.models import User
 from server.errors import PermissionDenied, TandemError
 from server.notebooks import service as notebooks
-from server.notebooks.models import Role
+from server.notebooks.models import Notebook, Role
 from server.services import Services
 
 
@@ -59,6 +59,24 @@ def get_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin)]
+
+
+class NotebookAccess:
+    """Resolves {notebook_id} to the notebook and the caller's role, requiring `needed`."""
+
+    def __init__(self, needed: Role) -> None:
+        self.needed = needed
+
+    def __call__(self, notebook_id: str, db: DbSession, user: CurrentUser) -> tuple[Notebook, Role]:
+        notebook, role = notebooks.get_with_role(db, notebook_id, user)
+        if not role.allows(self.needed):
+            raise PermissionDenied(f"this needs the {self.needed.value} role")
+        return notebook, role
+
+
+Readable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.VIEWER))]
+Editable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.EDITOR))]
+Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
 
 
 async def websocket_access(

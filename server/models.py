@@ -2,6 +2,16 @@
 
 from server.auth.models import ApiToken, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
+from server.gateway.models import WorkerToken
 from server.notebooks.models import Membership, Notebook
 
-__all__ = ["ApiToken", "Membership", "Notebook", "Snapshot", "UpdateRecord", "User", "WebSession"]
+__all__ = [
+    "ApiToken",
+    "Membership",
+    "Notebook",
+    "Snapshot",
+    "UpdateRecord",
+    "User",
+    "WebSession",
+    "WorkerToken",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -12,6 +13,9 @@ from server.collab.update_log import UpdateLog
 from server.config import Settings
 from server.events.bus import EventBus
 
+if TYPE_CHECKING:
+    from server.gateway.gateway import Gateway
+
 
 @dataclass
 class Services:
@@ -20,4 +24,5 @@ class Services:
     update_log: UpdateLog
     rooms: RoomManager
     bus: EventBus
+    gateway: Gateway
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -58,7 +58,13 @@ class ServerProcess:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
-        env = {**os.environ, "TANDEM_ROOM_GRACE_SECONDS": "1", **self.env}
+        # Tests start the workers they need themselves, unless they ask for the local one.
+        env = {
+            **os.environ,
+            "TANDEM_ROOM_GRACE_SECONDS": "1",
+            "TANDEM_LOCAL_WORKER": "false",
+            **self.env,
+        }
         log = open(self.log_path, "ab")  # noqa: SIM115  (the child process owns it)
         self.proc = subprocess.Popen(
             [
@@ -115,14 +121,14 @@ class Person:
     token: str
 
 
-def make_people(data_dir: Path, names: list[str]) -> dict[str, Person]:
+def make_people(data_dir: Path, names: list[str], *, admin: bool = False) -> dict[str, Person]:
     engine = make_engine(Settings(data_dir=data_dir))
     migrate(engine)
     people = {}
     with Session(engine) as db:
         for name in names:
             password = f"{name}-password"
-            user = auth.create_user(db, name, password)
+            user = auth.create_user(db, name, password, is_admin=admin)
             people[name] = Person(name, password, auth.create_token(db, user, "tests"))
     engine.dispose()
     return people
@@ -369,3 +375,72 @@ async def node_client(
         yield await client.start()
     finally:
         await client.stop()
+
+
+@dataclass
+class WorkerProcess:
+    """`tandem worker` in a child process, dialling into a test server."""
+
+    server: ServerProcess
+    token: str
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log_path = self.server.data_dir / f"worker-{self.name}.log"
+        env = {**os.environ, "TANDEM_WORKER_TOKEN": self.token, **self.env}
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server", "worker", "--server", self.server.url]
+                + ["--name", self.name, *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=ROOT,
+                start_new_session=True,  # its kernels too can be killed as one group
+            )
+        return self
+
+    def log(self) -> str:
+        return (self.server.data_dir / f"worker-{self.name}.log").read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the worker alone (its kernels notice their parent is gone)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def notebook_with_code(api: Api, sources: list[str], title: str = "Runs") -> tuple[str, list[str]]:
+    """A notebook of code cells with these sources; returns its id and the cell ids."""
+    cells = [
+        {
+            "cell_type": "code",
+            "id": f"cell-{index}",
+            "metadata": {},
+            "source": source,
+            "outputs": [],
+            "execution_count": None,
+        }
+        for index, source in enumerate(sources)
+    ]
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": cells,
+    }
+    response = api.upload("runs.ipynb", json.dumps(notebook).encode(), title=title)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"]), [cell["id"] for cell in cells]

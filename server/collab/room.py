@@ -3,6 +3,10 @@
 Every incoming update goes: role check -> decode check -> update log (durable) -> apply to
 the Doc -> broadcast to every connection, the sender's echo included. Nothing reaches a
 client before it is stored, so anything anyone has seen survives a crash.
+
+The server edits the document itself too (kernel outputs, execution state) with `edit`:
+the change is made in the Doc, stored, and only then sent; while such a change is not yet
+stored, answers to sync requests wait, so no client is handed it early.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +145,8 @@ class Room:
     _since_snapshot_count: int = 0
     _since_snapshot_bytes: int = 0
     _compaction: asyncio.Task[None] | None = None
+    _unsaved_edits: int = 0
+    _edits_saved: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- connections -------------------------------------------------------------------
 
@@ -205,6 +212,8 @@ class Room:
             raise FrameTooLarge("frame larger than the server accepts")
         message = protocol.parse_message(frame)
         if isinstance(message, protocol.SyncStep1):
+            if self._unsaved_edits:
+                await self._edits_saved.wait()
             connection.send(
                 protocol.encode_sync(
                     YSyncMessageType.SYNC_STEP2, self._diff_for(message.state_vector)
@@ -261,6 +270,9 @@ class Room:
         self.last_seq = seq
         for connection in self.connections:
             connection.send_update(update, message)
+        self._count_for_compaction(update)
+
+    def _count_for_compaction(self, update: bytes) -> None:
         self._since_snapshot_count += 1
         self._since_snapshot_bytes += len(update)
         if (
@@ -268,6 +280,51 @@ class Room:
             or self._since_snapshot_bytes >= self.limits.compact_after_bytes
         ):
             self.start_compaction()
+
+    # --- the server's own edits ---------------------------------------------------------
+
+    async def edit(self, change: Callable[[Doc[Any]], None]) -> None:
+        """Change the document on the server's behalf, in one transaction, and return once
+        the change is stored and on its way to everyone."""
+        captured: list[bytes] = []
+        subscription = self.doc.observe(lambda event: captured.append(event.update))
+        try:
+            with self.doc.transaction(origin="tandem-server"):
+                change(self.doc)
+        finally:
+            self.doc.unobserve(subscription)
+        update = merge_updates(*captured) if len(captured) > 1 else b"".join(captured)
+        if not update or update == protocol.EMPTY_UPDATE:
+            return
+        message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
+        self._unsaved_edits += 1
+        self._edits_saved.clear()
+        try:
+            # Shielded: a caller giving up must not leave the count of unsaved edits wrong.
+            await asyncio.shield(
+                self.update_log.append(
+                    self.notebook_id, update, lambda seq: self._edit_saved(update, message, seq)
+                )
+            )
+        except Exception:
+            # The Doc has the change but the log does not: the next snapshot stores it, and
+            # clients get it when they next sync.
+            log.error("notebook %s: a server edit could not be stored", self.notebook_id)
+            self._since_snapshot_count += 1
+            self._edit_done()
+            raise
+
+    def _edit_saved(self, update: bytes, message: bytes, seq: int) -> None:
+        self.last_seq = seq
+        for connection in self.connections:
+            connection.send_update(update, message)
+        self._count_for_compaction(update)
+        self._edit_done()
+
+    def _edit_done(self) -> None:
+        self._unsaved_edits -= 1
+        if self._unsaved_edits == 0:
+            self._edits_saved.set()
 
     # --- presence (awareness) ----------------------------------------------------------
 

@@ -8,7 +8,9 @@ one snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,16 @@ class RoomManager:
         room = await self._acquire(notebook_id)
         try:
             await room.serve(connection)
+        finally:
+            self._release(notebook_id)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, notebook_id: str) -> AsyncIterator[Room]:
+        """Keep the room open for the server's own use (a kernel writing outputs while no
+        browser is connected), as a connection would."""
+        room = await self._acquire(notebook_id)
+        try:
+            yield room
         finally:
             self._release(notebook_id)
 

@@ -1,7 +1,9 @@
 """The events websocket: JSON messages about a notebook that are not part of its document.
 
-The server sends `{"type": "hello", "role": ..., "user": ...}` first, then every event of
-the notebook as it happens (`members.changed`, `notebook.renamed`, `notebook.deleted`).
+The server sends `{"type": "hello", "role": ..., "user": ..., "runtime": {...}}` first, then
+every event of the notebook as it happens (`members.changed`, `notebook.renamed`,
+`notebook.deleted`, `runtime.status`, `runtime.warning`, `kernel.input_requested`,
+`kernel.input_answered`).
 A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
 socket (4403).
 """
@@ -52,7 +54,15 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
     unsubscribe = services.bus.subscribe(notebook_id, on_event)
     sender = asyncio.create_task(_send(websocket, outbox))
     try:
-        await websocket.send_json({"type": "hello", "role": role.value, "user": user.username})
+        runtime = await services.gateway.status(notebook_id)
+        await websocket.send_json(
+            {
+                "type": "hello",
+                "role": role.value,
+                "user": user.username,
+                "runtime": runtime.model_dump(mode="json"),
+            }
+        )
         reader = asyncio.create_task(_read(websocket))
         await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sender, reader):

@@ -48,6 +48,8 @@ class Notebook(NotebookBase, table=True):
     __tablename__ = "notebooks"
     id: str = Field(primary_key=True, max_length=32)
     owner_id: int = Field(foreign_key="users.id", index=True)
+    # None: the server's default runtime type (the first one configured).
+    runtime_type: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

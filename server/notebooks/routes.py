@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -14,8 +14,8 @@ from starlette.datastructures import UploadFile
 
 from server.auth import service as users
 from server.auth.models import User
-from server.deps import AppServices, CurrentUser, DbSession
-from server.errors import InvalidInput, PermissionDenied
+from server.deps import AppServices, CurrentUser, DbSession, Editable, Owned, Readable
+from server.errors import InvalidInput
 from server.events.bus import (
     MEMBERS_CHANGED,
     NOTEBOOK_DELETED,
@@ -36,24 +36,6 @@ from server.notebooks.models import (
 router = APIRouter(prefix="/api/notebooks", tags=["notebooks"])
 
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
-
-
-class NotebookAccess:
-    """Resolves {notebook_id} to the notebook and the caller's role, requiring `needed`."""
-
-    def __init__(self, needed: Role) -> None:
-        self.needed = needed
-
-    def __call__(self, notebook_id: str, db: DbSession, user: CurrentUser) -> tuple[Notebook, Role]:
-        notebook, role = service.get_with_role(db, notebook_id, user)
-        if not role.allows(self.needed):
-            raise PermissionDenied(f"this needs the {self.needed.value} role")
-        return notebook, role
-
-
-Readable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.VIEWER))]
-Editable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.EDITOR))]
-Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
 
 
 @router.post(

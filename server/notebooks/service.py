@@ -112,6 +112,11 @@ def _with_required_fields(content: dict[str, Any]) -> dict[str, Any]:
         if cell.get("cell_type") == "code":
             cell.setdefault("outputs", [])
             cell.setdefault("execution_count", None)
+            for output in cell["outputs"]:
+                # Display ids let the server update an output in place; nbformat has no
+                # field for them.
+                if isinstance(output, dict):
+                    output.pop("transient", None)
     return content
 
 

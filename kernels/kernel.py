@@ -1,0 +1,233 @@
+"""One Jupyter kernel run by the worker, spoken to with jupyter_client over loopback ZMQ.
+
+The kernel's messages are turned into worker-protocol messages: IOPub outputs tagged with
+the server's execution id, stdin prompts, and `execute_done` once both the execute reply
+and the kernel's idle status arrived (so every output of a cell went out before it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+
+from kernels import messages as m
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[m.FromWorker], Awaitable[None]]
+
+FORWARDED = {
+    "stream",
+    "display_data",
+    "execute_result",
+    "error",
+    "clear_output",
+    "update_display_data",
+    "execute_input",
+}
+# Never handed to a kernel: the code in a cell must not read the worker's credentials.
+_PRIVATE_ENV = ("TANDEM_WORKER_TOKEN",)
+
+
+@dataclass
+class _Execution:
+    execution_id: str
+    replied: bool = False
+    idle: bool = False
+    status: str = "ok"
+    execution_count: int | None = None
+
+
+class RunningKernel:
+    def __init__(
+        self,
+        kernel_id: str,
+        gpus: list[int],
+        send: Send,
+        *,
+        kernel_name: str,
+        max_output_bytes: int,
+    ) -> None:
+        self.kernel_id = kernel_id
+        self.gpus = gpus
+        self._send = send
+        self._kernel_name = kernel_name
+        self._max_output_bytes = max_output_bytes
+        self._manager: AsyncKernelManager | None = None
+        self._client: AsyncKernelClient | None = None
+        self._executions: dict[str, _Execution] = {}  # by the kernel's msg_id
+        self._waiting_input: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workdir = ""
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._workdir = tempfile.mkdtemp(prefix=f"tandem-kernel-{self.kernel_id[:8]}-")
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+        # Indices as nvidia-smi numbers them; a CPU kernel sees no GPU at all.
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(index) for index in self.gpus)
+        manager = AsyncKernelManager(kernel_name=self._kernel_name)
+        manager.ip = "127.0.0.1"  # ZMQ never leaves this machine
+        self._manager = manager
+        await manager.start_kernel(env=env, cwd=self._workdir)
+        client = manager.client()
+        client.start_channels()
+        self._client = client
+        await client.wait_for_ready(timeout=60)
+        self._tasks = [
+            asyncio.create_task(self._pump_iopub(client)),
+            asyncio.create_task(self._pump_shell(client)),
+            asyncio.create_task(self._pump_stdin(client)),
+            asyncio.create_task(self._watch(manager)),
+        ]
+
+    def execute(self, execution_id: str, code: str) -> None:
+        assert self._client is not None
+        msg_id = self._client.execute(code, allow_stdin=True, stop_on_error=False)
+        self._executions[msg_id] = _Execution(execution_id)
+
+    async def interrupt(self) -> None:
+        if self._manager is not None:
+            await self._manager.interrupt_kernel()
+
+    def reply_input(self, value: str) -> None:
+        if self._client is not None and self._waiting_input is not None:
+            self._waiting_input = None
+            self._client.input(value)
+
+    async def shutdown(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            self._client.stop_channels()
+        if self._manager is not None:
+            with contextlib.suppress(Exception):
+                await self._manager.shutdown_kernel(now=True)
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    # --- the kernel's channels ---------------------------------------------------------
+
+    async def _pump_iopub(self, client: AsyncKernelClient) -> None:
+        while True:
+            msg = await client.get_iopub_msg()
+            execution = self._executions.get(msg["parent_header"].get("msg_id", ""))
+            if execution is None:
+                continue  # output of no execution of ours (a thread printing later, say)
+            msg_type = msg["msg_type"]
+            if msg_type in FORWARDED:
+                await self._send(
+                    m.Output(
+                        kernel_id=self.kernel_id,
+                        execution_id=execution.execution_id,
+                        msg_type=msg_type,
+                        content=cap_output(msg_type, msg["content"], self._max_output_bytes),
+                    )
+                )
+            elif msg_type == "status" and msg["content"].get("execution_state") == "idle":
+                execution.idle = True
+                await self._finish_if_done(msg["parent_header"]["msg_id"], execution)
+
+    async def _pump_shell(self, client: AsyncKernelClient) -> None:
+        while True:
+            msg = await client.get_shell_msg()
+            msg_id = msg["parent_header"].get("msg_id", "")
+            execution = self._executions.get(msg_id)
+            if execution is None or msg["msg_type"] != "execute_reply":
+                continue
+            execution.replied = True
+            status = msg["content"].get("status", "ok")
+            execution.status = status if status in ("ok", "error", "aborted") else "error"
+            count = msg["content"].get("execution_count")
+            execution.execution_count = count if isinstance(count, int) else None
+            await self._finish_if_done(msg_id, execution)
+
+    async def _pump_stdin(self, client: AsyncKernelClient) -> None:
+        while True:
+            msg = await client.get_stdin_msg()
+            execution = self._executions.get(msg["parent_header"].get("msg_id", ""))
+            if execution is None or msg["msg_type"] != "input_request":
+                continue
+            self._waiting_input = execution.execution_id
+            content = msg["content"]
+            await self._send(
+                m.InputRequest(
+                    kernel_id=self.kernel_id,
+                    execution_id=execution.execution_id,
+                    prompt=str(content.get("prompt", ""))[:4096],
+                    password=bool(content.get("password", False)),
+                )
+            )
+
+    async def _finish_if_done(self, msg_id: str, execution: _Execution) -> None:
+        if not (execution.replied and execution.idle):
+            return
+        del self._executions[msg_id]
+        self._waiting_input = None
+        await self._send(
+            m.ExecuteDone(
+                kernel_id=self.kernel_id,
+                execution_id=execution.execution_id,
+                status=execution.status,
+                execution_count=execution.execution_count,
+            )
+        )
+
+    async def _watch(self, manager: AsyncKernelManager) -> None:
+        while await manager.is_alive():  # noqa: ASYNC110  (no event to wait on: we poll)
+            await asyncio.sleep(0.5)
+        if self._stopping:
+            return
+        await self._send(m.KernelDied(kernel_id=self.kernel_id, reason=_exit_reason(manager)))
+
+
+def _exit_reason(manager: AsyncKernelManager) -> str:
+    process = getattr(manager.provisioner, "process", None)
+    code = process.poll() if process is not None else None
+    if code is None:
+        return "the kernel stopped responding"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(-code).name
+            if name == "SIGKILL":
+                return "the kernel was killed (SIGKILL; often out of memory)"
+            return f"the kernel died ({name})"
+    return f"the kernel exited (status {code})"
+
+
+def cap_output(msg_type: str, content: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Replace an output bigger than `limit` by a notice before it travels: one 50 MB image
+    must not cross the network only to be dropped by the server."""
+    if msg_type == "stream":
+        text = content.get("text", "")
+        if isinstance(text, str) and len(text) > limit:
+            dropped = len(text) - limit
+            return {**content, "text": text[:limit] + f"\n[{dropped:,} characters not shown]\n"}
+        return content
+    data = content.get("data")
+    if not isinstance(data, dict):
+        return content
+    size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+    if size <= limit:
+        return content
+    kinds = ", ".join(sorted(str(key) for key in data))
+    notice = (
+        f"[output not shown: {size / 1e6:.1f} MB of {kinds} is over the "
+        f"{limit / 1e6:.1f} MB limit for one output]"
+    )
+    return {**content, "data": {"text/plain": notice}, "metadata": {}}

@@ -1,0 +1,199 @@
+"""The worker protocol: JSON text frames between a worker and the server's gateway.
+
+A worker dials in, says `hello` (what it has, which kernels it still runs), gets `welcome`,
+then sends `heartbeat`s and kernel traffic; the server sends kernel commands. Every frame is
+one of the models below, told apart by `type`; anything else is refused by `parse_*`.
+
+    worker -> server: hello, heartbeat, kernel_started, kernel_failed, kernel_died,
+                      output, input_request, execute_done
+    server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
+                      shutdown_kernel
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+_ID = Field(min_length=1, max_length=64)
+_TEXT = Field(default="", max_length=4096)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Gpu(_Message):
+    index: int = Field(ge=0, le=1024)
+    name: str = Field(max_length=200)
+    memory_mb: int = Field(ge=0)
+    uuid: str = Field(default="", max_length=100)
+
+
+class Resources(_Message):
+    cpus: int = Field(ge=1, le=100_000)
+    memory_mb: int = Field(ge=0)
+    gpus: list[Gpu] = Field(default_factory=list, max_length=64)
+
+
+# --- worker -> server ------------------------------------------------------------------
+
+
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    version: int = PROTOCOL_VERSION
+    name: str = Field(min_length=1, max_length=100)
+    resources: Resources
+    max_kernels: int = Field(ge=1, le=10_000)
+
+
+class Heartbeat(_Message):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class KernelStarted(_Message):
+    type: Literal["kernel_started"] = "kernel_started"
+    kernel_id: str = _ID
+
+
+class KernelFailed(_Message):
+    type: Literal["kernel_failed"] = "kernel_failed"
+    kernel_id: str = _ID
+    reason: str = _TEXT
+
+
+class KernelDied(_Message):
+    type: Literal["kernel_died"] = "kernel_died"
+    kernel_id: str = _ID
+    reason: str = _TEXT
+
+
+class Output(_Message):
+    """One IOPub message of an execution: stream, display_data, execute_result, error,
+    clear_output, update_display_data or execute_input (content as the kernel sent it)."""
+
+    type: Literal["output"] = "output"
+    kernel_id: str = _ID
+    execution_id: str = _ID
+    msg_type: Literal[
+        "stream",
+        "display_data",
+        "execute_result",
+        "error",
+        "clear_output",
+        "update_display_data",
+        "execute_input",
+    ]
+    content: dict[str, Any]
+
+
+class InputRequest(_Message):
+    type: Literal["input_request"] = "input_request"
+    kernel_id: str = _ID
+    execution_id: str = _ID
+    prompt: str = _TEXT
+    password: bool = False
+
+
+class ExecuteDone(_Message):
+    """Sent after the execute reply and the kernel's idle status: every output of the
+    execution went before it on the same socket."""
+
+    type: Literal["execute_done"] = "execute_done"
+    kernel_id: str = _ID
+    execution_id: str = _ID
+    status: Literal["ok", "error", "aborted"]
+    execution_count: int | None = None
+
+
+FromWorker = Annotated[
+    Hello
+    | Heartbeat
+    | KernelStarted
+    | KernelFailed
+    | KernelDied
+    | Output
+    | InputRequest
+    | ExecuteDone,
+    Field(discriminator="type"),
+]
+
+
+# --- server -> worker ------------------------------------------------------------------
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    worker_id: str = _ID
+    heartbeat_seconds: float = Field(gt=0)
+    # One output larger than this is replaced by a notice on the worker, before it travels.
+    max_output_bytes: int = Field(gt=0)
+
+
+class StartKernel(_Message):
+    type: Literal["start_kernel"] = "start_kernel"
+    kernel_id: str = _ID
+    # GPU indices given to this kernel alone; empty hides every GPU from it.
+    gpus: list[int] = Field(default_factory=list, max_length=64)
+
+
+class Execute(_Message):
+    type: Literal["execute"] = "execute"
+    kernel_id: str = _ID
+    execution_id: str = _ID
+    code: str
+
+
+class Interrupt(_Message):
+    type: Literal["interrupt"] = "interrupt"
+    kernel_id: str = _ID
+
+
+class InputReply(_Message):
+    type: Literal["input_reply"] = "input_reply"
+    kernel_id: str = _ID
+    value: str = Field(max_length=1_000_000)
+
+
+class ShutdownKernel(_Message):
+    type: Literal["shutdown_kernel"] = "shutdown_kernel"
+    kernel_id: str = _ID
+
+
+FromServer = Annotated[
+    Welcome | StartKernel | Execute | Interrupt | InputReply | ShutdownKernel,
+    Field(discriminator="type"),
+]
+
+_from_worker: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
+_from_server: TypeAdapter[FromServer] = TypeAdapter(FromServer)
+
+
+class BadMessage(ValueError):
+    """A frame that is not one of the protocol's messages. The text never quotes the frame."""
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid")
+
+
+def parse_from_worker(raw: str | bytes) -> FromWorker:
+    try:
+        return _from_worker.validate_json(raw)
+    except ValidationError as error:
+        raise BadMessage(_describe(error)) from None
+
+
+def parse_from_server(raw: str | bytes) -> FromServer:
+    try:
+        return _from_server.validate_json(raw)
+    except ValidationError as error:
+        raise BadMessage(_describe(error)) from None
+
+
+def encode(message: _Message) -> str:
+    return message.model_dump_json()

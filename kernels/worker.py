@@ -1,0 +1,162 @@
+"""`tandem worker`: dial out to a server, say what this machine has, run its kernels.
+
+The connection goes out from the worker, so a GPU node behind NAT works. When it drops the
+worker shuts its kernels down (the server has already told everyone the runtime was lost,
+and a GPU must not stay held by a kernel nobody can reach) and reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from kernels import messages as m
+from kernels.kernel import RunningKernel, Send
+from kernels.resources import detect
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class WorkerRejected(Exception):
+    """The server refused this worker's token: retrying cannot help."""
+
+
+def connect_url(server: str) -> str:
+    parts = urlsplit(server if "://" in server else f"http://{server}")
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+        raise ValueError("--server is a URL such as http://host:8000")
+    scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
+    path = parts.path.rstrip("/") + "/api/workers/connect"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class Worker:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        name: str | None = None,
+        max_kernels: int | None = None,
+        kernel_name: str = "python3",
+    ) -> None:
+        self.url = connect_url(server)
+        self._token = token
+        self.resources = detect()
+        self.name = name or socket.gethostname()
+        self.max_kernels = max_kernels or max(1, self.resources.cpus)
+        self._kernel_name = kernel_name
+        self._kernels: dict[str, RunningKernel] = {}
+        self._starting: set[asyncio.Task[None]] = set()
+        self._max_output_bytes = 5 * 1024 * 1024
+
+    async def run(self) -> None:
+        """Stay connected until cancelled; raises WorkerRejected on a refused token."""
+        backoff = 0.2
+        while True:
+            try:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self._token}"},
+                    max_size=None,
+                    open_timeout=10,
+                ) as ws:
+                    backoff = 0.2
+                    await self._session(ws)
+            except InvalidStatus as error:
+                if error.response.status_code in (401, 403):
+                    raise WorkerRejected("the server refused this worker's token") from None
+                log.warning("server answered %d; retrying", error.response.status_code)
+            except ConnectionClosed as error:
+                if error.rcvd is not None and error.rcvd.code in (4401, 4403):
+                    raise WorkerRejected(error.rcvd.reason or "token revoked") from None
+                log.warning("connection to the server closed; reconnecting")
+            except (OSError, InvalidHandshake, TimeoutError) as error:
+                log.info("cannot reach the server (%s); retrying", type(error).__name__)
+            finally:
+                await self._shutdown_kernels()
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _session(self, ws: websockets.ClientConnection) -> None:
+        hello = m.Hello(name=self.name, resources=self.resources, max_kernels=self.max_kernels)
+        await ws.send(m.encode(hello))
+        welcome = m.parse_from_server(await asyncio.wait_for(ws.recv(), 10))
+        if not isinstance(welcome, m.Welcome):
+            raise ConnectionError("the server did not welcome this worker")
+        self._max_output_bytes = welcome.max_output_bytes
+        log.info("connected to %s as worker %s", self.url.split("?")[0], welcome.worker_id)
+
+        async def send(message: m.FromWorker) -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(m.encode(message))
+
+        heartbeat = asyncio.create_task(self._beat(send, welcome.heartbeat_seconds))
+        try:
+            async for raw in ws:
+                try:
+                    message = m.parse_from_server(raw)
+                except m.BadMessage as error:
+                    log.warning("ignoring a message from the server: %s", error)
+                    continue
+                await self._handle(message, send)
+        finally:
+            heartbeat.cancel()
+
+    @staticmethod
+    async def _beat(send: Send, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await send(m.Heartbeat())
+
+    async def _handle(self, message: m.FromServer, send: Send) -> None:
+        if isinstance(message, m.StartKernel):
+            task = asyncio.create_task(self._start(message, send))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+            return
+        kernel = self._kernels.get(getattr(message, "kernel_id", ""))
+        if kernel is None:
+            return  # a kernel that is already gone: the server learns from kernel_died
+        if isinstance(message, m.Execute):
+            kernel.execute(message.execution_id, message.code)
+        elif isinstance(message, m.Interrupt):
+            await kernel.interrupt()
+        elif isinstance(message, m.InputReply):
+            kernel.reply_input(message.value)
+        elif isinstance(message, m.ShutdownKernel):
+            del self._kernels[message.kernel_id]
+            await kernel.shutdown()
+
+    async def _start(self, message: m.StartKernel, send: Send) -> None:
+        kernel = RunningKernel(
+            message.kernel_id,
+            message.gpus,
+            send,
+            kernel_name=self._kernel_name,
+            max_output_bytes=self._max_output_bytes,
+        )
+        self._kernels[message.kernel_id] = kernel
+        try:
+            await kernel.start()
+        except Exception as error:
+            log.exception("kernel %s failed to start", message.kernel_id)
+            self._kernels.pop(message.kernel_id, None)
+            await kernel.shutdown()
+            reason = f"the kernel failed to start: {type(error).__name__}: {error}"[:4096]
+            await send(m.KernelFailed(kernel_id=message.kernel_id, reason=reason))
+            return
+        await send(m.KernelStarted(kernel_id=message.kernel_id))
+
+    async def _shutdown_kernels(self) -> None:
+        kernels, self._kernels = list(self._kernels.values()), {}
+        await asyncio.gather(*(kernel.shutdown() for kernel in kernels), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""The kernel gateway: workers that dial in, one kernel per notebook, outputs into the doc."""

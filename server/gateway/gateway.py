@@ -1,0 +1,228 @@
+"""The gateway: worker connections in, one `NotebookRuntime` per notebook, messages routed.
+
+A worker's socket is served here: `hello`, then heartbeats and kernel traffic. A worker
+that closes its socket or stays silent past the timeout is lost at once: its kernels'
+notebooks are told (running cell fails, queue returns to idle, status disconnected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from kernels import messages as m
+from server.auth.service import hash_secret
+from server.collab.rooms import RoomManager
+from server.config import Settings
+from server.errors import InvalidInput, NotAuthenticated
+from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.gateway import tokens
+from server.gateway.models import RuntimeStatus, RuntimeType
+from server.gateway.registry import WorkerLink, WorkerRegistry
+from server.gateway.session import GatewayContext, NotebookRuntime
+from server.notebooks.models import Notebook
+from server.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+ReceiveText = Callable[[], Awaitable[str]]
+
+
+class WorkerGone(Exception):
+    """The worker's socket closed."""
+
+
+class Gateway:
+    def __init__(
+        self, settings: Settings, engine: Engine, rooms: RoomManager, bus: EventBus
+    ) -> None:
+        self.settings = settings
+        self._engine = engine
+        self.registry = WorkerRegistry(self._on_capacity_change)
+        self._ctx = GatewayContext(settings, self.registry, rooms, bus)
+        self._runtimes: dict[str, NotebookRuntime] = {}
+        self._types = {t.name: t for t in settings.runtime_types}
+        self._monitor: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
+        # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
+        self.local_token_hash: str | None = None
+        bus.subscribe_all(self._on_event)
+
+    def authenticate(self, raw: str | None) -> int | None:
+        """The worker token's id (None for the local worker); NotAuthenticated otherwise."""
+        if not raw:
+            raise NotAuthenticated("a worker connects with its token: Authorization: Bearer TOKEN")
+        local = self.local_token_hash
+        if local is not None and hmac.compare_digest(hash_secret(raw), local):
+            return None
+        with Session(self._engine) as db:
+            return tokens.check(db, raw)
+
+    async def start(self) -> None:
+        self._monitor = asyncio.create_task(self._watch_heartbeats())
+
+    # --- notebooks -------------------------------------------------------------------------
+
+    def runtime_type(self, name: str) -> RuntimeType:
+        runtime = self._types.get(name)
+        if runtime is None:
+            offered = ", ".join(self._types)
+            raise InvalidInput(f"no runtime type {name!r}; this server offers: {offered}")
+        return runtime
+
+    async def runtime(self, notebook_id: str) -> NotebookRuntime:
+        runtime = self._runtimes.get(notebook_id)
+        if runtime is None:
+            chosen = await asyncio.to_thread(self._stored_type, notebook_id)
+            runtime = self._runtimes.get(notebook_id)  # someone else made it meanwhile
+            if runtime is None:
+                default = self.settings.runtime_types[0]
+                runtime_type = self._types.get(chosen or "", default)
+                runtime = NotebookRuntime(notebook_id, runtime_type, self._ctx)
+                self._runtimes[notebook_id] = runtime
+        return runtime
+
+    def _stored_type(self, notebook_id: str) -> str | None:
+        with Session(self._engine) as db:
+            notebook = db.get(Notebook, notebook_id)
+            return notebook.runtime_type if notebook is not None else None
+
+    async def status(self, notebook_id: str) -> RuntimeStatus:
+        return (await self.runtime(notebook_id)).status()
+
+    def _on_capacity_change(self) -> None:
+        for runtime in self._runtimes.values():
+            if self.registry.position(runtime.notebook_id) is not None:
+                runtime.mark_waiting()
+
+    def _on_event(self, event: NotebookEvent) -> None:
+        if event.type != NOTEBOOK_DELETED:
+            return
+        runtime = self._runtimes.pop(event.notebook_id, None)
+        if runtime is not None:
+            task = asyncio.create_task(
+                runtime.stop("stopped", "the notebook was deleted", "The notebook was deleted.")
+            )
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    # --- workers -----------------------------------------------------------------------
+
+    async def serve_worker(
+        self,
+        receive_text: ReceiveText,
+        send_text: Callable[[str], None],
+        close: Callable[[int, str], None],
+        token_id: int | None,
+    ) -> None:
+        """Run one worker connection until it ends; `send_text` and `close` only queue."""
+        hello = m.parse_from_worker(await asyncio.wait_for(receive_text(), 10))
+        if not isinstance(hello, m.Hello):
+            raise m.BadMessage("the first message must be hello")
+        worker = WorkerLink(
+            name=hello.name,
+            resources=hello.resources,
+            max_kernels=hello.max_kernels,
+            token_id=token_id,
+            send_text=send_text,
+            close=close,
+        )
+        worker.send(
+            m.Welcome(
+                worker_id=worker.id,
+                heartbeat_seconds=self.settings.worker_heartbeat_seconds,
+                max_output_bytes=self.settings.max_output_bytes_per_cell,
+            )
+        )
+        self.registry.add(worker)
+        try:
+            while True:
+                try:
+                    raw = await receive_text()
+                except WorkerGone:
+                    return
+                worker.last_seen = time.monotonic()
+                try:
+                    message = m.parse_from_worker(raw)
+                except m.BadMessage as error:
+                    log.warning("worker %s sent a bad message: %s", worker.id, error)
+                    continue
+                self._dispatch(worker, message)
+        finally:
+            self._lose(worker, f"the runtime was lost: worker {worker.name} disconnected")
+
+    def _dispatch(self, worker: WorkerLink, message: m.FromWorker) -> None:
+        if isinstance(message, m.Heartbeat):
+            worker.last_heartbeat = utcnow()
+            return
+        if isinstance(message, m.Hello):
+            log.warning("worker %s said hello twice; ignored", worker.id)
+            return
+        placement = worker.kernels.get(message.kernel_id)
+        if placement is None:
+            return  # a kernel the server already let go of
+        runtime = self._runtimes.get(placement.owner)
+        if runtime is None:
+            return
+        if isinstance(message, m.Output):
+            runtime.on_output(message.execution_id, message.msg_type, message.content)
+        elif isinstance(message, m.ExecuteDone):
+            runtime.on_execute_done(message)
+        elif isinstance(message, m.InputRequest):
+            runtime.on_input_request(message.execution_id, message.prompt, message.password)
+        elif isinstance(message, m.KernelStarted):
+            runtime.on_kernel_started()
+        elif isinstance(message, m.KernelFailed | m.KernelDied):
+            self.registry.release(placement)
+            log.info("notebook %s: %s", placement.owner, message.reason)
+            runtime.on_kernel_lost(message.reason)
+
+    def _lose(self, worker: WorkerLink, reason: str) -> None:
+        for placement in self.registry.remove(worker):
+            runtime = self._runtimes.get(placement.owner)
+            if runtime is not None:
+                runtime.on_kernel_lost(reason)
+
+    async def _watch_heartbeats(self) -> None:
+        timeout = self.settings.worker_timeout_seconds
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = time.monotonic()
+            for worker in list(self.registry.workers.values()):
+                if now - worker.last_seen > timeout:
+                    log.warning("worker %s (%s) missed its heartbeats", worker.id, worker.name)
+                    worker.close(4408, "no heartbeat")
+                    self._lose(
+                        worker, f"the runtime was lost: worker {worker.name} stopped responding"
+                    )
+
+    def revoke(self, token_id: int) -> None:
+        for worker in list(self.registry.workers.values()):
+            if worker.token_id == token_id:
+                worker.close(4401, "worker token revoked")
+                self._lose(worker, f"the runtime was lost: worker {worker.name} was removed")
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [w.public().model_dump(mode="json") for w in self.registry.workers.values()]
+
+    async def shutdown(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+        for runtime in list(self._runtimes.values()):
+            if runtime.busy:
+                with contextlib.suppress(Exception):
+                    await runtime.stop(
+                        "stopped", "the server stopped", "The server stopped while this cell ran."
+                    )
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+        for worker in list(self.registry.workers.values()):
+            worker.close(1012, "server restarting")

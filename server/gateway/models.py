@@ -1,0 +1,104 @@
+"""Worker tokens (stored hashed), runtime types, and the gateway's request/response shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from kernels.messages import Gpu
+from server.timeutil import utcnow
+
+
+class WorkerToken(SQLModel, table=True):
+    __tablename__ = "worker_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(min_length=1, max_length=100)
+    # SHA-256 of the token, as for API tokens: 256 random bits need no slow hash.
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkerTokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class WorkerTokenPublic(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+
+
+class WorkerTokenCreated(WorkerTokenPublic):
+    token: str  # shown once
+
+
+class RuntimeType(BaseModel):
+    """A kind of runtime a notebook can ask for, as "Change runtime type" offers them."""
+
+    name: str = Field(min_length=1, max_length=64, regex=r"^[a-z0-9][a-z0-9_.-]*$")
+    label: str = Field(default="", max_length=100)
+    gpus: int = Field(default=0, ge=0, le=64)
+    # Case-insensitive part of the GPU's name ("H100", "A100"); empty takes any GPU.
+    gpu_model: str = Field(default="", max_length=100)
+    min_gpu_memory_mb: int = Field(default=0, ge=0)
+
+    def accepts(self, gpu: Gpu) -> bool:
+        return (
+            self.gpu_model.lower() in gpu.name.lower() and gpu.memory_mb >= self.min_gpu_memory_mb
+        )
+
+
+DEFAULT_RUNTIME_TYPES = [
+    RuntimeType(name="cpu", label="CPU"),
+    RuntimeType(name="gpu", label="GPU", gpus=1),
+]
+
+
+class ExecuteRequest(BaseModel):
+    cell_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class ExecuteAccepted(BaseModel):
+    queued: list[str]
+    skipped: list[str]  # markdown and raw cells: nothing to run
+
+
+class RuntimeChange(BaseModel):
+    type: str = Field(min_length=1, max_length=64)
+
+
+class InputValue(BaseModel):
+    value: str = Field(max_length=1_000_000)
+
+
+class RuntimeStatus(BaseModel):
+    type: str
+    types: list[RuntimeType]
+    status: str  # stopped | waiting | starting | idle | busy | disconnected
+    reason: str = ""
+    queue_position: int | None = None  # while waiting for a worker
+    worker: str | None = None
+    gpus: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    idle_deadline: datetime | None = None
+    lifetime_deadline: datetime | None = None
+    queued_cells: list[str] = Field(default_factory=list)
+    running_cell: str | None = None
+    waiting_for_input: dict[str, Any] | None = None
+
+
+class WorkerPublic(BaseModel):
+    id: str
+    name: str
+    cpus: int
+    memory_mb: int
+    gpus: list[Gpu]
+    gpus_in_use: list[int]
+    max_kernels: int
+    kernels: list[dict[str, Any]]
+    connected_at: datetime
+    last_heartbeat: datetime

@@ -1,0 +1,273 @@
+"""Kernel messages written into a cell of the shared document, the way a console shows them.
+
+Consecutive chunks of one stream grow one output's Text; `\\r` and `\\b` overwrite the
+current line as a terminal does, so a progress bar stays one line however often it redraws
+(only the changed tail of the line is rewritten). `clear_output(wait=True)` clears at the
+next output. Each execution may store up to a cap; past it one notice says so and the rest
+is dropped. No I/O here: callers run these inside a document transaction.
+
+pycrdt indexes Text by UTF-8 bytes, so every offset below is a byte offset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Array, Map, Text
+
+TRUNCATED_KEY = "tandem_truncated"
+
+
+def find_cell(cells: Array[Any], cell_id: str) -> Map[Any] | None:
+    for cell in cells:
+        if isinstance(cell, Map) and cell.get("id") == cell_id:
+            return cell
+    return None
+
+
+@dataclass
+class _Stream:
+    name: str
+    line: str = ""  # the text after the last newline, as shown
+    cursor: int = 0  # where the next character lands in `line`
+    size: int = 0  # the Text's length in bytes when we last wrote it
+
+
+@dataclass
+class CellWriter:
+    """Writes the outputs of one execution into one cell."""
+
+    limit_bytes: int
+    stored_bytes: int = 0
+    dropped_bytes: int = 0
+    truncated: bool = False
+    clear_pending: bool = False
+    display_ids: set[str] = field(default_factory=set)
+    _stream: _Stream | None = None
+
+    def start(self, cell: Map[Any]) -> None:
+        """A new execution: the old outputs go, as in Jupyter."""
+        outputs = _outputs(cell)
+        if len(outputs):
+            outputs.clear()
+
+    def write(self, cell: Map[Any], msg_type: str, content: dict[str, Any]) -> None:
+        if msg_type == "clear_output":
+            if content.get("wait"):
+                self.clear_pending = True
+            else:
+                self._clear(cell)
+            return
+        if msg_type not in ("stream", "display_data", "execute_result", "error"):
+            return
+        if self.clear_pending:
+            self._clear(cell)
+        if self.truncated:
+            self.dropped_bytes += _size(content)
+            return
+        if msg_type == "stream":
+            self._write_stream(cell, str(content.get("name", "stdout")), str(content.get("text")))
+            return
+        output = to_output(msg_type, content)
+        size = _size(output)
+        if self.stored_bytes + size > self.limit_bytes:
+            self._truncate(cell, size)
+            return
+        display_id = (content.get("transient") or {}).get("display_id")
+        if isinstance(display_id, str) and display_id:
+            output["transient"] = {"display_id": display_id}
+            self.display_ids.add(display_id)
+        _outputs(cell).append(Map(output))
+        self.stored_bytes += size
+        self._stream = None
+
+    def _clear(self, cell: Map[Any]) -> None:
+        self.clear_pending = False
+        outputs = _outputs(cell)
+        if len(outputs):
+            outputs.clear()
+        self.stored_bytes = 0
+        self.truncated = False
+        self._stream = None
+
+    def _truncate(self, cell: Map[Any], size: int) -> None:
+        self.truncated = True
+        self.dropped_bytes += size
+        notice = (
+            f"Output truncated: this cell's output reached the {self.limit_bytes / 1e6:.1f} MB "
+            "limit. Later output is not shown; write large results to a file instead."
+        )
+        _outputs(cell).append(
+            Map(
+                {
+                    "output_type": "display_data",
+                    "data": {"text/plain": notice},
+                    "metadata": {TRUNCATED_KEY: True},
+                }
+            )
+        )
+        self._stream = None
+
+    # --- streams -------------------------------------------------------------------------
+
+    def _write_stream(self, cell: Map[Any], name: str, chunk: str) -> None:
+        outputs = _outputs(cell)
+        text = self._open_text(outputs, name)
+        if text is None:
+            text = Text()
+            outputs.append(Map({"output_type": "stream", "name": name, "text": text}))
+            self._stream = _Stream(name)
+        stream = self._stream
+        assert stream is not None
+        if len(text) != stream.size:
+            # Someone else changed the text: start again from what it holds now.
+            current = str(text)
+            stream.line = current.rsplit("\n", 1)[-1]
+            stream.cursor = len(stream.line)
+            stream.size = len(text)
+        budget = self.limit_bytes - self.stored_bytes
+        done, line, cursor = feed(stream.line, stream.cursor, chunk)
+        new_tail = done + line
+        old_tail_bytes = len(stream.line.encode())
+        growth = len(new_tail.encode()) - old_tail_bytes
+        over = growth > budget
+        if over:
+            new_tail = _cut_utf8(new_tail, old_tail_bytes + max(budget, 0))
+            done, line, cursor = feed("", 0, new_tail)
+            new_tail = done + line
+            growth = len(new_tail.encode()) - old_tail_bytes
+        _replace_tail(text, stream.size - old_tail_bytes, stream.line, new_tail)
+        stream.line, stream.cursor = line, cursor
+        stream.size = len(text)
+        self.stored_bytes += growth
+        if over:
+            self._truncate(cell, len(chunk.encode()))
+
+    def _open_text(self, outputs: Array[Any], name: str) -> Text | None:
+        """The Text of the last output when it is the stream this chunk continues."""
+        if self._stream is None or self._stream.name != name or not len(outputs):
+            self._stream = None
+            return None
+        last = outputs[len(outputs) - 1]
+        if not isinstance(last, Map) or last.get("output_type") != "stream":
+            self._stream = None
+            return None
+        if last.get("name") != name or not isinstance(last.get("text"), Text):
+            self._stream = None
+            return None
+        text: Text = last["text"]
+        return text
+
+
+def feed(line: str, cursor: int, chunk: str) -> tuple[str, str, int]:
+    """Feed `chunk` to a console whose current line is `line` with the cursor at `cursor`.
+
+    Returns the lines completed by it (each ending in a newline), the new current line and
+    cursor. `\\r` returns to the start of the line, `\\b` steps back one character, and
+    what is written then overwrites, as in a terminal.
+    """
+    done: list[str] = []
+    segments = chunk.split("\n")
+    for position, segment in enumerate(segments):
+        if "\r" not in segment and "\b" not in segment:
+            if cursor == len(line):
+                line += segment
+            else:
+                line = line[:cursor] + segment + line[cursor + len(segment) :]
+            cursor += len(segment)
+        else:
+            chars = list(line)
+            for char in segment:
+                if char == "\r":
+                    cursor = 0
+                elif char == "\b":
+                    cursor = max(0, cursor - 1)
+                elif cursor < len(chars):
+                    chars[cursor] = char
+                    cursor += 1
+                else:
+                    chars.append(char)
+                    cursor += 1
+            line = "".join(chars)
+        if position < len(segments) - 1:
+            done.append(line + "\n")
+            line, cursor = "", 0
+    return "".join(done), line, cursor
+
+
+def _replace_tail(text: Text, start: int, old: str, new: str) -> None:
+    """Rewrite `old` (which starts at byte `start` and runs to the end) as `new`, touching
+    only what differs after their common prefix."""
+    common = 0
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            break
+        common += 1
+    offset = start + len(old[:common].encode())
+    removed = len(old[common:].encode())
+    if removed:
+        del text[offset : offset + removed]
+    if new[common:]:
+        text.insert(offset, new[common:])
+
+
+def _cut_utf8(value: str, max_bytes: int) -> str:
+    return value.encode()[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def _outputs(cell: Map[Any]) -> Array[Any]:
+    outputs = cell.get("outputs")
+    if not isinstance(outputs, Array):
+        outputs = Array()
+        cell["outputs"] = outputs
+    return outputs
+
+
+def to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+    """An nbformat output from an IOPub message's content."""
+    if msg_type == "error":
+        return {
+            "output_type": "error",
+            "ename": str(content.get("ename", "")),
+            "evalue": str(content.get("evalue", "")),
+            "traceback": [str(line) for line in content.get("traceback", [])],
+        }
+    output: dict[str, Any] = {
+        "output_type": msg_type,
+        "data": dict(content.get("data") or {}),
+        "metadata": dict(content.get("metadata") or {}),
+    }
+    if msg_type == "execute_result":
+        output["execution_count"] = content.get("execution_count")
+    return output
+
+
+def update_display(cell: Map[Any], display_id: str, content: dict[str, Any]) -> bool:
+    """Replace data and metadata of every output of `cell` shown under `display_id`."""
+    found = False
+    for output in _outputs(cell):
+        if not isinstance(output, Map):
+            continue
+        transient = output.get("transient")
+        if isinstance(transient, dict) and transient.get("display_id") == display_id:
+            output["data"] = dict(content.get("data") or {})
+            output["metadata"] = dict(content.get("metadata") or {})
+            found = True
+    return found
+
+
+def error_output(ename: str, evalue: str) -> Map[Any]:
+    return Map(
+        {
+            "output_type": "error",
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"],
+        }
+    )
+
+
+def _size(value: dict[str, Any]) -> int:
+    return len(json.dumps(value, default=str))

@@ -1,0 +1,187 @@
+"""REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type;
+worker tokens and the worker list (admins); the socket workers dial into."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter, Response, WebSocket
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from kernels import messages as m
+from server.deps import AdminUser, AppServices, CurrentUser, DbSession, Editable, Readable
+from server.errors import TandemError
+from server.gateway import tokens
+from server.gateway.gateway import WorkerGone
+from server.gateway.models import (
+    ExecuteAccepted,
+    ExecuteRequest,
+    InputValue,
+    RuntimeChange,
+    RuntimeStatus,
+    WorkerPublic,
+    WorkerTokenCreate,
+    WorkerTokenCreated,
+    WorkerTokenPublic,
+)
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["gateway"])
+
+
+# --- running cells ------------------------------------------------------------------------
+
+
+@router.post("/api/notebooks/{notebook_id}/execute", status_code=202)
+async def execute(
+    request: ExecuteRequest, access: Editable, user: CurrentUser, services: AppServices
+) -> ExecuteAccepted:
+    """Queue cells to run (run-all sends every cell id). Markdown and raw cells are skipped."""
+    notebook, _ = access
+    assert user.id is not None
+    runtime = await services.gateway.runtime(notebook.id)
+    return await runtime.execute(request.cell_ids, user.username, user.id)
+
+
+@router.post("/api/notebooks/{notebook_id}/kernel/interrupt", status_code=204)
+async def interrupt(access: Editable, services: AppServices) -> Response:
+    await (await services.gateway.runtime(access[0].id)).interrupt()
+    return Response(status_code=204)
+
+
+@router.post("/api/notebooks/{notebook_id}/kernel/restart", status_code=204)
+async def restart(access: Editable, services: AppServices) -> Response:
+    await (await services.gateway.runtime(access[0].id)).restart()
+    return Response(status_code=204)
+
+
+@router.post("/api/notebooks/{notebook_id}/kernel/input", status_code=204)
+async def answer_input(
+    value: InputValue, access: Editable, user: CurrentUser, services: AppServices
+) -> Response:
+    """Answer the `input()` prompt of the cell the caller ran."""
+    runtime = await services.gateway.runtime(access[0].id)
+    runtime.answer_input(user.username, value.value)
+    return Response(status_code=204)
+
+
+@router.get("/api/notebooks/{notebook_id}/runtime")
+async def runtime_status(access: Readable, services: AppServices) -> RuntimeStatus:
+    return await services.gateway.status(access[0].id)
+
+
+@router.put("/api/notebooks/{notebook_id}/runtime")
+async def change_runtime(
+    change: RuntimeChange, access: Editable, db: DbSession, services: AppServices
+) -> RuntimeStatus:
+    """Change the runtime type; a running kernel restarts on a matching worker."""
+    notebook, _ = access
+    runtime_type = services.gateway.runtime_type(change.type)
+    notebook.runtime_type = runtime_type.name
+    db.add(notebook)
+    db.commit()
+    runtime = await services.gateway.runtime(notebook.id)
+    await runtime.change_runtime(runtime_type)
+    return runtime.status()
+
+
+# --- workers (admins) ---------------------------------------------------------------------
+
+
+@router.get("/api/workers")
+async def list_workers(_admin: AdminUser, services: AppServices) -> list[WorkerPublic]:
+    return [w.public() for w in services.gateway.registry.workers.values()]
+
+
+@router.post("/api/workers/tokens", status_code=201)
+def create_worker_token(
+    body: WorkerTokenCreate, admin: AdminUser, db: DbSession
+) -> WorkerTokenCreated:
+    record, raw = tokens.create(db, body.name, admin)
+    assert record.id is not None
+    return WorkerTokenCreated(
+        id=record.id, name=record.name, created_at=record.created_at, token=raw
+    )
+
+
+@router.get("/api/workers/tokens")
+def list_worker_tokens(_admin: AdminUser, db: DbSession) -> list[WorkerTokenPublic]:
+    return [
+        WorkerTokenPublic(id=t.id, name=t.name, created_at=t.created_at)
+        for t in tokens.all_tokens(db)
+        if t.id is not None
+    ]
+
+
+@router.delete("/api/workers/tokens/{token_id}", status_code=204)
+async def revoke_worker_token(token_id: int, _admin: AdminUser, services: AppServices) -> Response:
+    """Revoke a worker token; workers connected with it are disconnected at once."""
+
+    def revoke() -> None:
+        with Session(services.engine) as db:
+            tokens.revoke(db, token_id)
+
+    await run_in_threadpool(revoke)
+    services.gateway.revoke(token_id)
+    return Response(status_code=204)
+
+
+# --- the socket workers dial into -----------------------------------------------------------
+
+
+@router.websocket("/api/workers/connect")
+async def worker_socket(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    authorization = websocket.headers.get("authorization", "")
+    scheme, _, raw = authorization.partition(" ")
+    token = raw.strip() if scheme.lower() == "bearer" else websocket.query_params.get("token")
+    try:
+        token_id = await run_in_threadpool(services.gateway.authenticate, token)
+    except TandemError as error:
+        log.warning("refused a worker connection: %s", error.message)
+        await websocket.send_denial_response(
+            JSONResponse({"detail": error.message}, status_code=error.status_code)
+        )
+        return
+    await websocket.accept()
+    outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
+
+    async def send_loop() -> None:
+        while True:
+            item = await outbox.get()
+            if isinstance(item, tuple):
+                await websocket.close(*item)
+                return
+            await websocket.send_text(item)
+
+    async def receive_text() -> str:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WorkerGone
+        text = message.get("text")
+        if text is None:
+            return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
+        return str(text)
+
+    sender = asyncio.create_task(send_loop())
+    try:
+        await services.gateway.serve_worker(
+            receive_text,
+            outbox.put_nowait,
+            lambda code, why: outbox.put_nowait((code, why)),
+            token_id,
+        )
+    except (m.BadMessage, TimeoutError, WorkerGone) as error:
+        log.warning("worker connection refused: %s", error or type(error).__name__)
+        outbox.put_nowait((1008, "say hello first"))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(sender), 2)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)

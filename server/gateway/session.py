@@ -1,0 +1,593 @@
+"""One notebook's runtime: its kernel, its execution queue, and the outputs it writes.
+
+Cells run one at a time, first in first out, whoever queued them. The server drives it all:
+it places a kernel on a worker, sends each cell's code, and writes what comes back into the
+shared document through `Room.edit` (persisted before anyone sees it), batched every
+~50 ms. Everything people should see (queued / running / idle, counts, outputs, who ran a
+cell) is in the document; the runtime's own state goes out as `runtime.*` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pycrdt import Array, Doc, Map
+
+from kernels import messages as m
+from server.collab.room import Room
+from server.collab.rooms import RoomManager
+from server.config import Settings
+from server.errors import Conflict, NotFound, PermissionDenied
+from server.events.bus import EventBus, NotebookEvent
+from server.gateway import outputs
+from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType
+from server.gateway.registry import Placement, WorkerRegistry
+from server.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+RUNTIME_STATUS = "runtime.status"
+RUNTIME_WARNING = "runtime.warning"
+INPUT_REQUESTED = "kernel.input_requested"
+INPUT_ANSWERED = "kernel.input_answered"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # ok | error | aborted | lost
+    execution_count: int | None = None
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class Execution:
+    cell_id: str
+    batch: str
+    username: str
+    user_id: int
+    writer: outputs.CellWriter
+    done: asyncio.Future[Outcome]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = 0.0
+    started_at: datetime | None = None
+    prompt: dict[str, Any] | None = None
+
+
+@dataclass
+class GatewayContext:
+    settings: Settings
+    registry: WorkerRegistry
+    rooms: RoomManager
+    bus: EventBus
+
+
+class NotebookRuntime:
+    def __init__(self, notebook_id: str, runtime: RuntimeType, ctx: GatewayContext) -> None:
+        self.notebook_id = notebook_id
+        self.runtime = runtime
+        self._ctx = ctx
+        self._settings = ctx.settings
+        self._state = "stopped"
+        self._reason = ""
+        self._placement: Placement | None = None
+        self._started_at: datetime | None = None
+        self._queue: deque[Execution] = deque()
+        self._current: Execution | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
+        self._room: Room | None = None
+        self._room_hold: contextlib.AsyncExitStack | None = None
+        self._pending: list[tuple[Execution, str, dict[str, Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
+        self._last_flush = 0.0
+        self._display_cells: dict[str, set[str]] = {}
+        self._idle_deadline: datetime | None = None
+        self._lifetime_deadline: datetime | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._lifetime_timers: list[asyncio.TimerHandle] = []
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- what everyone sees ------------------------------------------------------------
+
+    def status(self) -> RuntimeStatus:
+        placement = self._placement
+        current = self._current
+        return RuntimeStatus(
+            type=self.runtime.name,
+            types=self._settings.runtime_types,
+            status=self._state,
+            reason=self._reason,
+            queue_position=self._ctx.registry.position(self.notebook_id),
+            worker=placement.worker.name if placement else None,
+            gpus=placement.gpu_names if placement else [],
+            started_at=self._started_at,
+            idle_deadline=self._idle_deadline,
+            lifetime_deadline=self._lifetime_deadline,
+            queued_cells=[e.cell_id for e in self._queue],
+            running_cell=current.cell_id if current else None,
+            waiting_for_input=(
+                {"cell_id": current.cell_id, "username": current.username, **current.prompt}
+                if current is not None and current.prompt is not None
+                else None
+            ),
+        )
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        self._state, self._reason = state, reason
+        self.publish_status()
+
+    def publish_status(self) -> None:
+        self._publish(RUNTIME_STATUS, {"runtime": self.status().model_dump(mode="json")})
+
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        self._ctx.bus.publish(NotebookEvent(self.notebook_id, kind, data))
+
+    def mark_waiting(self) -> None:
+        if self._ctx.registry.anyone_offers(self.runtime):
+            reason = "waiting for a free worker"
+        else:
+            reason = f"waiting for a worker that offers the {self.runtime.name} runtime"
+        self._set_state("waiting", reason)
+
+    @property
+    def busy(self) -> bool:
+        return self._runner is not None or self._placement is not None
+
+    # --- requests from people ----------------------------------------------------------
+
+    async def execute(self, cell_ids: list[str], username: str, user_id: int) -> ExecuteAccepted:
+        room = await self._hold_room()
+        cells = room.doc.get("cells", type=Array)
+        kinds = {}
+        for cell in cells:
+            if isinstance(cell, Map):
+                kinds[cell.get("id")] = cell.get("cell_type")
+        unknown = [cell_id for cell_id in cell_ids if cell_id not in kinds]
+        if unknown:
+            await self._release_room_if_unused()
+            raise outputs_not_found(unknown)
+        batch = uuid.uuid4().hex
+        queued = [cell_id for cell_id in dict.fromkeys(cell_ids) if kinds[cell_id] == "code"]
+        skipped = [cell_id for cell_id in cell_ids if kinds[cell_id] != "code"]
+        loop = asyncio.get_running_loop()
+        for cell_id in queued:
+            writer = outputs.CellWriter(self._settings.max_output_bytes_per_cell)
+            self._queue.append(
+                Execution(cell_id, batch, username, user_id, writer, loop.create_future())
+            )
+        await self._set_cells(queued, "queued")
+        if queued and self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        self.publish_status()
+        return ExecuteAccepted(queued=queued, skipped=skipped)
+
+    async def interrupt(self) -> None:
+        placement = self._placement
+        if self._current is not None and placement is not None and self._kernel_ready:
+            placement.worker.send(m.Interrupt(kernel_id=placement.kernel_id))
+        elif self._runner is not None:
+            # Still waiting for a worker or a kernel: interrupting gives up on the queue.
+            await self._stop_runner("interrupted before it ran")
+            await self._stop_kernel()
+            self._set_state("stopped", "interrupted while starting")
+
+    async def restart(self) -> None:
+        """Clear the queue and start a fresh kernel (on a worker matching the runtime)."""
+        await self._stop_runner("the kernel was restarted")
+        await self._stop_kernel()
+        self._runner = asyncio.create_task(self._run(start_only=True))
+
+    async def change_runtime(self, runtime: RuntimeType) -> None:
+        self.runtime = runtime
+        if self.busy:
+            await self.restart()
+        else:
+            self.publish_status()
+
+    def answer_input(self, username: str, value: str) -> None:
+        current, placement = self._current, self._placement
+        if current is None or current.prompt is None or placement is None:
+            raise Conflict("no cell is waiting for input")
+        if current.username != username:
+            raise PermissionDenied("only the person who ran this cell can answer its prompt")
+        current.prompt = None
+        placement.worker.send(m.InputReply(kernel_id=placement.kernel_id, value=value))
+        self._publish(INPUT_ANSWERED, {"cell_id": current.cell_id})
+        self.publish_status()
+
+    async def stop(self, state: str, reason: str, cell_error: str) -> None:
+        """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
+        await self._stop_runner(cell_error)
+        await self._stop_kernel()
+        self._set_state(state, reason)
+        await self._release_room_if_unused()
+
+    # --- from the worker ---------------------------------------------------------------
+
+    def on_kernel_started(self) -> None:
+        if self._kernel_up is not None and not self._kernel_up.done():
+            self._kernel_up.set_result("")
+
+    def on_kernel_lost(self, reason: str) -> None:
+        """The kernel or its worker is gone (died, killed, disconnected, failed to start)."""
+        if self._kernel_up is not None and not self._kernel_up.done():
+            self._kernel_up.set_result(reason)
+        self._placement = None  # the registry already let go of it
+        self._clear_kernel_timers()
+        current = self._current
+        if current is not None and not current.done.done():
+            current.done.set_result(Outcome("lost", reason=reason))
+        elif self._runner is None:
+            self._set_state("disconnected", reason)
+            self._spawn(self._release_room_if_unused())
+
+    def on_output(self, execution_id: str, msg_type: str, content: dict[str, Any]) -> None:
+        current = self._current
+        if current is None or current.id != execution_id:
+            return
+        self._pending.append((current, msg_type, content))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    def on_input_request(self, execution_id: str, prompt: str, password: bool) -> None:
+        current = self._current
+        if current is None or current.id != execution_id:
+            return
+        current.prompt = {"prompt": prompt, "password": password}
+        self._publish(
+            INPUT_REQUESTED,
+            {
+                "cell_id": current.cell_id,
+                "username": current.username,
+                "prompt": prompt,
+                "password": password,
+            },
+        )
+        self.publish_status()
+
+    def on_execute_done(self, message: m.ExecuteDone) -> None:
+        current = self._current
+        if current is not None and current.id == message.execution_id and not current.done.done():
+            current.done.set_result(Outcome(message.status, message.execution_count))
+
+    # --- the runner ----------------------------------------------------------------------
+
+    @property
+    def _kernel_ready(self) -> bool:
+        return (
+            self._kernel_up is not None and self._kernel_up.done() and self._placement is not None
+        )
+
+    async def _run(self, start_only: bool = False) -> None:
+        try:
+            wanted = start_only or bool(self._queue)
+            if wanted and not self._kernel_ready and not await self._start_kernel():
+                return
+            while self._queue:
+                execution = self._queue.popleft()
+                if not await self._run_one(execution):
+                    return
+            self._set_state("idle")
+            self._arm_idle_timers()
+        finally:
+            self._runner = None
+
+    async def _start_kernel(self) -> bool:
+        self._set_state("starting")
+        placement = await self._ctx.registry.place(self.runtime, self.notebook_id)
+        self._placement = placement
+        self._kernel_up = asyncio.get_running_loop().create_future()
+        self._set_state("starting")
+        placement.worker.send(m.StartKernel(kernel_id=placement.kernel_id, gpus=placement.gpus))
+        try:
+            failure = await asyncio.wait_for(
+                asyncio.shield(self._kernel_up), self._settings.kernel_start_timeout_seconds
+            )
+        except TimeoutError:
+            failure = "the kernel did not start in time"
+        if failure:
+            await self._fail_queue(f"The runtime could not start: {failure}")
+            await self._stop_kernel()
+            self._set_state("disconnected", failure)
+            await self._release_room_if_unused()
+            return False
+        self._started_at = utcnow()
+        self._arm_lifetime_timers()
+        return True
+
+    async def _run_one(self, execution: Execution) -> bool:
+        """Run one cell; False when the kernel was lost on the way."""
+        placement = self._placement
+        assert placement is not None
+        self._cancel_idle_timers()
+        self._current = execution
+        execution.started = time.monotonic()
+        execution.started_at = utcnow()
+        code: list[str] = []
+
+        def begin(doc: Doc[Any]) -> None:
+            cell = outputs.find_cell(doc.get("cells", type=Array), execution.cell_id)
+            if cell is None:
+                return
+            code.append(str(cell.get("source", "")))
+            cell["execution_state"] = "running"
+            cell["execution_count"] = None
+            execution.writer.start(cell)
+
+        await self._edit(begin)
+        if not code:  # the cell was deleted while it waited
+            self._current = None
+            return True
+        self._set_state("busy")
+        placement.worker.send(
+            m.Execute(kernel_id=placement.kernel_id, execution_id=execution.id, code=code[0])
+        )
+        outcome = await execution.done
+        await self._flush_now()
+        self._current = None
+        if outcome.status == "lost":
+            await self._finish(execution, outcome, error=("RuntimeLost", outcome.reason))
+            await self._fail_queue(None)
+            self._set_state("disconnected", outcome.reason)
+            await self._release_room_if_unused()
+            return False
+        await self._finish(execution, outcome)
+        if outcome.status != "ok":
+            # As Jupyter does on an error: the rest of what was run together does not run.
+            dropped = [e for e in self._queue if e.batch == execution.batch]
+            self._queue = deque(e for e in self._queue if e.batch != execution.batch)
+            await self._set_cells([e.cell_id for e in dropped], "idle")
+        return True
+
+    async def _finish(
+        self, execution: Execution, outcome: Outcome, error: tuple[str, str] | None = None
+    ) -> None:
+        placement = self._placement
+        elapsed_ms = int((time.monotonic() - execution.started) * 1000)
+        assert execution.started_at is not None
+        info = {
+            "status": outcome.status,
+            "timestamp": int(execution.started_at.timestamp() * 1000),
+            "elapsed": elapsed_ms,
+            "user": {"displayName": execution.username, "userId": str(execution.user_id)},
+            "user_tz": 0,
+            "runtime": self.runtime.name,
+            "worker": placement.worker.name if placement else None,
+            "gpus": placement.gpu_names if placement else [],
+        }
+
+        def finish(doc: Doc[Any]) -> None:
+            cell = outputs.find_cell(doc.get("cells", type=Array), execution.cell_id)
+            if cell is None:
+                return
+            cell["execution_state"] = "idle"
+            if outcome.execution_count is not None:
+                cell["execution_count"] = outcome.execution_count
+            metadata = cell.get("metadata")
+            if not isinstance(metadata, Map):
+                metadata = Map()
+                cell["metadata"] = metadata
+            metadata["executionInfo"] = info
+            if error is not None:
+                cell_outputs = cell.get("outputs")
+                if isinstance(cell_outputs, Array):
+                    cell_outputs.append(outputs.error_output(*error))
+
+        await self._edit(finish)
+
+    async def _fail_queue(self, message: str | None) -> None:
+        """Queued cells go back to idle; the first one says why when there is a reason."""
+        queued, self._queue = list(self._queue), deque()
+        if not queued:
+            return
+        first = queued[0].cell_id
+
+        def fail(doc: Doc[Any]) -> None:
+            cells = doc.get("cells", type=Array)
+            for execution in queued:
+                cell = outputs.find_cell(cells, execution.cell_id)
+                if cell is None:
+                    continue
+                cell["execution_state"] = "idle"
+                if message is not None and execution.cell_id == first:
+                    execution.writer.start(cell)
+                    cell["outputs"].append(outputs.error_output("RuntimeUnavailable", message))
+
+        await self._edit(fail)
+        self.publish_status()
+
+    async def _stop_runner(self, cell_error: str) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        current, self._current = self._current, None
+        if current is not None:
+            await self._flush_now()
+            if current.started_at is None:
+                current.started_at = utcnow()
+            await self._finish(current, Outcome("aborted"), error=("Interrupted", cell_error))
+        await self._fail_queue(None)
+
+    async def _stop_kernel(self) -> None:
+        placement, self._placement = self._placement, None
+        self._kernel_up = None
+        self._clear_kernel_timers()
+        self._started_at = None
+        if placement is not None:
+            placement.worker.send(m.ShutdownKernel(kernel_id=placement.kernel_id))
+            self._ctx.registry.release(placement)
+
+    # --- writing into the document -------------------------------------------------------
+
+    async def _edit(self, change: Callable[[Doc[Any]], None]) -> None:
+        room = await self._hold_room()
+        await room.edit(change)
+
+    async def _set_cells(self, cell_ids: list[str], state: str) -> None:
+        if not cell_ids:
+            return
+        wanted = set(cell_ids)
+
+        def mark(doc: Doc[Any]) -> None:
+            for cell in doc.get("cells", type=Array):
+                if isinstance(cell, Map) and cell.get("id") in wanted:
+                    cell["execution_state"] = state
+
+        await self._edit(mark)
+
+    async def _flush_loop(self) -> None:
+        interval = self._settings.output_flush_seconds
+        while self._pending:
+            wait = self._last_flush + interval - time.monotonic()
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            pending, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+            try:
+                await self._edit(functools.partial(self._write, pending=pending))
+            except Exception:
+                log.exception("writing outputs of %s failed", self.notebook_id)
+
+    async def _flush_now(self) -> None:
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        self._hurry.set()
+        try:
+            await asyncio.shield(flusher)
+        finally:
+            self._hurry.clear()
+
+    def _write(self, doc: Doc[Any], pending: list[tuple[Execution, str, dict[str, Any]]]) -> None:
+        cells = doc.get("cells", type=Array)
+        found: dict[str, Map[Any] | None] = {}
+        for execution, msg_type, content in pending:
+            if msg_type == "update_display_data":
+                self._update_display(cells, content)
+                continue
+            if execution.cell_id not in found:
+                found[execution.cell_id] = outputs.find_cell(cells, execution.cell_id)
+            cell = found[execution.cell_id]
+            if cell is None:
+                continue
+            execution.writer.write(cell, msg_type, content)
+            for display_id in execution.writer.display_ids:
+                self._display_cells.setdefault(display_id, set()).add(execution.cell_id)
+
+    def _update_display(self, cells: Array[Any], content: dict[str, Any]) -> None:
+        display_id = (content.get("transient") or {}).get("display_id")
+        if not isinstance(display_id, str):
+            return
+        updated = False
+        for cell_id in self._display_cells.get(display_id, ()):
+            cell = outputs.find_cell(cells, cell_id)
+            if cell is not None:
+                updated = outputs.update_display(cell, display_id, content) or updated
+        if not updated:  # shown before this server started: look everywhere
+            for cell in cells:
+                if isinstance(cell, Map):
+                    outputs.update_display(cell, display_id, content)
+
+    async def _hold_room(self) -> Room:
+        if self._room is None:
+            stack = contextlib.AsyncExitStack()
+            room = await stack.enter_async_context(self._ctx.rooms.hold(self.notebook_id))
+            self._room, self._room_hold = room, stack
+            await self._reset_stale_states(room)
+        return self._room
+
+    async def _reset_stale_states(self, room: Room) -> None:
+        """Cells left queued or running by a server that stopped: nothing runs them now."""
+
+        def reset(doc: Doc[Any]) -> None:
+            for cell in doc.get("cells", type=Array):
+                if isinstance(cell, Map) and cell.get("execution_state") in ("queued", "running"):
+                    cell["execution_state"] = "idle"
+
+        await room.edit(reset)
+
+    async def _release_room_if_unused(self) -> None:
+        if self.busy or self._queue or self._room_hold is None:
+            return
+        await self._flush_now()
+        stack, self._room_hold, self._room = self._room_hold, None, None
+        await stack.aclose()
+
+    # --- limits ----------------------------------------------------------------------------
+
+    def _arm_idle_timers(self) -> None:
+        self._cancel_idle_timers()
+        if self._placement is None:
+            return
+        limit = self._settings.kernel_idle_timeout_seconds
+        self._idle_deadline = utcnow() + timedelta(seconds=limit)
+        self._timers = self._limit_timers(limit, "idle", self._idle_deadline)
+        self.publish_status()
+
+    def _arm_lifetime_timers(self) -> None:
+        limit = self._settings.kernel_max_lifetime_seconds
+        self._lifetime_deadline = utcnow() + timedelta(seconds=limit)
+        self._lifetime_timers = self._limit_timers(limit, "lifetime", self._lifetime_deadline)
+
+    def _limit_timers(
+        self, limit: float, kind: str, deadline: datetime
+    ) -> list[asyncio.TimerHandle]:
+        loop = asyncio.get_running_loop()
+        warn_in = limit - self._settings.kernel_warning_seconds
+        timers = [loop.call_later(limit, self._limit_reached, kind)]
+        if warn_in > 0:
+            timers.append(loop.call_later(warn_in, self._warn, kind, deadline))
+        return timers
+
+    def _warn(self, kind: str, deadline: datetime) -> None:
+        seconds = max(0, int((deadline - utcnow()).total_seconds()))
+        self._publish(
+            RUNTIME_WARNING,
+            {"reason": kind, "seconds_left": seconds, "deadline": deadline.isoformat()},
+        )
+
+    def _limit_reached(self, kind: str) -> None:
+        if kind == "idle":
+            minutes = self._settings.kernel_idle_timeout_seconds / 60
+            reason = f"stopped after {minutes:g} minutes without execution (idle timeout)"
+        else:
+            hours = self._settings.kernel_max_lifetime_seconds / 3600
+            reason = f"stopped at the maximum runtime lifetime of {hours:g} hours"
+        log.info("notebook %s: runtime %s", self.notebook_id, reason)
+        self._spawn(self.stop("stopped", reason, f"The runtime was {reason}."))
+
+    def _cancel_idle_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        self._idle_deadline = None
+
+    def _clear_kernel_timers(self) -> None:
+        self._cancel_idle_timers()
+        for timer in self._lifetime_timers:
+            timer.cancel()
+        self._lifetime_timers = []
+        self._lifetime_deadline = None
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def outputs_not_found(unknown: list[str]) -> NotFound:
+    shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+    return NotFound(f"no cell with id {shown} in this notebook")

@@ -1,0 +1,52 @@
+"""Worker tokens: made by an admin, shown once, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlmodel import Session, col, select
+
+from server.auth.models import User
+from server.auth.service import hash_secret
+from server.errors import InvalidInput, NotAuthenticated, NotFound
+from server.gateway.models import WorkerToken
+
+WORKER_TOKEN_PREFIX = "tdw_"  # noqa: S105  (a visible prefix, not a secret)
+
+
+def new_secret() -> str:
+    return WORKER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def create(db: Session, name: str, creator: User | None) -> tuple[WorkerToken, str]:
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise InvalidInput("a worker token name is 1 to 100 printable characters")
+    raw = new_secret()
+    record = WorkerToken(
+        name=name, token_hash=hash_secret(raw), created_by=creator.id if creator else None
+    )
+    db.add(record)
+    db.commit()
+    db.refresh(record)
+    return record, raw
+
+
+def all_tokens(db: Session) -> list[WorkerToken]:
+    return list(db.exec(select(WorkerToken).order_by(col(WorkerToken.id))))
+
+
+def revoke(db: Session, token_id: int) -> None:
+    record = db.get(WorkerToken, token_id)
+    if record is None:
+        raise NotFound("no such worker token")
+    db.delete(record)
+    db.commit()
+
+
+def check(db: Session, raw: str) -> int:
+    """The id of the worker token `raw` is; NotAuthenticated when it is none."""
+    record = db.exec(select(WorkerToken).where(WorkerToken.token_hash == hash_secret(raw))).first()
+    if record is None or record.id is None:
+        raise NotAuthenticated("invalid worker token")
+    return record.id

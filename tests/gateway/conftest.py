@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Api, Person, ServerProcess, WorkerProcess, make_people
+
+
+class Cluster:
+    """A server, its admin, and the workers a test starts."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.admin = make_people(server.data_dir, ["root"], admin=True)["root"]
+        self.people = make_people(server.data_dir, ["ann", "ben"])
+        self.admin_api = Api(server, self.admin)
+        self.workers: list[WorkerProcess] = []
+
+    def api(self, name: str) -> Api:
+        return Api(self.server, self.people[name])
+
+    def person(self, name: str) -> Person:
+        return self.people[name]
+
+    def worker_token(self, name: str) -> str:
+        response = self.admin_api.client.post("/api/workers/tokens", json={"name": name})
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    def start_worker(self, name: str, **kwargs: object) -> WorkerProcess:
+        worker = WorkerProcess(self.server, self.worker_token(name), name, **kwargs)  # type: ignore[arg-type]
+        self.workers.append(worker.start())
+        return worker
+
+    def workers_online(self) -> list[dict[str, object]]:
+        response = self.admin_api.client.get("/api/workers")
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.admin_api.client.close()
+
+
+def start_cluster(data_dir: Path, **env: str) -> tuple[Cluster, ServerProcess]:
+    server = ServerProcess(data_dir, env={"TANDEM_WORKER_HEARTBEAT_SECONDS": "1", **env})
+    server.start()
+    return Cluster(server), server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One server with one CPU worker, shared by the tests of a module."""
+    cluster, server = start_cluster(tmp_path_factory.mktemp("gateway"))
+    cluster.start_worker("cpu-1")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        server.stop()
+        log = server.log()
+        assert "Traceback" not in log, log[-3000:]
+        for person in [cluster.admin, *cluster.people.values()]:
+            assert person.token not in log
+
+
+def wait_for_workers(cluster: Cluster, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while len(cluster.workers_online()) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError("workers did not connect")
+        time.sleep(0.1)
+
+
+__all__ = ["Cluster", "httpx", "start_cluster", "wait_for_workers"]
