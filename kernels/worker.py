@@ -53,7 +53,8 @@ class Worker:
         self._token = token
         self.resources = detect()
         self.name = name or socket.gethostname()
-        self.max_kernels = max_kernels or max(1, self.resources.cpus)
+        # Idle kernels cost memory, not CPU: a few per core is a sane default.
+        self.max_kernels = max_kernels or max(4, 2 * self.resources.cpus)
         self._kernel_name = kernel_name
         self._kernels: dict[str, RunningKernel] = {}
         self._starting: set[asyncio.Task[None]] = set()

@@ -153,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--server", required=True, help="the server's URL, http://host:8000")
     worker.add_argument("--token", help="a worker token (or TANDEM_WORKER_TOKEN)")
     worker.add_argument("--name", help="shown to admins (default: the host name)")
-    worker.add_argument("--max-kernels", type=int, help="default: one per CPU")
+    worker.add_argument("--max-kernels", type=int, help="default: two per CPU, at least 4")
     worker.add_argument("--kernel", default="python3", help="Jupyter kernel spec to run")
     worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     worker.set_defaults(run=_worker)

@@ -278,8 +278,8 @@ class NotebookRuntime:
                 execution = self._queue.popleft()
                 if not await self._run_one(execution):
                     return
-            self._set_state("idle")
             self._arm_idle_timers()
+            self._set_state("idle")
         finally:
             self._runner = None
 
@@ -535,7 +535,6 @@ class NotebookRuntime:
         limit = self._settings.kernel_idle_timeout_seconds
         self._idle_deadline = utcnow() + timedelta(seconds=limit)
         self._timers = self._limit_timers(limit, "idle", self._idle_deadline)
-        self.publish_status()
 
     def _arm_lifetime_timers(self) -> None:
         limit = self._settings.kernel_max_lifetime_seconds
