@@ -1,7 +1,7 @@
 """The workers connected to this server, what each has free, and who waits for capacity.
 
 A kernel is placed on the least busy worker that matches its runtime type and has a free
-kernel slot and enough free GPUs that match; those GPUs are its alone until it stops.
+kernel slot and enough free GPUs that match (CPU kernels avoid GPU machines when they can); those GPUs are its alone until it stops.
 Requests that find no room wait in one FIFO line and are served as capacity appears.
 """
 
@@ -129,7 +129,11 @@ class WorkerRegistry:
         for worker in self.workers.values():
             gpus = worker.free_gpus_for(runtime)
             if gpus is not None:
-                candidates.append((len(worker.kernels) / worker.max_kernels, worker, gpus))
+                # A CPU kernel goes to a machine without GPUs when it can, keeping GPU
+                # nodes for the work that needs them; then to the least loaded.
+                spares_gpus = runtime.gpus == 0 and bool(worker.resources.gpus)
+                load = len(worker.kernels) / worker.max_kernels
+                candidates.append(((spares_gpus, load), worker, gpus))
         if not candidates:
             return None
         _, worker, gpus = min(candidates, key=lambda c: c[0])
