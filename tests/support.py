@@ -393,8 +393,10 @@ class WorkerProcess:
         env = {**os.environ, "TANDEM_WORKER_TOKEN": self.token, **self.env}
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "worker", "--server", self.server.url]
-                + ["--name", self.name, *self.args],
+                [
+                    *(sys.executable, "-m", "server", "worker"),
+                    *("--server", self.server.url, "--name", self.name, *self.args),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

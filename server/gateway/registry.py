@@ -1,7 +1,8 @@
 """The workers connected to this server, what each has free, and who waits for capacity.
 
 A kernel is placed on the least busy worker that matches its runtime type and has a free
-kernel slot and enough free GPUs that match (CPU kernels avoid GPU machines when they can); those GPUs are its alone until it stops.
+kernel slot and enough free GPUs that match (CPU kernels avoid GPU machines when they can);
+those GPUs are its alone until it stops.
 Requests that find no room wait in one FIFO line and are served as capacity appears.
 """
 

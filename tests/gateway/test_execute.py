@@ -43,14 +43,14 @@ async def test_outputs_reach_another_client(cluster: Cluster) -> None:
     ann.client.close()
 
 
-RICH = '''
+RICH = """
 from IPython.display import display, HTML, Image, clear_output
 import sys
 print("out")
 print("err", file=sys.stderr)
 display(HTML("<b>bold</b>"))
 handle = display({"text/plain": "v1"}, raw=True, display_id="counter")
-'''
+"""
 
 
 async def test_every_output_type(cluster: Cluster) -> None:
@@ -133,7 +133,7 @@ async def test_progress_bars_update_in_place(cluster: Cluster) -> None:
 
 async def test_markdown_skipped_unknown_cell_refused(cluster: Cluster) -> None:
     ann = cluster.api("ann")
-    nb, ids = notebook_with_code(ann, ["1"])
+    nb, _ = notebook_with_code(ann, ["1"])
     response = ann.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ["nope"]})
     assert response.status_code == 404
     assert "nope" in response.json()["detail"]

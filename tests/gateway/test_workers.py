@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -79,7 +80,9 @@ async def test_notebook_moves_between_runtimes_and_gpus_are_exclusive(
         nb2, ids2 = notebook_with_code(ann, [probe])
         nb3, ids3 = notebook_with_code(ann, [probe])
         for other in (nb2, nb3):
-            assert ann.client.put(f"/api/notebooks/{other}/runtime", json={"type": "gpu"}).is_success
+            assert ann.client.put(
+                f"/api/notebooks/{other}/runtime", json={"type": "gpu"}
+            ).is_success
         async with YClient(sync_url(cluster.server, nb2, cluster.person("ann").token)) as c2:
             await run(ann, nb2, ids2, c2)
             assert text_of(c2, ids2[0]) != first_gpu
@@ -183,7 +186,9 @@ async def test_worker_tokens_wrong_revoked_and_bad_messages(own_cluster: Cluster
     good = cluster.start_worker("good")
     wait_for_workers(cluster, 1)
     token = cluster.worker_token("rogue")
-    rogue = await websockets.connect(connect, additional_headers={"Authorization": f"Bearer {token}"})
+    rogue = await websockets.connect(
+        connect, additional_headers={"Authorization": f"Bearer {token}"}
+    )
     hello = {
         "type": "hello",
         "name": "rogue",
@@ -285,3 +290,46 @@ async def test_tandem_serve_alone_runs_code(tmp_path: Path) -> None:
         except httpx.HTTPError:
             break
     assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+async def test_output_flood_is_capped_and_the_room_stays_live(tmp_path: Path) -> None:
+    cluster, server = start_cluster(
+        tmp_path / "data", TANDEM_MAX_OUTPUT_BYTES_PER_CELL=str(200_000)
+    )
+    try:
+        cluster.start_worker("w")
+        wait_for_workers(cluster, 1)
+        ann = cluster.api("ann")
+        flood = "for i in range(100_000):\n    print('line', i)"
+        image = (
+            "from IPython.display import display\n"
+            "display({'image/png': 'A' * 50_000_000}, raw=True)"
+        )
+        nb, ids = notebook_with_code(ann, [flood, image, "'after'"])
+        token = cluster.person("ann").token
+        async with (
+            YClient(sync_url(server, nb, token)) as client,
+            YClient(sync_url(server, nb, token)) as typist,
+        ):
+            since = int(time.time() * 1000) - 5
+            ann.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids})
+            # Someone types while the flood runs; their edit goes through.
+            await eventually(lambda: cell(client, ids[0])["execution_state"] == "running", 30)
+            source: Any = next(c for c in typist.cells if c["id"] == ids[2])["source"]
+            source += "  # typed during the flood"
+            await eventually(lambda: "typed during" in cell(client, ids[2])["source"], 20)
+            await eventually(lambda: finished_since(client, ids[2], since), 90)
+            flood_out = cell(client, ids[0])["outputs"]
+            assert flood_out[0]["text"].startswith("line 0\nline 1\n")
+            assert len(flood_out[0]["text"].encode()) <= 200_000
+            assert "truncated" in flood_out[-1]["data"]["text/plain"]
+            image_out = cell(client, ids[1])["outputs"]
+            assert len(image_out) == 1
+            assert "not shown" in image_out[0]["data"]["text/plain"]
+            assert "image/png" in image_out[0]["data"]["text/plain"]
+            assert text_of(client, ids[2]) == "'after'"
+            assert len(client.doc.get_update()) < 1_000_000
+        ann.client.close()
+    finally:
+        cluster.close()
+        server.stop()
