@@ -286,6 +286,11 @@ class Room:
     async def edit(self, change: Callable[[Doc[Any]], None]) -> None:
         """Change the document on the server's behalf, in one transaction, and return once
         the change is stored and on its way to everyone."""
+        await self.start_edit(change)
+
+    def start_edit(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """Make the change in the Doc now and start storing it; the future resolves when it
+        is stored and sent. Edits are stored and sent in the order they were started."""
         captured: list[bytes] = []
         subscription = self.doc.observe(lambda event: captured.append(event.update))
         try:
@@ -293,26 +298,33 @@ class Room:
                 change(self.doc)
         finally:
             self.doc.unobserve(subscription)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         update = merge_updates(*captured) if len(captured) > 1 else b"".join(captured)
         if not update or update == protocol.EMPTY_UPDATE:
-            return
+            done.set_result(None)
+            return done
         message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
         self._unsaved_edits += 1
         self._edits_saved.clear()
-        try:
-            # Shielded: a caller giving up must not leave the count of unsaved edits wrong.
-            await asyncio.shield(
-                self.update_log.append(
-                    self.notebook_id, update, lambda seq: self._edit_saved(update, message, seq)
-                )
-            )
-        except Exception:
+        stored = self.update_log.append(
+            self.notebook_id, update, lambda seq: self._edit_saved(update, message, seq)
+        )
+        stored.add_done_callback(lambda future: self._edit_stored(future, done))
+        return done
+
+    def _edit_stored(self, stored: asyncio.Future[int], done: asyncio.Future[None]) -> None:
+        error = stored.exception() if not stored.cancelled() else None
+        if stored.cancelled() or error is not None:
             # The Doc has the change but the log does not: the next snapshot stores it, and
             # clients get it when they next sync.
             log.error("notebook %s: a server edit could not be stored", self.notebook_id)
             self._since_snapshot_count += 1
             self._edit_done()
-            raise
+        if not done.done():
+            if error is not None:
+                done.set_exception(TandemError("could not save the change"))
+            else:
+                done.set_result(None)
 
     def _edit_saved(self, update: bytes, message: bytes, seq: int) -> None:
         self.last_seq = seq

@@ -166,9 +166,10 @@ class NotebookRuntime:
             self._queue.append(
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
-        await self._set_cells(queued, "queued")
+        marked = self._start_set_cells(room, queued, "queued")
         if queued and self._runner is None:
             self._runner = asyncio.create_task(self._run())
+        await marked
         self.publish_status()
         return ExecuteAccepted(queued=queued, skipped=skipped)
 
@@ -325,14 +326,19 @@ class NotebookRuntime:
             cell["execution_count"] = None
             execution.writer.start(cell)
 
-        await self._edit(begin)
+        room = await self._hold_room()
+        # The code goes out while "running" is being stored: the outputs' edits queue after
+        # it in the log, so order holds and the kernel does not wait for the disk.
+        begun = room.start_edit(begin)
+        if code:
+            placement.worker.send(
+                m.Execute(kernel_id=placement.kernel_id, execution_id=execution.id, code=code[0])
+            )
+        await begun
         if not code:  # the cell was deleted while it waited
             self._current = None
             return True
         self._set_state("busy")
-        placement.worker.send(
-            m.Execute(kernel_id=placement.kernel_id, execution_id=execution.id, code=code[0])
-        )
         outcome = await execution.done
         await self._flush_now()
         self._current = None
@@ -436,16 +442,20 @@ class NotebookRuntime:
         await room.edit(change)
 
     async def _set_cells(self, cell_ids: list[str], state: str) -> None:
-        if not cell_ids:
-            return
+        await self._start_set_cells(await self._hold_room(), cell_ids, state)
+
+    @staticmethod
+    def _start_set_cells(room: Room, cell_ids: list[str], state: str) -> asyncio.Future[None]:
         wanted = set(cell_ids)
 
         def mark(doc: Doc[Any]) -> None:
+            if not wanted:
+                return
             for cell in doc.get("cells", type=Array):
                 if isinstance(cell, Map) and cell.get("id") in wanted:
                     cell["execution_state"] = state
 
-        await self._edit(mark)
+        return room.start_edit(mark)
 
     async def _flush_loop(self) -> None:
         interval = self._settings.output_flush_seconds
