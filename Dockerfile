@@ -1,4 +1,4 @@
-# The Tandem server (and, from the kernel-gateway release on, the worker) in one image.
+# The Tandem server and the worker (`tandem worker`) in one image.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
