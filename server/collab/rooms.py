@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,12 @@ class RoomManager:
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._unloading: set[asyncio.Task[None]] = set()
+        self._load_hooks: list[Callable[[Room], None]] = []
         bus.subscribe_all(self._on_event)
+
+    def on_load(self, hook: Callable[[Room], None]) -> None:
+        """Call `hook(room)` each time a room is loaded from the database."""
+        self._load_hooks.append(hook)
 
     def get(self, notebook_id: str) -> Room | None:
         entry = self._entries.get(notebook_id)
@@ -121,6 +126,11 @@ class RoomManager:
             self._loading.pop(notebook_id, None)
         room = Room(notebook_id, doc, self._log, self._limits, last_seq=last_seq)
         self._entries[notebook_id] = _Entry(room)
+        for hook in self._load_hooks:
+            try:
+                hook(room)
+            except Exception:
+                log.exception("a room load hook failed for %s", notebook_id)
         return room
 
     async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from kernels import messages as m
 from server.auth.service import hash_secret
+from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
 from server.errors import InvalidInput, NotAuthenticated
@@ -27,7 +28,7 @@ from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
 from server.gateway import tokens
 from server.gateway.models import RuntimeStatus, RuntimeType
 from server.gateway.registry import WorkerLink, WorkerRegistry
-from server.gateway.session import GatewayContext, NotebookRuntime
+from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 
@@ -51,10 +52,11 @@ class Gateway:
         self._runtimes: dict[str, NotebookRuntime] = {}
         self._types = {t.name: t for t in settings.runtime_types}
         self._monitor: asyncio.Task[None] | None = None
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
+        rooms.on_load(self._on_room_load)
 
     def authenticate(self, raw: str | None) -> int | None:
         """The worker token's id (None for the local worker); NotAuthenticated otherwise."""
@@ -96,7 +98,23 @@ class Gateway:
             return notebook.runtime_type if notebook is not None else None
 
     async def status(self, notebook_id: str) -> RuntimeStatus:
-        return (await self.runtime(notebook_id)).status()
+        runtime = self._runtimes.get(notebook_id)
+        if runtime is not None:
+            return runtime.status()
+        # Asking does not make a runtime: most notebooks open are never run.
+        chosen = await asyncio.to_thread(self._stored_type, notebook_id)
+        runtime_type = self._types.get(chosen or "", self.settings.runtime_types[0])
+        return RuntimeStatus(
+            type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
+        )
+
+    def _on_room_load(self, room: Room) -> None:
+        runtime = self._runtimes.get(room.notebook_id)
+        if runtime is not None and runtime.busy:
+            return
+        # Applied now, before whoever loaded the room acts on it; stored in the background.
+        saved = room.start_edit(reset_stale_states)
+        saved.add_done_callback(lambda future: future.cancelled() or future.exception())
 
     def _on_capacity_change(self) -> None:
         for runtime in self._runtimes.values():
@@ -111,8 +129,8 @@ class Gateway:
             task = asyncio.create_task(
                 runtime.stop("stopped", "the notebook was deleted", "The notebook was deleted.")
             )
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     # --- workers -----------------------------------------------------------------------
 
@@ -222,7 +240,7 @@ class Gateway:
                     await runtime.stop(
                         "stopped", "the server stopped", "The server stopped while this cell ran."
                     )
-        if self._stopping:
-            await asyncio.gather(*self._stopping, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for worker in list(self.registry.workers.values()):
             worker.close(1012, "server restarting")

@@ -516,18 +516,7 @@ class NotebookRuntime:
             stack = contextlib.AsyncExitStack()
             room = await stack.enter_async_context(self._ctx.rooms.hold(self.notebook_id))
             self._room, self._room_hold = room, stack
-            await self._reset_stale_states(room)
         return self._room
-
-    async def _reset_stale_states(self, room: Room) -> None:
-        """Cells left queued or running by a server that stopped: nothing runs them now."""
-
-        def reset(doc: Doc[Any]) -> None:
-            for cell in doc.get("cells", type=Array):
-                if isinstance(cell, Map) and cell.get("execution_state") in ("queued", "running"):
-                    cell["execution_state"] = "idle"
-
-        await room.edit(reset)
 
     async def _release_room_if_unused(self) -> None:
         if self.busy or self._queue or self._room_hold is None:
@@ -600,3 +589,10 @@ class NotebookRuntime:
 def outputs_not_found(unknown: list[str]) -> NotFound:
     shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
     return NotFound(f"no cell with id {shown} in this notebook")
+
+
+def reset_stale_states(doc: Doc[Any]) -> None:
+    """Cells a stopped server left queued or running: nothing will run them now."""
+    for cell in doc.get("cells", type=Array):
+        if isinstance(cell, Map) and cell.get("execution_state") in ("queued", "running"):
+            cell["execution_state"] = "idle"

@@ -164,3 +164,13 @@ async def test_roles_on_every_gateway_route(cluster: Cluster) -> None:
     assert response.status_code == 403
     ann.client.close()
     ben.client.close()
+
+
+async def test_kernels_never_see_the_worker_token(cluster: Cluster) -> None:
+    ann = cluster.api("ann")
+    code = "import os\nsorted(k for k in os.environ if 'TANDEM_WORKER' in k)"
+    nb, ids = notebook_with_code(ann, [code])
+    async with YClient(sync_url(cluster.server, nb, cluster.person("ann").token)) as client:
+        await run(ann, nb, ids, client)
+        assert text_of(client, ids[0]) == "[]"
+    ann.client.close()

@@ -333,3 +333,28 @@ async def test_output_flood_is_capped_and_the_room_stays_live(tmp_path: Path) ->
     finally:
         cluster.close()
         server.stop()
+
+
+async def test_server_killed_mid_run_leaves_no_cell_running(own_cluster: Cluster) -> None:
+    cluster = own_cluster
+    cluster.start_worker("survivor")
+    wait_for_workers(cluster, 1)
+    ann = cluster.api("ann")
+    nb, ids = notebook_with_code(
+        ann, ["print('started', flush=True)\nimport time\ntime.sleep(60)", "2"]
+    )
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        ann.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids})
+        await eventually(lambda: "started" in text_of(client, ids[0]), 30)
+        cluster.server.kill()
+    cluster.server.start()
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        await eventually(
+            lambda: [cell(client, i)["execution_state"] for i in ids] == ["idle", "idle"], 10
+        )
+        assert text_of(client, ids[0]) == "started\n"  # what was seen was stored
+        await eventually(lambda: len(cluster.workers_online()) == 1, 40)
+        await run(ann, nb, [ids[1]], client)
+        assert text_of(client, ids[1]) == "2"
+    ann.client.close()
