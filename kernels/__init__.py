@@ -1,5 +1,6 @@
 """The Tandem worker node: runs Jupyter kernels on behalf of a server it dials into.
 
-The worker and its message types arrive with the kernel gateway; the package exists now so
-the layout matches DESIGN.md and type checking covers it from the start.
+`worker.py` keeps the connection, `kernel.py` runs one kernel through jupyter_client,
+`resources.py` says what the machine has, and `messages.py` is the protocol the server
+imports too.
 """
