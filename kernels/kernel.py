@@ -211,21 +211,38 @@ def _exit_reason(manager: AsyncKernelManager) -> str:
 
 
 def cap_output(msg_type: str, content: dict[str, Any], limit: int) -> dict[str, Any]:
-    """Replace an output bigger than `limit` by a notice before it travels: one 50 MB image
-    must not cross the network only to be dropped by the server."""
+    """Replace an output bigger than `limit` bytes by a notice before it travels: one 50 MB
+    image must not cross the network only to be dropped by the server (and no frame may
+    outgrow what the server's websocket accepts)."""
     if msg_type == "stream":
         text = content.get("text", "")
-        if isinstance(text, str) and len(text) > limit:
-            dropped = len(text) - limit
-            return {**content, "text": text[:limit] + f"\n[{dropped:,} characters not shown]\n"}
+        if isinstance(text, str) and len(text) * 4 > limit:  # cheap test first
+            raw = text.encode()
+            if len(raw) > limit:
+                kept = raw[:limit].decode("utf-8", errors="ignore")
+                note = f"\n[{len(raw) - limit:,} bytes of output not shown]\n"
+                return {**content, "text": kept + note}
         return content
-    data = content.get("data")
-    if not isinstance(data, dict):
-        return content
-    size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+    size = len(json.dumps(content, ensure_ascii=False).encode())
     if size <= limit:
         return content
-    kinds = ", ".join(sorted(str(key) for key in data))
+    if msg_type == "error":
+        traceback = [str(line) for line in content.get("traceback", [])]
+        kept_lines: list[str] = []
+        budget = limit // 2
+        for line in reversed(traceback):  # the end of a traceback says the most
+            budget -= len(line.encode())
+            if budget < 0:
+                break
+            kept_lines.insert(0, line)
+        dropped = len(traceback) - len(kept_lines)
+        return {
+            **content,
+            "evalue": str(content.get("evalue", ""))[: limit // 4],
+            "traceback": [f"[{dropped} traceback lines not shown]", *kept_lines],
+        }
+    data = content.get("data")
+    kinds = ", ".join(sorted(str(key) for key in data)) if isinstance(data, dict) else msg_type
     notice = (
         f"[output not shown: {size / 1e6:.1f} MB of {kinds} is over the "
         f"{limit / 1e6:.1f} MB limit for one output]"

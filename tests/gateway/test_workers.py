@@ -23,7 +23,7 @@ from tests.gateway.conftest import Cluster, start_cluster, wait_for_workers
 from tests.gateway.helpers import Events, cell, events_url, finished_since, run, status, text_of
 from tests.support import ServerProcess, YClient, eventually, notebook_with_code, sync_url
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "kernels" / "data"
 
 
 def fake_gpu_path(tmp_path: Path, listing: str) -> dict[str, str]:
