@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,8 @@ from server.gateway.routes import router as gateway_router
 from server.gateway.tokens import new_secret
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
+from server.shares.expiry import LinkExpiry
+from server.shares.routes import router as shares_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
         app.state.services = Services(settings, engine, update_log, rooms, bus, gateway)
+        link_expiry = LinkExpiry(engine, bus)
+        link_expiry.start()
         local_worker = None
         if settings.local_worker:
             secret = new_secret()
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await link_expiry.stop()
             await gateway.shutdown()
             if local_worker is not None:
                 await local_worker.stop()
@@ -86,6 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": details}, status_code=422)
 
+    @app.middleware("http")
+    async def no_referrer(request: Request, call_next: Any) -> Any:
+        # Pages may be opened through a share link whose secret is in the URL: it must
+        # never travel on to another site in a Referer header.
+        response = await call_next(request)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -95,4 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collab_router)
     app.include_router(events_router)
     app.include_router(gateway_router)
+    app.include_router(shares_router)
     return app

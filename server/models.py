@@ -1,14 +1,19 @@
 """Every table, imported in one place so Alembic and the engine see the whole schema."""
 
+from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
 from server.gateway.models import WorkerToken
 from server.notebooks.models import Membership, Notebook
+from server.shares.models import LinkGrant, ShareLink
 
 __all__ = [
     "ApiToken",
+    "AuditEvent",
+    "LinkGrant",
     "Membership",
     "Notebook",
+    "ShareLink",
     "Snapshot",
     "UpdateRecord",
     "User",

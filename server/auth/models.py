@@ -13,6 +13,8 @@ from server.timeutil import utcnow
 class UserBase(SQLModel):
     username: str = Field(min_length=1, max_length=64, unique=True, index=True)
     is_admin: bool = False
+    # Joined through a share link without an account: sees only what links give it.
+    is_guest: bool = False
 
 
 class User(UserBase, table=True):

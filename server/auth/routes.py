@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from server.auth import service
 from server.auth.credentials import SESSION_COOKIE, origin_allowed
 from server.auth.models import LoginRequest, UserPublic
+from server.config import Settings
 from server.deps import AppServices, CurrentUser, DbSession, facts_of
 from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
 
@@ -27,6 +28,11 @@ def login(
         services.login_throttle.failed(address, body.username)
         raise
     services.login_throttle.succeeded(address, body.username)
+    set_session_cookie(response, raw, settings)
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+def set_session_cookie(response: Response, raw: str, settings: Settings) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         raw,
@@ -36,7 +42,6 @@ def login(
         secure=settings.cookie_secure,
         path="/",
     )
-    return UserPublic.model_validate(user, from_attributes=True)
 
 
 @router.post("/auth/logout", status_code=204)

@@ -43,6 +43,22 @@ def create_user(
     return user
 
 
+def create_guest(db: Session, name: str) -> tuple[User, str]:
+    """A guest account for someone who opened a link without one; returns it and an API
+    token for it. The name shows in presence as "NAME (guest)"."""
+    name = " ".join(name.split())
+    if not name or len(name) > 40 or not name.isprintable():
+        raise InvalidInput("a guest name is 1 to 40 printable characters")
+    username = f"{name} (guest {secrets.token_hex(3)})"
+    user = User(username=username, is_guest=True)
+    db.add(user)
+    db.flush()
+    assert user.id is not None
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.add(ApiToken(user_id=user.id, label="guest", token_hash=hash_secret(raw)))
+    return user, raw
+
+
 def get_user(db: Session, username: str) -> User:
     user = db.exec(select(User).where(User.username == username)).first()
     if user is None:
@@ -81,22 +97,28 @@ def login(db: Session, username: str, password: str, session_days: int) -> tuple
         raise NotAuthenticated("wrong username or password") from None
     if user is None or stored is None:
         raise NotAuthenticated("wrong username or password")
-    assert user.id is not None
-    raw = secrets.token_urlsafe(32)
-    now = utcnow()
-    expires = now + timedelta(days=session_days)
-    db.exec(
-        delete(WebSession).where(
-            col(WebSession.user_id) == user.id, col(WebSession.expires_at) <= now
-        )
-    )
-    db.add(WebSession(token_hash=hash_secret(raw), user_id=user.id, expires_at=expires))
+    raw = open_session(db, user, session_days)
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         db.add(user)
     db.commit()
     db.refresh(user)
     return user, raw
+
+
+def open_session(db: Session, user: User, session_days: int) -> str:
+    """Start a browser session for `user` (in the caller's transaction); the raw cookie."""
+    assert user.id is not None
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.exec(
+        delete(WebSession).where(
+            col(WebSession.user_id) == user.id, col(WebSession.expires_at) <= now
+        )
+    )
+    expires = now + timedelta(days=session_days)
+    db.add(WebSession(token_hash=hash_secret(raw), user_id=user.id, expires_at=expires))
+    return raw
 
 
 def user_for_session(db: Session, raw: str) -> User:

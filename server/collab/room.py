@@ -65,10 +65,19 @@ class Connection:
     merge losslessly), so a busy room sends fewer, larger frames instead of a backlog.
     """
 
-    def __init__(self, transport: Transport, username: str, role: Role, queue_size: int) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        username: str,
+        role: Role,
+        queue_size: int,
+        *,
+        guest: bool = False,
+    ) -> None:
         self.transport = transport
         self.username = username
         self.role = role
+        self.guest = guest
         self.client_ids: set[int] = set()
         self._outbox: deque[bytes | _Update | _Close] = deque()
         self._limit = queue_size
@@ -200,6 +209,24 @@ class Room:
                 connection.close(4403, "your access to this notebook was removed")
             else:
                 connection.role = role
+
+    def people(self) -> list[dict[str, Any]]:
+        """Who is here now, by the server's own view of the sockets: one entry a person."""
+        here: dict[str, dict[str, Any]] = {}
+        for connection in self.connections:
+            if connection.closing:
+                continue
+            entry = here.setdefault(
+                connection.username,
+                {
+                    "username": connection.username,
+                    "role": connection.role.value,
+                    "guest": connection.guest,
+                    "connections": 0,
+                },
+            )
+            entry["connections"] += 1
+        return sorted(here.values(), key=lambda entry: str(entry["username"]))
 
     def close_all(self, code: int, reason: str) -> None:
         for connection in list(self.connections):

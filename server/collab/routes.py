@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, WebSocket
 
 from server.collab.room import Connection
 from server.collab.transport import StarletteTransport
-from server.deps import websocket_access
+from server.deps import AppServices, Readable, websocket_access
 
 router = APIRouter(tags=["collab"])
 
@@ -20,6 +22,17 @@ async def sync(websocket: WebSocket, notebook_id: str) -> None:
     user, role = access
     await websocket.accept()
     connection = Connection(
-        StarletteTransport(websocket), user.username, role, services.settings.client_send_queue
+        StarletteTransport(websocket),
+        user.username,
+        role,
+        services.settings.client_send_queue,
+        guest=user.is_guest,
     )
     await services.rooms.serve(notebook_id, connection)
+
+
+@router.get("/api/notebooks/{notebook_id}/presence")
+async def presence(access: Readable, services: AppServices) -> list[dict[str, Any]]:
+    """Who has the notebook open now: name, role, guest or member, open sockets."""
+    room = services.rooms.get(access[0].id)
+    return room.people() if room is not None else []

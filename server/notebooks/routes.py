@@ -12,21 +12,20 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from server.audit import service as audit
 from server.auth import service as users
-from server.auth.models import User
 from server.deps import AppServices, CurrentUser, DbSession, Editable, Owned, Readable
-from server.errors import InvalidInput
+from server.errors import InvalidInput, PermissionDenied
 from server.events.bus import (
-    MEMBERS_CHANGED,
     NOTEBOOK_DELETED,
     NOTEBOOK_RENAMED,
     NotebookEvent,
 )
 from server.notebooks import service
+from server.notebooks.announce import access_changed
 from server.notebooks.models import (
     MemberPublic,
     MemberUpdate,
-    Notebook,
     NotebookCreate,
     NotebookPublic,
     NotebookUpdate,
@@ -63,6 +62,8 @@ async def create_notebook(
     request: Request, user: CurrentUser, services: AppServices
 ) -> NotebookPublic:
     """Create a blank notebook (JSON `{"title"}`) or import an .ipynb (multipart `file`)."""
+    if user.is_guest:
+        raise PermissionDenied("guests cannot create notebooks")
     content_type = request.headers.get("content-type", "")
     content: dict[str, Any] | None = None
     if content_type.startswith("multipart/form-data"):
@@ -148,36 +149,29 @@ def list_members(access: Readable, db: DbSession) -> list[MemberPublic]:
 
 @router.put("/{notebook_id}/members/{username}")
 def put_member(
-    username: str, body: MemberUpdate, access: Owned, db: DbSession, services: AppServices
+    username: str,
+    body: MemberUpdate,
+    access: Owned,
+    user: CurrentUser,
+    db: DbSession,
+    services: AppServices,
 ) -> list[MemberPublic]:
     notebook, _ = access
     member = users.get_user(db, username)
     service.set_member(db, notebook, member, body.role)
-    return _announce(db, services, notebook, member, Role(body.role.value))
+    audit.record(db, notebook.id, user.username, "member.set", username=username, role=body.role)
+    db.commit()
+    return access_changed(db, services.bus, notebook, [member])
 
 
 @router.delete("/{notebook_id}/members/{username}")
 def delete_member(
-    username: str, access: Owned, db: DbSession, services: AppServices
+    username: str, access: Owned, user: CurrentUser, db: DbSession, services: AppServices
 ) -> list[MemberPublic]:
     notebook, _ = access
     member = users.get_user(db, username)
     service.remove_member(db, notebook, member)
-    return _announce(db, services, notebook, member, None)
-
-
-def _announce(
-    db: Session, services: AppServices, notebook: Notebook, member: User, role: Role | None
-) -> list[MemberPublic]:
-    listing = service.members(db, notebook)
-    services.bus.publish(
-        NotebookEvent(
-            notebook.id,
-            MEMBERS_CHANGED,
-            {
-                "members": [m.model_dump(mode="json") for m in listing],
-                "changed": {"username": member.username, "role": role.value if role else None},
-            },
-        )
-    )
-    return listing
+    audit.record(db, notebook.id, user.username, "member.removed", username=username)
+    db.commit()
+    # They may still reach it through a share link: the event carries their role now.
+    return access_changed(db, services.bus, notebook, [member])

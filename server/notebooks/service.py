@@ -17,6 +17,7 @@ from nbformat.v4 import upgrade
 from pycrdt import Doc, Map
 from sqlmodel import Session, col, delete, select
 
+from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.collab.models import Snapshot, UpdateRecord
 from server.errors import Conflict, InvalidInput, InvalidNotebook, NotFound
@@ -28,6 +29,8 @@ from server.notebooks.models import (
     NotebookPublic,
     Role,
 )
+from server.shares import service as shares
+from server.shares.models import ShareLink
 from server.timeutil import utcnow
 
 
@@ -136,10 +139,14 @@ def create(db: Session, owner: User, title: str, content: dict[str, Any] | None 
 
 
 def role_of(db: Session, notebook: Notebook, user: User) -> Role | None:
+    """The owner, else the better of a membership and what live share links give."""
     if notebook.owner_id == user.id:
         return Role.OWNER
     membership = db.get(Membership, (notebook.id, user.id))
-    return Role(membership.role) if membership is not None else None
+    member_role = Role(membership.role) if membership is not None else None
+    through_link = shares.link_role(db, notebook.id, user.id)
+    candidates = [role for role in (member_role, through_link) if role is not None]
+    return max(candidates, key=lambda role: role.rank) if candidates else None
 
 
 def get_with_role(db: Session, notebook_id: str, user: User) -> tuple[Notebook, Role]:
@@ -172,7 +179,16 @@ def list_for(db: Session, user: User) -> list[NotebookPublic]:
         .where(Membership.user_id == user.id)
     ).all()
     result = [public(db, nb, Role.OWNER) for nb in owned]
-    result += [public(db, nb, Role(role)) for nb, role in shared]
+    roles = {nb.id: Role(role) for nb, role in shared}
+    found = {nb.id: nb for nb, _ in shared}
+    for notebook_id, role in shares.linked_notebooks(db, user).items():
+        notebook = found.get(notebook_id) or db.get(Notebook, notebook_id)
+        if notebook is None or notebook.owner_id == user.id:
+            continue
+        found[notebook_id] = notebook
+        current = roles.get(notebook_id)
+        roles[notebook_id] = role if current is None or role.rank > current.rank else current
+    result += [public(db, found[nb_id], role) for nb_id, role in roles.items()]
     result.sort(key=lambda item: item.updated_at, reverse=True)
     return result
 
@@ -190,7 +206,8 @@ def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
 
 
 def remove(db: Session, notebook: Notebook) -> None:
-    for table in (UpdateRecord, Snapshot, Membership):
+    # Link grants and anything else keyed on these go by ON DELETE CASCADE.
+    for table in (UpdateRecord, Snapshot, Membership, ShareLink, AuditEvent):
         db.exec(delete(table).where(col(table.notebook_id) == notebook.id))
     db.delete(notebook)
     db.commit()

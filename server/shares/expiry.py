@@ -1,0 +1,60 @@
+"""Links that expire end by themselves: once a second, the ones whose time came are
+announced like a revocation, so sockets opened through them close within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from server.audit import service as audit
+from server.events.bus import EventBus
+from server.notebooks.announce import access_changed
+from server.notebooks.models import Notebook
+from server.shares import service
+from server.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class LinkExpiry:
+    def __init__(self, engine: Engine, bus: EventBus, every: float = 0.5) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        since = utcnow()
+        while True:
+            await asyncio.sleep(self._every)
+            now = utcnow()
+            try:
+                await asyncio.to_thread(self._sweep, since, now)
+            except Exception:
+                log.exception("expiring share links failed")
+                continue
+            since = now
+
+    def _sweep(self, since: datetime, now: datetime) -> None:
+        with Session(self._engine) as db:
+            for link in service.expired_between(db, since, now):
+                notebook = db.get(Notebook, link.notebook_id)
+                if notebook is None:
+                    continue
+                audit.record(db, notebook.id, "system", "link.expired", link=link.id)
+                db.commit()
+                access_changed(db, self._bus, notebook, service.holders(db, link))
