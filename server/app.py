@@ -18,6 +18,8 @@ from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.routes import router as collab_router
 from server.collab.update_log import SqlUpdateLog
+from server.comments.routes import router as comments_router
+from server.comments.watch import CommentWatch
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.errors import TandemError
@@ -53,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds)
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
-        app.state.services = Services(settings, engine, update_log, rooms, bus, gateway)
+        comments = CommentWatch(engine, rooms, bus)
+        app.state.services = Services(settings, engine, update_log, rooms, bus, gateway, comments)
         link_expiry = LinkExpiry(engine, bus)
         link_expiry.start()
         local_worker = None
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if local_worker is not None:
                 await local_worker.stop()
             await rooms.shutdown()
+            await comments.stop()
             await update_log.stop()
             engine.dispose()
 
@@ -110,4 +114,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router)
     app.include_router(gateway_router)
     app.include_router(shares_router)
+    app.include_router(comments_router)
     return app

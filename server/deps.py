@@ -75,6 +75,7 @@ class NotebookAccess:
 
 
 Readable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.VIEWER))]
+Commentable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.COMMENTER))]
 Editable = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.EDITOR))]
 Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
 

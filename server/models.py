@@ -3,6 +3,7 @@
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
+from server.comments.models import Comment, CommentThread, Mention
 from server.gateway.models import WorkerToken
 from server.notebooks.models import Membership, Notebook
 from server.shares.models import LinkGrant, ShareLink
@@ -10,8 +11,11 @@ from server.shares.models import LinkGrant, ShareLink
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "Comment",
+    "CommentThread",
     "LinkGrant",
     "Membership",
+    "Mention",
     "Notebook",
     "ShareLink",
     "Snapshot",

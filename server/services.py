@@ -14,6 +14,7 @@ from server.config import Settings
 from server.events.bus import EventBus
 
 if TYPE_CHECKING:
+    from server.comments.watch import CommentWatch
     from server.gateway.gateway import Gateway
 
 
@@ -25,4 +26,5 @@ class Services:
     rooms: RoomManager
     bus: EventBus
     gateway: Gateway
+    comments: CommentWatch
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

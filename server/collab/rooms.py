@@ -69,6 +69,14 @@ class RoomManager:
         finally:
             self._release(notebook_id)
 
+    async def document(self, notebook_id: str) -> Doc[Any]:
+        """The open room's Doc, or a copy read from the database (to read, not to edit)."""
+        room = self.get(notebook_id)
+        if room is not None:
+            return room.doc
+        doc, _ = await self._load_doc(notebook_id)
+        return doc
+
     async def snapshot(self, notebook_id: str) -> bytes:
         """The document's integrated content as one update (what an export shows): from the
         open room, else read from the database without opening a room."""

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, delete, select
 from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.collab.models import Snapshot, UpdateRecord
+from server.comments.models import CommentThread
 from server.errors import Conflict, InvalidInput, InvalidNotebook, NotFound
 from server.notebooks.models import (
     MemberPublic,
@@ -207,7 +208,7 @@ def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
 
 def remove(db: Session, notebook: Notebook) -> None:
     # Link grants and anything else keyed on these go by ON DELETE CASCADE.
-    for table in (UpdateRecord, Snapshot, Membership, ShareLink, AuditEvent):
+    for table in (UpdateRecord, Snapshot, Membership, ShareLink, AuditEvent, CommentThread):
         db.exec(delete(table).where(col(table.notebook_id) == notebook.id))
     db.delete(notebook)
     db.commit()

@@ -1,0 +1,1 @@
+"""Comment threads on cells: anchors that follow the text, replies, resolve, @mentions."""

@@ -1,0 +1,156 @@
+"""Keeps threads honest about their cells while a room is open.
+
+For every cell that has threads it remembers the cell's latest text (a Text observer), and
+when the cells array changes it sees which of those cells went away (the threads become
+orphaned, quoting the text the cell had) or came back (an undone deletion: they return).
+Observers run inside the Doc's transaction and only read; the database is written after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from pycrdt import Array, Map, Text
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from server.collab.room import Room
+from server.collab.rooms import RoomManager
+from server.comments.models import CommentThread
+from server.events.bus import EventBus, NotebookEvent
+
+log = logging.getLogger(__name__)
+
+THREADS_ORPHANED = "thread.orphaned"
+THREADS_RESTORED = "thread.restored"
+
+
+class _RoomWatch:
+    def __init__(self, owner: CommentWatch, room: Room, cell_ids: set[str]) -> None:
+        self.owner = owner
+        self.room = room
+        self.cells = room.doc.get("cells", type=Array)
+        self.tracked: set[str] = set()
+        self.present: set[str] = set()
+        self.texts: dict[str, str] = {}
+        self.cells.observe(lambda _event: self._cells_changed())
+        for cell_id in cell_ids:
+            self.track(cell_id)
+
+    def _by_id(self) -> dict[str, Map[Any]]:
+        return {
+            str(cell.get("id")): cell
+            for cell in self.cells
+            if isinstance(cell, Map) and isinstance(cell.get("id"), str)
+        }
+
+    def track(self, cell_id: str) -> None:
+        if cell_id in self.tracked:
+            return
+        self.tracked.add(cell_id)
+        cell = self._by_id().get(cell_id)
+        if cell is not None:
+            self.present.add(cell_id)
+            self._follow(cell_id, cell)
+
+    def _follow(self, cell_id: str, cell: Map[Any]) -> None:
+        source = cell.get("source")
+        if not isinstance(source, Text):
+            return
+        self.texts[cell_id] = str(source)
+
+        def remember(_event: Any) -> None:
+            self.texts[cell_id] = str(source)
+
+        source.observe(remember)
+
+    def _cells_changed(self) -> None:
+        cells = self._by_id()
+        gone = {c for c in self.present if c not in cells}
+        back = {c for c in self.tracked - self.present if c in cells}
+        for cell_id in back:
+            self._follow(cell_id, cells[cell_id])
+        self.present = (self.present - gone) | back
+        if gone or back:
+            last = {cell_id: self.texts.get(cell_id, "") for cell_id in gone}
+            self.owner.changed(self.room.notebook_id, last, back)
+
+
+class CommentWatch:
+    def __init__(self, engine: Engine, rooms: RoomManager, bus: EventBus) -> None:
+        self._engine = engine
+        self._rooms = rooms
+        self._bus = bus
+        # Weak: a watch lives as long as its room's Doc (whose observers hold it), no longer.
+        self._watches: weakref.WeakValueDictionary[str, _RoomWatch] = weakref.WeakValueDictionary()
+        self._tasks: set[asyncio.Task[None]] = set()
+        rooms.on_load(self._on_load)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_load(self, room: Room) -> None:
+        # Attached at once (so no deletion is missed), filled when the threads are read.
+        watch = _RoomWatch(self, room, set())
+        self._watches[room.notebook_id] = watch
+        self._spawn(self._fill(watch))
+
+    async def _fill(self, watch: _RoomWatch) -> None:
+        cell_ids = await asyncio.to_thread(self._anchored_cells, watch.room.notebook_id)
+        for cell_id in cell_ids:
+            watch.track(cell_id)
+
+    def _anchored_cells(self, notebook_id: str) -> set[str]:
+        with Session(self._engine) as db:
+            rows = db.exec(
+                select(CommentThread.cell_id).where(CommentThread.notebook_id == notebook_id)
+            ).all()
+            return set(rows)
+
+    def track(self, notebook_id: str, cell_id: str) -> None:
+        """A thread was started on this cell: watch it from now on."""
+        watch = self._watches.get(notebook_id)
+        if watch is not None and self._rooms.get(notebook_id) is watch.room:
+            watch.track(cell_id)
+
+    def changed(self, notebook_id: str, gone: dict[str, str], back: set[str]) -> None:
+        self._spawn(self._record(notebook_id, gone, back))
+
+    async def _record(self, notebook_id: str, gone: dict[str, str], back: set[str]) -> None:
+        try:
+            threads = await asyncio.to_thread(self._save_texts, notebook_id, gone, back)
+        except Exception:
+            log.exception("recording orphaned threads of %s failed", notebook_id)
+            return
+        for kind, cell_ids in ((THREADS_ORPHANED, set(gone)), (THREADS_RESTORED, back)):
+            ids = [t for t, cell_id in threads if cell_id in cell_ids]
+            if ids:
+                self._bus.publish(
+                    NotebookEvent(
+                        notebook_id, kind, {"thread_ids": ids, "cell_ids": sorted(cell_ids)}
+                    )
+                )
+
+    def _save_texts(
+        self, notebook_id: str, gone: dict[str, str], back: set[str]
+    ) -> list[tuple[str, str]]:
+        with Session(self._engine) as db:
+            rows = db.exec(
+                select(CommentThread).where(CommentThread.notebook_id == notebook_id)
+            ).all()
+            for thread in rows:
+                text = gone.get(thread.cell_id)
+                if text:
+                    thread.cell_text = text[:200_000]
+                    db.add(thread)
+            db.commit()
+            return [(t.id, t.cell_id) for t in rows if t.cell_id in gone or t.cell_id in back]
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
