@@ -29,6 +29,8 @@ from server.gateway.gateway import Gateway
 from server.gateway.local_worker import LocalWorker
 from server.gateway.routes import router as gateway_router
 from server.gateway.tokens import new_secret
+from server.history.checkpoints import Checkpoints
+from server.history.routes import router as history_router
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
         comments = CommentWatch(engine, rooms, bus)
+        checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
+        checkpoints.start()
         app.state.services = Services(settings, engine, update_log, rooms, bus, gateway, comments)
         link_expiry = LinkExpiry(engine, bus)
         link_expiry.start()
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if local_worker is not None:
                 await local_worker.stop()
             await rooms.shutdown()
+            await checkpoints.stop()
             await comments.stop()
             await update_log.stop()
             engine.dispose()
@@ -115,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway_router)
     app.include_router(shares_router)
     app.include_router(comments_router)
+    app.include_router(history_router)
     return app

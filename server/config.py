@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # WAL + NORMAL survives a kill -9 of the server (not a power cut); FULL survives both.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
+    # Automatic checkpoints of a notebook while it is edited (and when its room closes).
+    checkpoint_seconds: float = 600.0
+
     # --- kernel gateway ------------------------------------------------------------------
     # `tandem serve` starts a worker on this machine unless told not to (--no-worker).
     local_worker: bool = True

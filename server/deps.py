@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.responses import JSONResponse
@@ -32,6 +32,19 @@ def get_db(services: AppServices) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_db)]
+
+T = TypeVar("T")
+
+
+async def in_db(services: Services, work: Callable[[Session], T]) -> T:
+    """Run `work` with a session in the thread pool, from an async route that must also
+    touch a Doc on the event loop."""
+
+    def run() -> T:
+        with Session(services.engine) as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
 
 
 def facts_of(request: Request) -> RequestFacts:

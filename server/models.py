@@ -5,6 +5,7 @@ from server.auth.models import ApiToken, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
 from server.comments.models import Comment, CommentThread, Mention
 from server.gateway.models import WorkerToken
+from server.history.models import Version
 from server.notebooks.models import Membership, Notebook
 from server.shares.models import LinkGrant, ShareLink
 
@@ -21,6 +22,7 @@ __all__ = [
     "Snapshot",
     "UpdateRecord",
     "User",
+    "Version",
     "WebSession",
     "WorkerToken",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Snapshot, YSyncMessageType, get_state, get_update, merge_updates
+from pycrdt import Array, Doc, Snapshot, YSyncMessageType, get_state, get_update, merge_updates
 
 from server import protocol
 from server.collab.transport import Disconnected, TextFrame, Transport
@@ -156,6 +156,8 @@ class Room:
     _compaction: asyncio.Task[None] | None = None
     _unsaved_edits: int = 0
     _edits_saved: asyncio.Event = field(default_factory=asyncio.Event)
+    # Told when an update left fewer cells than before: (room, seq, before, after).
+    on_cells_removed: Callable[[Room, int, int, int], None] | None = None
 
     # --- connections -------------------------------------------------------------------
 
@@ -289,12 +291,16 @@ class Room:
             raise TandemError("could not save the change; reconnect to retry") from None
 
     def _apply(self, update: bytes, message: bytes, seq: int) -> None:
+        cells = self.doc.get("cells", type=Array)
+        before = len(cells)
         try:
             self.doc.apply_update(update)
         except Exception:
             log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
             return
         self.last_seq = seq
+        if self.on_cells_removed is not None and len(cells) < before:
+            self.on_cells_removed(self, seq, before, len(cells))
         for connection in self.connections:
             connection.send_update(update, message)
         self._count_for_compaction(update)

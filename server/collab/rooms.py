@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +42,26 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._unloading: set[asyncio.Task[None]] = set()
         self._load_hooks: list[Callable[[Room], None]] = []
+        self._unload_hooks: list[Callable[[Room], Awaitable[None]]] = []
         bus.subscribe_all(self._on_event)
 
     def on_load(self, hook: Callable[[Room], None]) -> None:
         """Call `hook(room)` each time a room is loaded from the database."""
         self._load_hooks.append(hook)
+
+    def on_unload(self, hook: Callable[[Room], Awaitable[None]]) -> None:
+        """Await `hook(room)` before a room is unloaded (and at shutdown)."""
+        self._unload_hooks.append(hook)
+
+    def open_rooms(self) -> list[Room]:
+        return [entry.room for entry in self._entries.values()]
+
+    async def _run_unload_hooks(self, room: Room) -> None:
+        for hook in self._unload_hooks:
+            try:
+                await hook(room)
+            except Exception:
+                log.exception("a room unload hook failed for %s", room.notebook_id)
 
     def get(self, notebook_id: str) -> Room | None:
         entry = self._entries.get(notebook_id)
@@ -120,6 +135,7 @@ class RoomManager:
         entry = self._entries.get(notebook_id)
         if entry is None or entry.users > 0:
             return
+        await self._run_unload_hooks(entry.room)
         compaction = entry.room.start_compaction()
         if compaction is not None:
             await compaction
@@ -176,6 +192,7 @@ class RoomManager:
             entry.room.close_all(1012, "server restarting")
             if entry.unload is not None:
                 entry.unload.cancel()
+            await self._run_unload_hooks(entry.room)
             compaction = entry.room.start_compaction()
             if compaction is not None:
                 await compaction

@@ -7,11 +7,10 @@ runs in the thread pool.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Response
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from server.comments import service
 from server.comments.models import (
@@ -21,7 +20,7 @@ from server.comments.models import (
     ThreadCreate,
     ThreadPublic,
 )
-from server.deps import AppServices, Commentable, CurrentUser, DbSession, Readable
+from server.deps import AppServices, Commentable, CurrentUser, DbSession, Readable, in_db
 from server.events.bus import NotebookEvent
 from server.notebooks.models import Notebook
 from server.services import Services
@@ -31,25 +30,15 @@ router = APIRouter(tags=["comments"])
 THREAD_CREATED = "thread.created"
 THREAD_UPDATED = "thread.updated"
 
-T = TypeVar("T")
-
-
-async def _in_db(services: Services, work: Callable[[Session], T]) -> T:
-    def run() -> T:
-        with Session(services.engine) as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
-
 
 async def _publish(
     services: Services, notebook: Notebook, thread_id: str, kind: str = THREAD_UPDATED
 ) -> ThreadPublic:
     """The thread as it is now, announced to everyone with the notebook open."""
-    thread = await _in_db(services, lambda db: service.get_thread(db, notebook, thread_id))
+    thread = await in_db(services, lambda db: service.get_thread(db, notebook, thread_id))
     doc = await services.rooms.document(notebook.id)
     placed = service.resolve(doc, thread)
-    public = await _in_db(services, lambda db: service.public(db, thread, placed))
+    public = await in_db(services, lambda db: service.public(db, thread, placed))
     services.bus.publish(
         NotebookEvent(notebook.id, kind, {"thread": public.model_dump(mode="json")})
     )
@@ -60,14 +49,14 @@ async def _publish(
 @router.get("/api/notebooks/{notebook_id}/threads")
 async def list_threads(access: Readable, services: AppServices) -> list[ThreadPublic]:
     notebook, _ = access
-    threads = await _in_db(services, lambda db: service.threads_of(db, notebook.id))
+    threads = await in_db(services, lambda db: service.threads_of(db, notebook.id))
     doc = await services.rooms.document(notebook.id)
     placed = {thread.id: service.resolve(doc, thread) for thread in threads}
 
     def render(db: Session) -> list[ThreadPublic]:
         return [service.public(db, thread, placed[thread.id]) for thread in threads]
 
-    return await _in_db(services, render)
+    return await in_db(services, render)
 
 
 @router.post("/api/notebooks/{notebook_id}/threads", status_code=201)
@@ -84,7 +73,7 @@ async def create_thread(
         db.commit()
         return thread.id
 
-    thread_id = await _in_db(services, create)
+    thread_id = await in_db(services, create)
     return await _publish(services, notebook, thread_id, THREAD_CREATED)
 
 
@@ -108,7 +97,7 @@ async def reply(
     services: AppServices,
 ) -> ThreadPublic:
     notebook, _ = access
-    await _in_db(
+    await in_db(
         services,
         _change(
             notebook, thread_id, lambda db, t: service.add_comment(db, notebook, t, user, body.body)
@@ -133,7 +122,7 @@ async def edit_comment(
         comment = service.get_comment(db, thread, comment_id)
         service.edit_comment(db, notebook, thread, comment, user, body.body)
 
-    await _in_db(services, _change(notebook, thread_id, edit))
+    await in_db(services, _change(notebook, thread_id, edit))
     return await _publish(services, notebook, thread_id)
 
 
@@ -147,7 +136,7 @@ async def delete_comment(
     def delete(db: Session, thread: CommentThread) -> None:
         service.delete_comment(db, thread, service.get_comment(db, thread, comment_id), user)
 
-    await _in_db(services, _change(notebook, thread_id, delete))
+    await in_db(services, _change(notebook, thread_id, delete))
     return await _publish(services, notebook, thread_id)
 
 
@@ -157,7 +146,7 @@ async def resolve_thread(
 ) -> ThreadPublic:
     notebook, _ = access
     change = _change(notebook, thread_id, lambda db, t: service.set_resolved(db, t, user, True))
-    await _in_db(services, change)
+    await in_db(services, change)
     return await _publish(services, notebook, thread_id)
 
 
@@ -167,7 +156,7 @@ async def reopen_thread(
 ) -> ThreadPublic:
     notebook, _ = access
     change = _change(notebook, thread_id, lambda db, t: service.set_resolved(db, t, user, False))
-    await _in_db(services, change)
+    await in_db(services, change)
     return await _publish(services, notebook, thread_id)
 
 
@@ -177,7 +166,7 @@ async def mark_read(
 ) -> Response:
     """Mark the mentions of the caller in this thread as read."""
     notebook, _ = access
-    await _in_db(
+    await in_db(
         services, _change(notebook, thread_id, lambda db, t: service.mark_read(db, t, user))
     )
     return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Version history: checkpoints, named versions, compare, and non-destructive restore."""

@@ -1,0 +1,100 @@
+"""REST for version history: list, name, export, compare, restore."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from server.deps import AppServices, CurrentUser, Editable, Readable, in_db
+from server.history import service
+from server.history.models import (
+    Comparison,
+    Restored,
+    Version,
+    VersionCreate,
+    VersionKind,
+    VersionPublic,
+)
+from server.notebooks import service as notebooks
+from server.services import Services
+
+router = APIRouter(tags=["history"])
+
+CURRENT = "current"
+
+
+@router.get("/api/notebooks/{notebook_id}/versions")
+async def list_versions(access: Readable, services: AppServices) -> list[VersionPublic]:
+    """Newest first: checkpoints, named versions, and the states restores replaced."""
+    found = await in_db(services, lambda db: service.versions_of(db, access[0].id))
+    return [service.public(version) for version in found]
+
+
+@router.post("/api/notebooks/{notebook_id}/versions", status_code=201)
+async def name_version(
+    body: VersionCreate, access: Editable, user: CurrentUser, services: AppServices
+) -> VersionPublic:
+    """Keep the notebook as it is now under a name."""
+    notebook, _ = access
+    state = await services.rooms.snapshot(notebook.id)
+
+    def save(db: Session) -> Version:
+        return service.save(db, notebook.id, state, VersionKind.NAMED, user.username, body.name)
+
+    return service.public(await in_db(services, save))
+
+
+async def _state(services: Services, notebook_id: str, version_id: str) -> bytes:
+    if version_id == CURRENT:
+        return await services.rooms.snapshot(notebook_id)
+    version = await in_db(services, lambda db: service.get(db, notebook_id, version_id))
+    return version.state
+
+
+@router.get("/api/notebooks/{notebook_id}/versions/compare")
+async def compare_versions(
+    base: str, access: Readable, services: AppServices, other: str = CURRENT
+) -> Comparison:
+    """Cell by cell from `base` to `other` (a version id, or `current`)."""
+    notebook, _ = access
+    before = service.content_of(await _state(services, notebook.id, base))
+    after = service.content_of(await _state(services, notebook.id, other))
+    return service.compare(base, before, other, after)
+
+
+@router.get("/api/notebooks/{notebook_id}/versions/{version_id}/export")
+async def export_version(version_id: str, access: Readable, services: AppServices) -> JSONResponse:
+    notebook, _ = access
+    state = await _state(services, notebook.id, version_id)
+    content = await run_in_threadpool(notebooks.export, state)
+    filename = re.sub(r"[^\w\- .]", "_", notebook.title)[:80] or "notebook"
+    return JSONResponse(
+        content,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}-{version_id[:8]}.ipynb"'
+        },
+    )
+
+
+@router.post("/api/notebooks/{notebook_id}/versions/{version_id}/restore")
+async def restore_version(
+    version_id: str, access: Editable, user: CurrentUser, services: AppServices
+) -> Restored:
+    """Bring a version back, as new edits on top of the current notebook; what it was just
+    before is kept as a version too. Nobody's connection breaks."""
+    notebook, _ = access
+    version = await in_db(services, lambda db: service.get(db, notebook.id, version_id))
+    target = service.content_of(version.state)
+    async with services.rooms.hold(notebook.id) as room:
+        current = room.doc.get_update()
+
+        def keep(db: Session) -> Version:
+            return service.save(db, notebook.id, current, VersionKind.BEFORE_RESTORE, user.username)
+
+        saved = await in_db(services, keep)
+        await room.edit(lambda doc: service.restore_into(doc, target))
+    return Restored(restored=version.id, saved_as=saved.id)

@@ -1,0 +1,237 @@
+"""Versions: save, list, read, compare, and the edits that restore one.
+
+Restoring never replaces the document: it computes the changes that turn the current
+notebook into the version (delete the cells it lacks, insert the ones it has, rewrite only
+the differing parts of each cell's source) and applies them as new updates, so everyone
+connected sees them arrive and nobody's socket breaks. Cells untouched since the version
+keep their identity, and concurrent typing in them survives.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import json
+import uuid
+import warnings
+from typing import Any
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Array, Doc, Map, Text
+from sqlmodel import Session, col, select
+
+from server.errors import NotFound
+from server.history.models import CellChange, Comparison, Version, VersionKind, VersionPublic
+
+
+def content_of(state: bytes) -> dict[str, Any]:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        content: dict[str, Any] = YNotebook(doc).get()
+    return content
+
+
+def save(
+    db: Session, notebook_id: str, state: bytes, kind: VersionKind, by: str, name: str = ""
+) -> Version:
+    cells = len(content_of(state).get("cells", []))
+    version = Version(
+        id=uuid.uuid4().hex,
+        notebook_id=notebook_id,
+        kind=kind.value,
+        name=name.strip()[:100],
+        created_by=by,
+        cells=cells,
+        state=state,
+    )
+    db.add(version)
+    db.commit()
+    db.refresh(version)
+    return version
+
+
+def public(version: Version) -> VersionPublic:
+    return VersionPublic(
+        id=version.id,
+        kind=VersionKind(version.kind),
+        name=version.name,
+        created_by=version.created_by,
+        created_at=version.created_at,
+        cells=version.cells,
+    )
+
+
+def versions_of(db: Session, notebook_id: str) -> list[Version]:
+    return list(
+        db.exec(
+            select(Version)
+            .where(Version.notebook_id == notebook_id)
+            .order_by(col(Version.created_at).desc())
+        )
+    )
+
+
+def get(db: Session, notebook_id: str, version_id: str) -> Version:
+    version = db.get(Version, version_id) if len(version_id) <= 32 else None
+    if version is None or version.notebook_id != notebook_id:
+        raise NotFound("no such version of this notebook")
+    return version
+
+
+# --- compare ---------------------------------------------------------------------------
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _change(cell: dict[str, Any], **extra: Any) -> CellChange:
+    return CellChange(
+        id=str(cell.get("id")), cell_type=str(cell.get("cell_type")), source=_source(cell), **extra
+    )
+
+
+def compare(base_id: str, base: dict[str, Any], other_id: str, other: dict[str, Any]) -> Comparison:
+    """Cell by cell, matched by id: what `other` added, removed and changed from `base`."""
+    before = {str(c.get("id")): c for c in base.get("cells", [])}
+    after = {str(c.get("id")): c for c in other.get("cells", [])}
+    added = [_change(c) for cell_id, c in after.items() if cell_id not in before]
+    removed = [_change(c) for cell_id, c in before.items() if cell_id not in after]
+    changed = []
+    for cell_id, new in after.items():
+        old = before.get(cell_id)
+        if old is None:
+            continue
+        old_source, new_source = _source(old), _source(new)
+        outputs_changed = old.get("outputs") != new.get("outputs")
+        if old_source == new_source and not outputs_changed and old == new:
+            continue
+        diff = "".join(
+            difflib.unified_diff(
+                old_source.splitlines(keepends=True),
+                new_source.splitlines(keepends=True),
+                fromfile=base_id,
+                tofile=other_id,
+            )
+        )
+        changed.append(_change(new, diff=diff, outputs_changed=outputs_changed))
+    common_before = [cell_id for cell_id in before if cell_id in after]
+    common_after = [cell_id for cell_id in after if cell_id in before]
+    kept = set(_stable_order(common_before, common_after))
+    moved = [cell_id for cell_id in common_after if cell_id not in kept]
+    return Comparison(
+        base=base_id,
+        other=other_id,
+        added=added,
+        removed=removed,
+        changed=changed,
+        moved=moved,
+        metadata_changed=base.get("metadata") != other.get("metadata"),
+    )
+
+
+def _stable_order(current: list[str], target: list[str]) -> list[str]:
+    """The longest run of `target`'s ids already in the same relative order in `current`:
+    these stay put; the others move."""
+    position = {cell_id: i for i, cell_id in enumerate(current)}
+    sequence = [position[cell_id] for cell_id in target]
+    # Longest increasing subsequence, O(n log n), with back links to rebuild it.
+    tails: list[int] = []
+    tail_at: list[int] = []
+    back = [-1] * len(sequence)
+    for i, value in enumerate(sequence):
+        k = bisect.bisect_left(tails, value)
+        if k == len(tails):
+            tails.append(value)
+            tail_at.append(i)
+        else:
+            tails[k] = value
+            tail_at[k] = i
+        back[i] = tail_at[k - 1] if k > 0 else -1
+    keep: list[str] = []
+    i = tail_at[-1] if tail_at else -1
+    while i != -1:
+        keep.append(target[i])
+        i = back[i]
+    return keep[::-1]
+
+
+# --- restore ---------------------------------------------------------------------------
+
+
+def restore_into(doc: Doc[Any], target: dict[str, Any]) -> None:
+    """Change `doc` (inside the caller's transaction) until its content is `target`."""
+    # jupyter_ydoc builds cells as preliminary Maps; its YNotebook must wrap another Doc,
+    # as wrapping this one would open a second transaction on it.
+    notebook = YNotebook(Doc())
+    cells = doc.get("cells", type=Array)
+    wanted = [c for c in target.get("cells", []) if isinstance(c, dict)]
+    wanted_ids = [str(c.get("id")) for c in wanted]
+    wanted_set = set(wanted_ids)
+    for index in reversed(range(len(cells))):
+        cell = cells[index]
+        if not isinstance(cell, Map) or str(cell.get("id")) not in wanted_set:
+            del cells[index]
+    current_ids = [str(cell.get("id")) for cell in cells]
+    keep = set(_stable_order(current_ids, [i for i in wanted_ids if i in set(current_ids)]))
+    for index in reversed(range(len(cells))):
+        if current_ids[index] not in keep:
+            del cells[index]  # out of order: re-inserted where it belongs (Yjs has no move)
+    for position, value in enumerate(wanted):
+        present = cells[position] if position < len(cells) else None
+        if isinstance(present, Map) and str(present.get("id")) == wanted_ids[position]:
+            _update_cell(notebook, present, value)
+        else:
+            cells.insert(position, notebook.create_ycell(json.loads(json.dumps(value))))
+    meta = doc.get("meta", type=Map)
+    metadata = target.get("metadata", {})
+    current = meta.get("metadata")
+    if not isinstance(current, Map) or current.to_py() != metadata:
+        meta["metadata"] = Map(metadata)
+    for key in ("nbformat", "nbformat_minor"):
+        if key in target and meta.get(key) != target[key]:
+            meta[key] = target[key]
+
+
+def _update_cell(notebook: YNotebook, cell: Map[Any], value: dict[str, Any]) -> None:
+    if cell.get("cell_type") != value.get("cell_type"):
+        cell["cell_type"] = value.get("cell_type")
+    source = cell.get("source")
+    wanted = _source(value)
+    if isinstance(source, Text):
+        _rewrite(source, wanted)
+    else:
+        cell["source"] = Text(wanted)
+    metadata = value.get("metadata", {})
+    current = cell.get("metadata")
+    if not isinstance(current, Map) or current.to_py() != metadata:
+        cell["metadata"] = Map(metadata)
+    if value.get("cell_type") == "code":
+        outputs = value.get("outputs", [])
+        current_outputs = cell.get("outputs")
+        if not isinstance(current_outputs, Array) or current_outputs.to_py() != outputs:
+            cell["outputs"] = Array(notebook._create_youtputs(outputs))
+        if cell.get("execution_count") != value.get("execution_count"):
+            cell["execution_count"] = value.get("execution_count")
+    if "attachments" in value and cell.get("attachments") != value["attachments"]:
+        cell["attachments"] = value["attachments"]
+
+
+def _rewrite(text: Text, wanted: str) -> None:
+    """Edit `text` into `wanted` touching only what differs (offsets in UTF-8 bytes)."""
+    current = str(text)
+    if current == wanted:
+        return
+    matcher = difflib.SequenceMatcher(a=current, b=wanted, autojunk=False)
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag == "equal":
+            continue
+        start = len(current[:i1].encode())
+        removed = len(current[i1:i2].encode())
+        if removed:
+            del text[start : start + removed]
+        if j2 > j1:
+            text.insert(start, wanted[j1:j2])
