@@ -46,8 +46,16 @@ async def test_reader_links_cannot_write_anywhere(
         client.cells[0]["source"].insert(0, "vandalism")
         await eventually(lambda: len(client.denials()) >= 1)
     assert alice.export(notebook) == before
+    named = alice.client.post(f"/api/notebooks/{notebook}/versions", json={"name": "v"})
+    version = named.json()["id"]
+    cell_id = alice.export(notebook)["cells"][0]["id"]
+    thread = {"cell_id": cell_id, "body": "a note"}
+    comment = bob.client.post(f"/api/notebooks/{notebook}/threads", json=thread)
+    assert comment.status_code == (201 if role == "commenter" else 403), comment.text
     for method, path, body in [
         ("patch", "", {"title": "hijacked"}),
+        ("post", f"/versions/{version}/restore", None),
+        ("post", "/versions", {"name": "mine"}),
         ("post", "/execute", {"cell_ids": ["x"]}),
         ("post", "/kernel/restart", None),
         ("put", "/runtime", {"type": "cpu"}),
@@ -177,6 +185,12 @@ async def test_guests_join_by_name_and_see_nothing_else(
                 (guest["username"], True, "commenter"),
             }
             assert as_guest.get(f"/api/notebooks/{notebook}/presence").status_code == 200
+            cell_id = alice.export(notebook)["cells"][0]["id"]
+            said = as_guest.post(
+                f"/api/notebooks/{notebook}/threads", json={"cell_id": cell_id, "body": "hello"}
+            )
+            assert said.status_code == 201, said.text
+            assert said.json()["comments"][0]["author"] == guest["username"]
     actions = [e["action"] for e in alice.client.get(f"/api/notebooks/{notebook}/audit").json()]
     assert "guest.joined" in actions
 
