@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from server import __version__
 from server.auth.routes import router as auth_router
@@ -35,6 +36,8 @@ from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry
 from server.shares.routes import router as shares_router
+from server.web.routes import STATIC_DIR
+from server.web.routes import router as web_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -121,4 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shares_router)
     app.include_router(comments_router)
     app.include_router(history_router)
+    app.include_router(web_router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,91 @@
+"""Pages and the static bundle. The HTML shell carries no user data (the page fetches it
+through the API), and a strict Content-Security-Policy: scripts only from this server.
+Kernel HTML runs in /frame, inside a sandboxed iframe with an opaque origin."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from server.errors import NotFound
+
+router = APIRouter(include_in_schema=False)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static" / "dist"
+
+PAGE_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # CodeMirror and KaTeX set style attributes
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# The output frame is sandboxed without allow-same-origin: whatever runs there cannot
+# reach the page, its cookies or its storage; it may load what the output asks for.
+FRAME_POLICY = "default-src * data: blob: 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'self'"
+
+_SHELL = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tandem</title>
+<link rel="stylesheet" href="/static/app.css">
+</head>
+<body data-page="{page}"{extra}>
+<div id="app"></div>
+<script type="module" src="/static/app.js"></script>
+</body>
+</html>
+"""
+
+
+def _page(page: str, **data: str) -> HTMLResponse:
+    extra = "".join(f' data-{key}="{html.escape(value)}"' for key, value in data.items())
+    return HTMLResponse(
+        _SHELL.format(page=page, extra=extra),
+        headers={"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/")
+def notebooks_page() -> HTMLResponse:
+    return _page("list")
+
+
+@router.get("/login")
+def login_page() -> HTMLResponse:
+    return _page("login")
+
+
+@router.get("/n/{notebook_id}")
+def editor_page(notebook_id: str) -> HTMLResponse:
+    if not re.fullmatch(r"[0-9a-f]{1,32}", notebook_id):
+        raise NotFound("no such notebook")
+    return _page("editor", notebook=notebook_id)
+
+
+@router.get("/links/{token}")
+def link_page(token: str) -> HTMLResponse:
+    """Opening a share link: the page redeems the token (it stays out of any Referer)."""
+    return _page("link", token=token[:200])
+
+
+@router.get("/frame")
+def output_frame() -> HTMLResponse:
+    return HTMLResponse(
+        '<!doctype html><meta charset="utf-8"><body><script src="/static/frame.js"></script>',
+        headers={"Content-Security-Policy": FRAME_POLICY},
+    )

@@ -1,0 +1,181 @@
+// One cell: a CodeMirror editor bound to the cell's Y.Text (created when the cell comes
+// into view), its prompt and state, and its outputs.
+import * as Y from 'yjs'
+import { EditorView, keymap } from '@codemirror/view'
+import { EditorState } from '@codemirror/state'
+import { basicSetup } from 'codemirror'
+import { python } from '@codemirror/lang-python'
+import { markdown } from '@codemirror/lang-markdown'
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import { h } from './api.js'
+import { renderOutput } from './outputs.js'
+import { renderMarkdown } from './markdown.js'
+
+const lazy = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (entry.isIntersecting && entry.target.tandemMount) {
+      lazy.unobserve(entry.target)
+      entry.target.tandemMount()
+    }
+  }
+}, { rootMargin: '800px 0px' })
+
+export class CellView {
+  constructor (ymap, notebook) {
+    this.ymap = ymap
+    this.nb = notebook
+    this.view = null
+    this.editingMarkdown = false
+    this.timer = null
+    this.prompt = h('div', { class: 'prompt' })
+    this.host = h('div', { class: 'source' })
+    this.rendered = h('div', { class: 'markdown rendered' })
+    this.outputs = h('div', { class: 'outputs', 'data-testid': 'outputs' })
+    this.tools = this.toolbar()
+    this.el = h('section', { class: 'cell', tabindex: '-1', 'data-cell-id': ymap.get('id') },
+      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.rendered, this.outputs))
+    this.el.tandemCell = this
+    this.host.tandemMount = () => this.mount()
+    this.rendered.addEventListener('dblclick', () => this.editMarkdown())
+    this.el.addEventListener('focusin', () => notebook.focused(this))
+    this.el.addEventListener('keydown', (event) => notebook.commandKey(event, this))
+    this.onMap = () => this.refresh()
+    this.onOutputs = () => this.renderOutputs()
+    ymap.observe(this.onMap)
+    this.watchOutputs()
+    this.placeholder()
+    if (this.ytext instanceof Y.Text) this.ytext.observe(() => { if (!this.view) this.placeholder(); else if (this.type === 'markdown') this.refresh() })
+    lazy.observe(this.host)
+    this.refresh()
+  }
+
+  get id () { return this.ymap.get('id') }
+  get type () { return this.ymap.get('cell_type') }
+  get ytext () { return this.ymap.get('source') }
+
+  toolbar () {
+    const nb = this.nb
+    if (!nb.canEdit) return h('div', { class: 'cell-tools' })
+    const type = h('select', { 'aria-label': 'cell type' },
+      ...['code', 'markdown', 'raw'].map((t) => h('option', { value: t }, t)))
+    type.addEventListener('change', () => nb.setType(this, type.value))
+    this.typeSelect = type
+    return h('div', { class: 'cell-tools' },
+      h('button', { title: 'Run (Shift+Enter)', class: 'run', onclick: () => nb.run([this.id]) }, '▶'),
+      h('button', { title: 'Move up', onclick: () => nb.move(this, -1) }, '↑'),
+      h('button', { title: 'Move down', onclick: () => nb.move(this, 1) }, '↓'),
+      type,
+      h('button', { title: 'Add a cell below (B)', onclick: () => nb.insert(this, 1) }, '+'),
+      h('button', { title: 'Delete (D D)', class: 'danger', onclick: () => nb.remove(this) }, '✕'))
+  }
+
+  placeholder () {
+    if (this.view) return
+    const text = this.ytext instanceof Y.Text ? this.ytext.toString() : ''
+    this.host.replaceChildren(h('pre', { class: 'placeholder' }, text || ' '))
+  }
+
+  mount () {
+    if (this.view || !(this.ytext instanceof Y.Text)) return
+    const nb = this.nb
+    const ytext = this.ytext
+    const undoManager = new Y.UndoManager(ytext) // this person's edits only
+    const keys = keymap.of([
+      { key: 'Shift-Enter', run: () => { nb.runAndAdvance(this, false); return true } },
+      { key: 'Mod-Enter', run: () => { nb.run([this.id]); this.doneEditingMarkdown(); return true } },
+      { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
+      { key: 'Escape', run: () => { this.doneEditingMarkdown(); this.el.focus(); return true } },
+      ...yUndoManagerKeymap
+    ])
+    const state = EditorState.create({
+      doc: ytext.toString(),
+      extensions: [
+        keys,
+        basicSetup,
+        this.type === 'code' ? python() : markdown(),
+        yCollab(ytext, nb.provider.awareness, { undoManager }),
+        EditorState.readOnly.of(!nb.canEdit),
+        EditorView.editable.of(nb.canEdit),
+        EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) })
+      ]
+    })
+    this.view = new EditorView({ state, parent: this.host })
+    this.host.querySelector('pre.placeholder')?.remove()
+    this.refresh()
+  }
+
+  focusEditor () {
+    if (this.type === 'markdown') this.editMarkdown()
+    this.mount()
+    this.view?.focus()
+  }
+
+  editMarkdown () {
+    if (!this.nb.canEdit || this.type !== 'markdown') return
+    this.editingMarkdown = true
+    this.refresh()
+    this.mount()
+    this.view?.focus()
+  }
+
+  doneEditingMarkdown () {
+    if (this.type === 'markdown' && this.editingMarkdown) {
+      this.editingMarkdown = false
+      this.refresh()
+    }
+  }
+
+  watchOutputs () {
+    if (this.youtputs) this.youtputs.unobserveDeep(this.onOutputs)
+    this.youtputs = this.ymap.get('outputs')
+    if (this.youtputs instanceof Y.Array) this.youtputs.observeDeep(this.onOutputs)
+    this.renderOutputs()
+  }
+
+  refresh () {
+    if (this.ymap.get('outputs') !== this.youtputs) this.watchOutputs()
+    const type = this.type
+    if (this.typeSelect) this.typeSelect.value = type
+    this.el.dataset.type = type
+    const showRendered = type === 'markdown' && !this.editingMarkdown
+    this.host.hidden = showRendered
+    this.rendered.hidden = !showRendered
+    if (showRendered) this.rendered.innerHTML = renderMarkdown(this.ytext ? this.ytext.toString() : '')
+    const state = this.ymap.get('execution_state') || 'idle'
+    this.el.dataset.state = state
+    const count = this.ymap.get('execution_count')
+    const info = this.ymap.get('metadata')?.get?.('executionInfo')
+    clearInterval(this.timer)
+    if (type !== 'code') {
+      this.prompt.textContent = ''
+    } else if (state === 'running') {
+      const started = Date.now()
+      const tick = () => { this.prompt.textContent = `[*] ${((Date.now() - started) / 1000).toFixed(0)}s` }
+      tick()
+      this.timer = setInterval(tick, 1000)
+    } else if (state === 'queued') {
+      this.prompt.textContent = '[…]'
+    } else {
+      this.prompt.textContent = `[${count ?? ' '}]`
+    }
+    this.prompt.title = info
+      ? `Last run by ${info.user?.displayName ?? '?'} on ${info.worker ?? '?'} (${info.runtime ?? ''}), ${new Date(info.timestamp).toLocaleString()}, took ${(info.elapsed / 1000).toFixed(2)} s`
+      : ''
+  }
+
+  renderOutputs () {
+    const list = this.youtputs instanceof Y.Array ? this.youtputs.toJSON() : []
+    this.outputs.replaceChildren(...list.map((output) => h('div', { class: 'output' }, renderOutput(output))))
+    if (list.length && this.nb.canEdit) {
+      this.outputs.append(h('button', { class: 'link clear', onclick: () => this.nb.clearOutputs(this) }, 'Clear output'))
+    }
+  }
+
+  destroy () {
+    clearInterval(this.timer)
+    this.ymap.unobserve(this.onMap)
+    if (this.youtputs instanceof Y.Array) this.youtputs.unobserveDeep(this.onOutputs)
+    lazy.unobserve(this.host)
+    this.view?.destroy()
+  }
+}

@@ -1,0 +1,331 @@
+// The notebook page: the shared Y.Doc over y-websocket, the cells, running, the runtime
+// badge, presence, and the connection state.
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import * as decoding from 'lib0/decoding'
+import { api, h, toast } from './api.js'
+import { CellView } from './cell.js'
+
+const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000', '#000075', '#f032e6']
+
+function colorFor (name) {
+  let hash = 0
+  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0
+  return COLORS[hash % COLORS.length]
+}
+
+function newCell (type, source = '') {
+  const cell = new Y.Map()
+  cell.set('id', crypto.randomUUID().replaceAll('-', '').slice(0, 16))
+  cell.set('cell_type', type)
+  cell.set('source', new Y.Text(source))
+  cell.set('metadata', new Y.Map())
+  if (type === 'code') {
+    cell.set('outputs', new Y.Array())
+    cell.set('execution_count', null)
+    cell.set('execution_state', 'idle')
+  }
+  return cell
+}
+
+function copyCell (ymap, type) {
+  const copy = new Y.Map()
+  const json = ymap.toJSON()
+  copy.set('id', json.id)
+  copy.set('cell_type', type ?? json.cell_type)
+  copy.set('source', new Y.Text(json.source ?? ''))
+  copy.set('metadata', new Y.Map(Object.entries(json.metadata ?? {})))
+  if ((type ?? json.cell_type) === 'code') {
+    const outputs = new Y.Array()
+    outputs.push((json.outputs ?? []).map((o) => {
+      const m = new Y.Map(Object.entries(o).filter(([k]) => k !== 'text'))
+      if (o.output_type === 'stream') m.set('text', new Y.Text(o.text ?? ''))
+      return m
+    }))
+    copy.set('outputs', outputs)
+    copy.set('execution_count', json.execution_count ?? null)
+    copy.set('execution_state', 'idle')
+  }
+  if (json.attachments) copy.set('attachments', json.attachments)
+  return copy
+}
+
+export async function editorPage (root, notebookId) {
+  const [me, info] = await Promise.all([api('GET', '/api/me'), api('GET', `/api/notebooks/${encodeURIComponent(notebookId)}`)])
+  const nb = new Notebook(root, me, info)
+  window.tandem = nb // for the browser tests and the curious
+  return nb
+}
+
+class Notebook {
+  constructor (root, me, info) {
+    this.me = me
+    this.info = info
+    this.canEdit = info.role === 'owner' || info.role === 'editor'
+    this.doc = new Y.Doc()
+    this.cells = this.doc.getArray('cells')
+    this.views = new Map()
+    this.current = null
+    this.lastKey = null
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+    this.provider = new WebsocketProvider(`${scheme}://${location.host}/api/notebooks`, `${info.id}/sync`, this.doc)
+    this.provider.awareness.setLocalStateField('user', { name: me.username, color: colorFor(me.username), colorLight: colorFor(me.username) + '33' })
+    // The server answers a refused edit with the y-protocols permission-denied message.
+    this.provider.messageHandlers[2] = (_encoder, decoder) => {
+      if (decoding.readVarUint(decoder) === 0) this.denied(decoding.readVarString(decoder))
+    }
+
+    this.status = h('span', { class: 'status', 'data-testid': 'status' }, 'connecting')
+    this.runtime = h('button', { class: 'runtime', 'data-testid': 'runtime', onclick: () => this.chooseRuntime() }, 'runtime')
+    this.people = h('span', { class: 'people', 'data-testid': 'people' })
+    this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
+    this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
+    const title = h('h1', { class: 'nb-title' }, info.title)
+    const edit = this.canEdit
+    root.replaceChildren(
+      h('header', { class: 'bar' },
+        h('a', { href: '/', class: 'home' }, 'Tandem'), title,
+        h('span', { class: 'role' }, info.role),
+        h('span', { class: 'spacer' }), this.people, this.status, this.runtime),
+      edit
+        ? h('div', { class: 'tools' },
+          h('button', { class: 'primary', onclick: () => this.run(this.cellIds()) }, 'Run all'),
+          h('button', { onclick: () => this.runAround('above') }, 'Run above'),
+          h('button', { onclick: () => this.runAround('below') }, 'Run below'),
+          h('button', { onclick: () => this.kernel('interrupt'), 'data-testid': 'interrupt' }, 'Interrupt'),
+          h('button', { onclick: () => this.kernel('restart') }, 'Restart'),
+          h('button', { onclick: () => this.insertAt(this.cells.length, 'code') }, '+ Code'),
+          h('button', { onclick: () => this.insertAt(this.cells.length, 'markdown') }, '+ Text'))
+        : h('div', { class: 'tools readonly' }, `Read only: you are a ${info.role}.`),
+      this.banner,
+      h('main', { class: 'notebook' }, this.list))
+
+    this.provider.on('status', ({ status }) => this.showStatus(status))
+    window.addEventListener('offline', () => this.showStatus('offline'))
+    window.addEventListener('online', () => this.showStatus(this.provider.wsconnected ? 'connected' : 'connecting'))
+    this.provider.on('sync', (synced) => { if (synced) this.render() })
+    this.cells.observe(() => this.render())
+    this.provider.awareness.on('change', () => this.renderPeople())
+    this.connectEvents()
+  }
+
+  cellIds () { return this.cells.toArray().map((c) => c.get('id')) }
+
+  showStatus (status) {
+    const text = !navigator.onLine ? 'offline — edits are kept' : status === 'connected' ? 'connected' : 'reconnecting…'
+    this.status.textContent = text
+    this.status.dataset.state = !navigator.onLine ? 'offline' : status
+  }
+
+  denied (reason) {
+    this.banner.hidden = false
+    this.banner.textContent = `Your change was not saved: ${reason}`
+  }
+
+  render () {
+    const seen = new Set()
+    const order = []
+    for (const ymap of this.cells) {
+      if (!(ymap instanceof Y.Map)) continue
+      let view = this.views.get(ymap)
+      if (!view) {
+        view = new CellView(ymap, this)
+        this.views.set(ymap, view)
+      }
+      seen.add(ymap)
+      order.push(view.el)
+    }
+    for (const [ymap, view] of this.views) {
+      if (!seen.has(ymap)) { view.destroy(); this.views.delete(ymap) }
+    }
+    this.list.replaceChildren(...order)
+  }
+
+  viewAt (index) { return this.views.get(this.cells.get(index)) }
+  indexOf (view) { return this.cells.toArray().indexOf(view.ymap) }
+
+  focused (view) {
+    this.current = view
+    for (const v of this.views.values()) v.el.classList.toggle('current', v === view)
+    this.provider.awareness.setLocalStateField('cell', view.id)
+  }
+
+  // --- editing -----------------------------------------------------------------------
+
+  insertAt (index, type) {
+    if (!this.canEdit) return null
+    const cell = newCell(type)
+    this.cells.insert(index, [cell])
+    const view = this.views.get(cell)
+    view?.focusEditor()
+    return view
+  }
+
+  insert (view, offset) { return this.insertAt(this.indexOf(view) + (offset > 0 ? 1 : 0), 'code') }
+
+  remove (view) {
+    if (!this.canEdit) return
+    const index = this.indexOf(view)
+    if (index >= 0) this.cells.delete(index, 1)
+    this.viewAt(Math.min(index, this.cells.length - 1))?.el.focus()
+  }
+
+  move (view, offset) {
+    // Yjs has no move: the cell goes out and a copy with the same id comes in, in one
+    // transaction, so the others see one change.
+    const index = this.indexOf(view)
+    const target = index + offset
+    if (!this.canEdit || index < 0 || target < 0 || target >= this.cells.length) return
+    const copy = copyCell(view.ymap)
+    this.doc.transact(() => {
+      this.cells.delete(index, 1)
+      this.cells.insert(target, [copy])
+    })
+    this.views.get(copy)?.el.focus()
+  }
+
+  setType (view, type) {
+    if (!this.canEdit || view.type === type) return
+    const index = this.indexOf(view)
+    const copy = copyCell(view.ymap, type)
+    this.doc.transact(() => {
+      this.cells.delete(index, 1)
+      this.cells.insert(index, [copy])
+    })
+    this.views.get(copy)?.el.focus()
+  }
+
+  clearOutputs (view) {
+    const outputs = view.ymap.get('outputs')
+    if (this.canEdit && outputs instanceof Y.Array) this.doc.transact(() => outputs.delete(0, outputs.length))
+  }
+
+  // --- running -----------------------------------------------------------------------
+
+  async run (ids) {
+    if (!this.canEdit || !ids.length) return
+    try {
+      await api('POST', `/api/notebooks/${this.info.id}/execute`, { cell_ids: ids })
+    } catch (e) {
+      toast(`Could not run: ${e.message}`, 'error')
+    }
+  }
+
+  runAround (where) {
+    const index = this.current ? this.indexOf(this.current) : 0
+    const ids = this.cellIds()
+    this.run(where === 'above' ? ids.slice(0, index) : ids.slice(index))
+  }
+
+  runAndAdvance (view, insert) {
+    if (view.type === 'code') this.run([view.id])
+    view.doneEditingMarkdown()
+    const index = this.indexOf(view)
+    if (insert || index === this.cells.length - 1) this.insertAt(index + 1, 'code')
+    else this.viewAt(index + 1)?.focusEditor()
+  }
+
+  async kernel (action) {
+    try { await api('POST', `/api/notebooks/${this.info.id}/kernel/${action}`) } catch (e) { toast(e.message, 'error') }
+  }
+
+  // Jupyter's command mode: Esc leaves the editor; these keys act on the cell.
+  commandKey (event, view) {
+    if (event.target !== view.el) return
+    const key = event.key
+    const index = this.indexOf(view)
+    const twice = this.lastKey === key
+    this.lastKey = key
+    if (key === 'Enter') { event.preventDefault(); view.focusEditor() } else if (key === 'ArrowUp' || key === 'k') this.viewAt(Math.max(0, index - 1))?.el.focus()
+    else if (key === 'ArrowDown' || key === 'j') this.viewAt(Math.min(this.cells.length - 1, index + 1))?.el.focus()
+    else if (!this.canEdit) return
+    else if (key === 'a') this.insertAt(index, 'code')
+    else if (key === 'b') this.insertAt(index + 1, 'code')
+    else if (key === 'd' && twice) { this.lastKey = null; this.remove(view) } else if (key === 'm') this.setType(view, 'markdown')
+    else if (key === 'y') this.setType(view, 'code')
+    else if (key === 'z') view.focusEditor()
+    else if (key === 'Enter' && event.shiftKey) this.runAndAdvance(view, false)
+  }
+
+  // --- presence and runtime ----------------------------------------------------------
+
+  renderPeople () {
+    const states = [...this.provider.awareness.getStates().entries()]
+      .filter(([client]) => client !== this.doc.clientID)
+      .map(([, state]) => state)
+      .filter((state) => state.user)
+    this.people.replaceChildren(...states.map((state) => h('button', {
+      class: 'avatar',
+      title: state.user.name,
+      style: `background:${/^#[0-9a-f]{6}$/i.test(state.user.color) ? state.user.color : '#888'}`,
+      onclick: () => {
+        const cell = [...this.views.values()].find((v) => v.id === state.cell)
+        cell?.el.scrollIntoView({ behavior: 'smooth', block: 'center' })
+      }
+    }, (state.user.name || '?').slice(0, 2).toUpperCase())))
+  }
+
+  connectEvents () {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+    const socket = new WebSocket(`${scheme}://${location.host}/api/notebooks/${this.info.id}/events`)
+    socket.addEventListener('message', (event) => {
+      const message = JSON.parse(event.data)
+      if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
+      else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
+      else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)
+      else if (message.type === 'notebook.renamed') document.querySelector('.nb-title').textContent = message.title
+    })
+    socket.addEventListener('close', (event) => {
+      if (event.code === 4403 || event.code === 4404) this.denied(event.reason || 'access ended')
+      else setTimeout(() => this.connectEvents(), 2000)
+    })
+  }
+
+  showRuntime (runtime) {
+    if (!runtime) return
+    this.runtimeInfo = runtime
+    const gpu = runtime.gpus && runtime.gpus.length ? ` · ${runtime.gpus.join(', ')}` : ''
+    let left = ''
+    if (runtime.lifetime_deadline) {
+      const minutes = Math.max(0, Math.round((new Date(runtime.lifetime_deadline) - Date.now()) / 60000))
+      left = ` · ${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')} left`
+    }
+    const queue = runtime.queue_position ? ` (#${runtime.queue_position} in line)` : ''
+    this.runtime.textContent = `${runtime.type.toUpperCase()} · ${runtime.status}${queue}${gpu}${left}`
+    this.runtime.title = runtime.reason || ''
+    this.runtime.dataset.state = runtime.status
+  }
+
+  chooseRuntime () {
+    const runtime = this.runtimeInfo
+    if (!runtime || !this.canEdit) return
+    const select = h('select', {}, ...runtime.types.map((t) => h('option', { value: t.name, selected: t.name === runtime.type }, t.label || t.name)))
+    const dialog = h('dialog', { class: 'card' },
+      h('h2', {}, 'Change runtime type'), select,
+      h('div', { class: 'row' },
+        h('button', { onclick: () => dialog.close() }, 'Cancel'),
+        h('button', {
+          class: 'primary',
+          onclick: async () => {
+            dialog.close()
+            try { this.showRuntime(await api('PUT', `/api/notebooks/${this.info.id}/runtime`, { type: select.value })) } catch (e) { toast(e.message, 'error') }
+          }
+        }, 'Save')))
+    document.body.append(dialog)
+    dialog.addEventListener('close', () => dialog.remove())
+    dialog.showModal()
+  }
+
+  askInput (message) {
+    const view = [...this.views.values()].find((v) => v.id === message.cell_id)
+    const field = h('input', { type: message.password ? 'password' : 'text', 'aria-label': message.prompt })
+    const form = h('form', { class: 'input-request' }, h('label', {}, message.prompt, field), h('button', { type: 'submit' }, 'Send'))
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      form.remove()
+      try { await api('POST', `/api/notebooks/${this.info.id}/kernel/input`, { value: field.value }) } catch (e) { toast(e.message, 'error') }
+    })
+    ;(view ? view.outputs : document.body).append(form)
+    field.focus()
+  }
+}

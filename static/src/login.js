@@ -1,0 +1,25 @@
+import { api, h } from './api.js'
+
+export function loginPage (root) {
+  const error = h('p', { class: 'error', role: 'alert' })
+  const username = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true })
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })
+  const form = h('form', { class: 'card login' },
+    h('h1', {}, 'Tandem'),
+    h('label', {}, 'Username', username),
+    h('label', {}, 'Password', password),
+    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+    error)
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    error.textContent = ''
+    try {
+      await api('POST', '/api/auth/login', { username: username.value, password: password.value })
+      const next = new URLSearchParams(location.search).get('next') || '/'
+      location.href = next.startsWith('/') && !next.startsWith('//') ? next : '/'
+    } catch (e) {
+      error.textContent = e.message
+    }
+  })
+  root.replaceChildren(form)
+}

@@ -1,0 +1,18 @@
+import 'katex/dist/katex.min.css'
+import './app.css'
+import { h } from './api.js'
+import { loginPage } from './login.js'
+import { listPage } from './list.js'
+import { editorPage } from './editor.js'
+import { linkPage } from './link.js'
+
+const root = document.getElementById('app')
+const page = document.body.dataset.page
+const pages = {
+  login: () => loginPage(root),
+  editor: () => editorPage(root, document.body.dataset.notebook),
+  link: () => linkPage(root, document.body.dataset.token),
+  list: () => listPage(root)
+}
+const run = (pages[page] || pages.list)()
+Promise.resolve(run).catch((error) => root.replaceChildren(h('p', { class: 'error', role: 'alert' }, error.message)))

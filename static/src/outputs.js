@@ -1,0 +1,105 @@
+// Cell outputs, rendered so that nothing a kernel sends runs with the page's origin:
+// text goes in as text, ANSI colours through ansi_up (which escapes), SVG and markdown
+// through DOMPurify, and HTML / JavaScript only inside a sandboxed iframe without
+// allow-same-origin (served by /frame, which has its own policy).
+import { AnsiUp } from 'ansi_up'
+import { h } from './api.js'
+import { renderLatex, renderMarkdown, sanitizeSvg } from './markdown.js'
+
+const ansi = new AnsiUp()
+ansi.use_classes = true
+const COLLAPSE_LINES = 200
+
+function text (value) {
+  return Array.isArray(value) ? value.join('') : String(value ?? '')
+}
+
+function ansiBlock (value, cls) {
+  const pre = h('pre', { class: cls })
+  pre.innerHTML = ansi.ansi_to_html(value) // ansi_up escapes <, >, & and quotes
+  return collapsible(pre, value)
+}
+
+function collapsible (pre, value) {
+  const lines = value.split('\n').length
+  if (lines <= COLLAPSE_LINES) return pre
+  pre.classList.add('collapsed')
+  const more = h('button', { class: 'link show-more' }, `Show all ${lines} lines`)
+  more.addEventListener('click', () => { pre.classList.toggle('collapsed'); more.textContent = pre.classList.contains('collapsed') ? `Show all ${lines} lines` : 'Show less' })
+  return h('div', {}, pre, more)
+}
+
+let frames = 0
+window.addEventListener('message', (event) => {
+  const data = event.data
+  if (!data || typeof data.tandemFrame !== 'number') return
+  const frame = document.querySelector(`iframe[data-frame="${data.tandemFrame}"]`)
+  if (frame && event.source === frame.contentWindow) frame.style.height = Math.min(Math.max(data.height, 20), 2000) + 'px'
+})
+
+function sandboxed (html) {
+  const id = ++frames
+  const frame = h('iframe', { class: 'output-frame', sandbox: 'allow-scripts', src: '/frame', 'data-frame': id, title: 'output' })
+  frame.addEventListener('load', () => frame.contentWindow.postMessage({ tandemFrame: id, html }, '*'), { once: true })
+  return frame
+}
+
+const ORDER = ['application/javascript', 'text/html', 'text/markdown', 'text/latex', 'image/svg+xml', 'image/png', 'image/jpeg', 'application/json', 'text/plain']
+
+function richest (data) {
+  for (const mime of ORDER) if (data[mime] !== undefined) return mime
+  return null
+}
+
+function renderData (data) {
+  const mime = richest(data)
+  const value = data[mime]
+  switch (mime) {
+    case 'application/javascript':
+      // As in Jupyter, the script gets `element`, the node its output may fill.
+      return sandboxed(`<body><div id="output"></div><script>const element = document.getElementById('output');\n${text(value).replace(/<\/script/gi, '<\\/script')}</script></body>`)
+    case 'text/html':
+      return sandboxed(text(value))
+    case 'text/markdown': {
+      const div = h('div', { class: 'markdown' })
+      div.innerHTML = renderMarkdown(text(value))
+      return div
+    }
+    case 'text/latex': {
+      const div = h('div', { class: 'latex' })
+      div.innerHTML = renderLatex(text(value))
+      return div
+    }
+    case 'image/svg+xml': {
+      const div = h('div', { class: 'svg' })
+      div.innerHTML = sanitizeSvg(text(value))
+      return div
+    }
+    case 'image/png':
+    case 'image/jpeg':
+      return h('img', { src: `data:${mime};base64,${text(value).replace(/\s/g, '')}`, alt: 'output image' })
+    case 'application/json':
+      return h('pre', { class: 'json' }, JSON.stringify(value, null, 2))
+    case 'text/plain':
+      return ansiBlock(text(value), 'plain')
+    default:
+      return h('pre', { class: 'plain' }, `[${Object.keys(data).join(', ')}]`)
+  }
+}
+
+export function renderOutput (output) {
+  switch (output.output_type) {
+    case 'stream':
+      return ansiBlock(text(output.text), `stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}`)
+    case 'error':
+      return ansiBlock((output.traceback || []).join('\n') || `${output.ename}: ${output.evalue}`, 'error')
+    case 'display_data':
+    case 'execute_result': {
+      const node = renderData(output.data || {})
+      if (output.metadata && output.metadata.tandem_truncated) node.classList.add('truncated')
+      return node
+    }
+    default:
+      return h('pre', { class: 'plain' }, `[${output.output_type}]`)
+  }
+}

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+from tests.gateway.conftest import Cluster, start_cluster, wait_for_workers
+
+CHROMIUM = os.environ.get("TANDEM_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A server with one worker, for the browser tests of a module."""
+    cluster, server = start_cluster(tmp_path_factory.mktemp("web"))
+    cluster.start_worker("cpu-1", args=["--max-kernels", "16"])
+    wait_for_workers(cluster, 1)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        server.stop()
+        log = server.log()
+        assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+async def signed_in(browser: Browser, cluster: Cluster, name: str) -> BrowserContext:
+    """A browser context with `name`'s session cookie, as after logging in."""
+    context = await browser.new_context(
+        base_url=cluster.server.url, viewport={"width": 1200, "height": 900}
+    )
+    person = cluster.people.get(name, cluster.admin)
+    response = await context.request.post(
+        "/api/auth/login", data={"username": person.username, "password": person.password}
+    )
+    assert response.ok, await response.text()
+    return context
+
+
+def artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

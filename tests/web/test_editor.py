@@ -1,0 +1,250 @@
+"""The editor in a real browser (Debian's Chromium through Playwright) against a real
+server with a real worker: concurrent typing, cursors, runs, read-only roles, offline
+edits, and script payloads that must never run in the page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.gateway.conftest import Cluster
+from tests.support import make_people, notebook_with_code
+from tests.web.conftest import artifact, signed_in
+
+PWNED = "() => window.__pwned"
+
+
+async def open_notebook(page: Page, notebook: str) -> None:
+    await page.goto(f"/n/{notebook}")
+    await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "connected")
+    await expect(page.locator(".cell .cm-content").first).to_be_visible()
+
+
+async def source_in(page: Page, index: int = 0) -> str:
+    """The cell's source in this browser's own replica of the document."""
+    return str(
+        await page.evaluate(
+            "(i) => window.tandem.doc.getArray('cells').get(i).get('source').toString()", index
+        )
+    )
+
+
+async def wait_source(page: Page, expected: str, index: int = 0, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (current := await source_in(page, index)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"cell {index} holds {current!r}, not {expected!r}")
+        await asyncio.sleep(0.05)
+
+
+async def test_two_people_type_in_one_cell_and_see_each_other(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["x = 1"], title="Pair programming")
+    ann.share(notebook, "ben", "editor")
+    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
+    page_one, page_two = await one.new_page(), await two.new_page()
+    await asyncio.gather(open_notebook(page_one, notebook), open_notebook(page_two, notebook))
+    await page_one.locator(".cell .cm-content").first.click()
+    await page_one.keyboard.press("End")
+    await page_two.locator(".cell .cm-content").first.click()
+    await page_two.keyboard.press("Home")
+    await asyncio.gather(
+        page_one.keyboard.type(" + 2  # ann", delay=15),
+        page_two.keyboard.type("y = 0\n", delay=15),
+    )
+    expected = "y = 0\nx = 1 + 2  # ann"
+    for page in (page_one, page_two):
+        await wait_source(page, expected)
+    assert ann.export(notebook)["cells"][0]["source"] == expected
+    # Each sees the other's cursor, with the other's name on it.
+    await expect(page_one.locator(".cm-ySelectionInfo", has_text="ben")).to_have_count(1)
+    await expect(page_two.locator(".cm-ySelectionInfo", has_text="ann")).to_have_count(1)
+    await expect(page_one.get_by_test_id("people").locator(".avatar")).to_have_count(1)
+    await one.close()
+    await two.close()
+    ann.client.close()
+
+
+async def test_a_run_in_one_browser_shows_in_the_other_and_interrupt_works(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["", ""], title="Runs")
+    ann.share(notebook, "ben", "editor")
+    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
+    runner, watcher = await one.new_page(), await two.new_page()
+    await asyncio.gather(open_notebook(runner, notebook), open_notebook(watcher, notebook))
+    await runner.locator(".cell .cm-content").first.click()
+    await runner.keyboard.type("print(6 * 7)")
+    await runner.keyboard.press("Shift+Enter")
+    await expect(watcher.locator(".cell").first.locator(".outputs pre")).to_have_text(
+        "42", timeout=30_000
+    )
+    await expect(watcher.locator(".cell").first.locator(".prompt")).to_have_text("[1]")
+    # Shift+Enter moved to the next cell: a long one, then interrupt it.
+    await runner.keyboard.type("import time; time.sleep(60)")
+    await runner.keyboard.press("Control+Enter")
+    await expect(watcher.locator(".cell").nth(1)).to_have_attribute(
+        "data-state", "running", timeout=20_000
+    )
+    await runner.get_by_test_id("interrupt").click()
+    await expect(watcher.locator(".cell").nth(1).locator(".outputs")).to_contain_text(
+        "KeyboardInterrupt", timeout=20_000
+    )
+    await runner.screenshot(path=artifact("editor-with-outputs.png"), full_page=True)
+    await one.close()
+    await two.close()
+    ann.client.close()
+
+
+async def test_a_viewer_link_cannot_type_or_run(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["original = True"], title="Look, don't touch")
+    link = ann.client.post(f"/api/notebooks/{notebook}/links", json={"role": "viewer"}).json()
+    make_people(web.server.data_dir, ["vic"])
+    context = await browser.new_context(base_url=web.server.url)
+    response = await context.request.post(
+        "/api/auth/login", data={"username": "vic", "password": "vic-password"}
+    )
+    assert response.ok
+    page = await context.new_page()
+    await page.goto(f"/links/{link['token']}")
+    await page.wait_for_url(f"**/n/{notebook}")
+    await open_notebook(page, notebook)
+    content = page.locator(".cell .cm-content").first
+    await expect(content).to_have_attribute("contenteditable", "false")
+    await expect(page.locator(".cell .run")).to_have_count(0)
+    await expect(page.get_by_text("Read only: you are a viewer.")).to_be_visible()
+    await content.click()
+    await page.keyboard.type("vandalism")
+    await page.keyboard.press("Shift+Enter")
+    await asyncio.sleep(0.5)
+    assert ann.export(notebook)["cells"][0]["source"] == "original = True"
+    await context.close()
+    ann.client.close()
+
+
+async def test_offline_edits_merge_on_reconnect(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["shared"], title="Offline")
+    ann.share(notebook, "ben", "editor")
+    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
+    online, offline = await one.new_page(), await two.new_page()
+    await asyncio.gather(open_notebook(online, notebook), open_notebook(offline, notebook))
+    await two.set_offline(True)
+    await expect(offline.get_by_test_id("status")).to_have_attribute("data-state", "offline")
+    await offline.locator(".cell .cm-content").first.click()
+    await offline.keyboard.press("End")
+    await offline.keyboard.type(" from the train")
+    await online.locator(".cell .cm-content").first.click()
+    await online.keyboard.press("Home")
+    await online.keyboard.type("meanwhile ")
+    await asyncio.sleep(0.5)
+    assert "train" not in ann.export(notebook)["cells"][0]["source"]
+    await two.set_offline(False)
+    for page in (online, offline):
+        await wait_source(page, "meanwhile shared from the train")
+    await one.close()
+    await two.close()
+    ann.client.close()
+
+
+PAYLOAD = '<img src=x onerror="window.__pwned=1">'
+SCRIPT = "<script>parent.__pwned=1;window.__pwned=1</script>"
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=1">' + SCRIPT + "</svg>"
+
+
+def hostile_notebook() -> dict[str, object]:
+    def output(data: dict[str, object]) -> dict[str, object]:
+        return {"output_type": "display_data", "data": data, "metadata": {}}
+
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "markdown",
+                "id": "md",
+                "metadata": {},
+                "source": f"# Title {PAYLOAD}\n<script>window.__pwned=1</script>\n"
+                "[click](javascript:window.__pwned=1) and $x^2$\n"
+                '<svg><script>window.__pwned=1</script><a xlink:href="javascript:window.__pwned=1">'
+                "<text y='20'>svg</text></a></svg>",
+            },
+            {
+                "cell_type": "code",
+                "id": "code",
+                "metadata": {},
+                "execution_count": 1,
+                "source": "evil()",
+                "outputs": [
+                    output({"text/html": SCRIPT + PAYLOAD}),
+                    output(
+                        {
+                            "application/javascript": "document.body.textContent = 'ran in the "
+                            "frame'; window.parent.__pwned = 1"  # this line throws: cross-origin
+                        }
+                    ),
+                    output({"image/svg+xml": SVG}),
+                    output({"text/markdown": f"{PAYLOAD} [x](javascript:window.__pwned=1)"}),
+                    output({"text/plain": PAYLOAD}),
+                    {
+                        "output_type": "stream",
+                        "name": "stdout",
+                        "text": f"<script>window.__pwned=1</script>{PAYLOAD}\n",
+                    },
+                    {
+                        "output_type": "error",
+                        "ename": PAYLOAD,
+                        "evalue": PAYLOAD,
+                        "traceback": [PAYLOAD],
+                    },
+                ],
+            },
+        ],
+    }
+
+
+async def test_script_payloads_never_run_in_the_page(web: Cluster, browser: Browser) -> None:
+    evil_name = "<img src=x onerror=window.__pwned=1>"
+    people = make_people(web.server.data_dir, [evil_name])
+    ann = web.api("ann")
+    response = ann.upload("evil.ipynb", json.dumps(hostile_notebook()).encode(), title=PAYLOAD)
+    assert response.status_code == 201, response.text
+    notebook = response.json()["id"]
+    ann.share(notebook, evil_name, "editor")
+    ann_context = await signed_in(browser, web, "ann")
+    evil_context = await browser.new_context(base_url=web.server.url)
+    login = await evil_context.request.post(
+        "/api/auth/login", data={"username": evil_name, "password": people[evil_name].password}
+    )
+    assert login.ok
+    page, evil_page = await ann_context.new_page(), await evil_context.new_page()
+    await page.goto("/")
+    await expect(page.locator("table.notebooks")).to_contain_text(PAYLOAD)
+    assert await page.evaluate(PWNED) is None
+    await page.screenshot(path=artifact("notebook-list.png"), full_page=True)
+    await open_notebook(page, notebook)
+    await open_notebook(evil_page, notebook)  # the name shows in presence and cursors
+    await expect(page.get_by_test_id("people").locator(".avatar")).to_have_count(1)
+    await expect(page.locator(".rendered .katex").first).to_be_visible()
+    frames = page.locator("iframe.output-frame")
+    await expect(frames).to_have_count(2)
+    # The JavaScript output did run, inside its sandboxed frame, and could not reach us.
+    await expect(page.frame_locator("iframe.output-frame").nth(1).locator("body")).to_have_text(
+        "ran in the frame"
+    )
+    link = page.locator(".rendered a", has_text="click")
+    if await link.count():
+        await link.click(modifiers=["Control"])
+    await asyncio.sleep(1)
+    assert await page.evaluate(PWNED) is None
+    assert await evil_page.evaluate(PWNED) is None
+    await ann_context.close()
+    await evil_context.close()
+    ann.client.close()
