@@ -35,6 +35,19 @@ export class CellView {
     this.el = h('section', { class: 'cell', tabindex: '-1', 'data-cell-id': ymap.get('id') },
       this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.rendered, this.outputs))
     this.el.tandemCell = this
+    if (notebook.canEdit) {
+      this.prompt.draggable = true
+      this.prompt.title = 'Drag to move'
+      this.prompt.addEventListener('dragstart', (event) => { event.dataTransfer.setData('text/x-tandem-cell', this.id); event.dataTransfer.effectAllowed = 'move' })
+      this.el.addEventListener('dragover', (event) => { if (event.dataTransfer.types.includes('text/x-tandem-cell')) event.preventDefault() })
+      this.el.addEventListener('drop', (event) => {
+        const id = event.dataTransfer.getData('text/x-tandem-cell')
+        if (!id) return
+        event.preventDefault()
+        const dragged = [...notebook.views.values()].find((v) => v.id === id)
+        if (dragged) notebook.moveTo(dragged, notebook.indexOf(this))
+      })
+    }
     this.host.tandemMount = () => this.mount()
     this.rendered.addEventListener('dblclick', () => this.editMarkdown())
     this.el.addEventListener('focusin', () => notebook.focused(this))
@@ -55,18 +68,44 @@ export class CellView {
 
   toolbar () {
     const nb = this.nb
-    if (!nb.canEdit) return h('div', { class: 'cell-tools' })
+    this.threadBadge = h('button', { class: 'threads-badge', hidden: true, title: 'Open comments', onclick: () => nb.panel.show('comments') })
+    const comment = nb.info.role !== 'viewer'
+      ? h('button', { title: 'Comment on the selection or the cell', class: 'comment', onclick: () => this.comment() }, 'Comment')
+      : null
+    if (!nb.canEdit) return h('div', { class: 'cell-tools' }, this.threadBadge, comment)
     const type = h('select', { 'aria-label': 'cell type' },
       ...['code', 'markdown', 'raw'].map((t) => h('option', { value: t }, t)))
     type.addEventListener('change', () => nb.setType(this, type.value))
     this.typeSelect = type
     return h('div', { class: 'cell-tools' },
+      this.threadBadge,
+      comment,
       h('button', { title: 'Run (Shift+Enter)', class: 'run', onclick: () => nb.run([this.id]) }, '▶'),
       h('button', { title: 'Move up', onclick: () => nb.move(this, -1) }, '↑'),
       h('button', { title: 'Move down', onclick: () => nb.move(this, 1) }, '↓'),
       type,
       h('button', { title: 'Add a cell below (B)', onclick: () => nb.insert(this, 1) }, '+'),
       h('button', { title: 'Delete (D D)', class: 'danger', onclick: () => nb.remove(this) }, '✕'))
+  }
+
+  setThreads (count) {
+    this.threadBadge.hidden = count === 0
+    this.threadBadge.textContent = count === 1 ? '1 comment' : `${count} comments`
+    this.el.classList.toggle('commented', count > 0)
+  }
+
+  comment () {
+    // A range in the API counts characters (code points); CodeMirror counts UTF-16 units.
+    const state = this.view?.state
+    const selection = state?.selection.main
+    if (state && selection && !selection.empty) {
+      const chars = (text) => [...text].length
+      const start = chars(state.sliceDoc(0, selection.from))
+      const quote = state.sliceDoc(selection.from, selection.to)
+      this.nb.panel.startThread(this.id, { start, end: start + chars(quote) }, quote)
+    } else {
+      this.nb.panel.startThread(this.id, {}, '')
+    }
   }
 
   placeholder () {
@@ -85,6 +124,7 @@ export class CellView {
       { key: 'Mod-Enter', run: () => { nb.run([this.id]); this.doneEditingMarkdown(); return true } },
       { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
       { key: 'Escape', run: () => { this.doneEditingMarkdown(); this.el.focus(); return true } },
+      { key: 'Mod-Shift--', run: () => { nb.split(this); return true } },
       ...yUndoManagerKeymap
     ])
     const state = EditorState.create({

@@ -5,6 +5,7 @@ import { WebsocketProvider } from 'y-websocket'
 import * as decoding from 'lib0/decoding'
 import { api, h, toast } from './api.js'
 import { CellView } from './cell.js'
+import { SidePanel } from './panel.js'
 
 const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000', '#000075', '#f032e6']
 
@@ -80,13 +81,18 @@ class Notebook {
     this.people = h('span', { class: 'people', 'data-testid': 'people' })
     this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
     this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
+    this.panel = new SidePanel(this)
     const title = h('h1', { class: 'nb-title' }, info.title)
     const edit = this.canEdit
+    const panelButton = (tab, label) => h('button', { onclick: () => this.panel.show(tab), 'data-testid': `open-${tab}` }, label)
     root.replaceChildren(
       h('header', { class: 'bar' },
         h('a', { href: '/', class: 'home' }, 'Tandem'), title,
         h('span', { class: 'role' }, info.role),
-        h('span', { class: 'spacer' }), this.people, this.status, this.runtime),
+        h('span', { class: 'spacer' }), this.people, this.status, this.runtime,
+        panelButton('comments', 'Comments'),
+        info.role === 'owner' ? panelButton('share', 'Share') : null,
+        panelButton('history', 'History')),
       edit
         ? h('div', { class: 'tools' },
           h('button', { class: 'primary', onclick: () => this.run(this.cellIds()) }, 'Run all'),
@@ -98,12 +104,12 @@ class Notebook {
           h('button', { onclick: () => this.insertAt(this.cells.length, 'markdown') }, '+ Text'))
         : h('div', { class: 'tools readonly' }, `Read only: you are a ${info.role}.`),
       this.banner,
-      h('main', { class: 'notebook' }, this.list))
+      h('div', { class: 'workspace' }, h('main', { class: 'notebook' }, this.list), this.panel.el))
 
     this.provider.on('status', ({ status }) => this.showStatus(status))
     window.addEventListener('offline', () => this.showStatus('offline'))
     window.addEventListener('online', () => this.showStatus(this.provider.wsconnected ? 'connected' : 'connecting'))
-    this.provider.on('sync', (synced) => { if (synced) this.render() })
+    this.provider.on('sync', (synced) => { if (synced) { this.render(); this.markThreads(this.panel.threads) } })
     this.cells.observe(() => this.render())
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
@@ -195,6 +201,56 @@ class Notebook {
     this.views.get(copy)?.el.focus()
   }
 
+  moveTo (view, target) {
+    const index = this.indexOf(view)
+    if (!this.canEdit || index < 0 || target === index) return
+    const copy = copyCell(view.ymap)
+    this.doc.transact(() => {
+      this.cells.delete(index, 1)
+      this.cells.insert(Math.min(target, this.cells.length), [copy])
+    })
+  }
+
+  split (view) {
+    // At the cursor: what follows it becomes a new cell of the same type below.
+    const editor = view.view
+    if (!this.canEdit || !editor) return
+    const at = editor.state.selection.main.head
+    const ytext = view.ytext
+    const rest = ytext.toString().slice(at)
+    const index = this.indexOf(view)
+    const cell = newCell(view.type, rest.replace(/^\n/, ''))
+    this.doc.transact(() => {
+      ytext.delete(at, ytext.length - at)
+      this.cells.insert(index + 1, [cell])
+    })
+    this.views.get(cell)?.focusEditor()
+  }
+
+  mergeBelow (view) {
+    const index = this.indexOf(view)
+    const next = this.viewAt(index + 1)
+    if (!this.canEdit || !next) return
+    const text = next.ytext.toString()
+    this.doc.transact(() => {
+      view.ytext.insert(view.ytext.length, (view.ytext.length ? '\n' : '') + text)
+      this.cells.delete(index + 1, 1)
+    })
+  }
+
+  markThreads (threads) {
+    const open = new Map()
+    for (const t of threads) if (!t.resolved && !t.orphaned) open.set(t.cell_id, (open.get(t.cell_id) || 0) + 1)
+    for (const view of this.views.values()) view.setThreads(open.get(view.id) || 0)
+  }
+
+  reveal (cellId) {
+    const view = [...this.views.values()].find((v) => v.id === cellId)
+    if (!view) return
+    view.el.scrollIntoView({ behavior: 'smooth', block: 'center' })
+    view.el.focus()
+  }
+
   clearOutputs (view) {
     const outputs = view.ymap.get('outputs')
     if (this.canEdit && outputs instanceof Y.Array) this.doc.transact(() => outputs.delete(0, outputs.length))
@@ -243,6 +299,7 @@ class Notebook {
     else if (key === 'b') this.insertAt(index + 1, 'code')
     else if (key === 'd' && twice) { this.lastKey = null; this.remove(view) } else if (key === 'm') this.setType(view, 'markdown')
     else if (key === 'y') this.setType(view, 'code')
+    else if (key === 'M') this.mergeBelow(view)
     else if (key === 'z') view.focusEditor()
     else if (key === 'Enter' && event.shiftKey) this.runAndAdvance(view, false)
   }
@@ -274,6 +331,8 @@ class Notebook {
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
       else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)
       else if (message.type === 'notebook.renamed') document.querySelector('.nb-title').textContent = message.title
+      else if (message.type === 'members.changed' && message.changed.username === this.me.username && message.changed.role && message.changed.role !== this.info.role) location.reload()
+      this.panel.event(message)
     })
     socket.addEventListener('close', (event) => {
       if (event.code === 4403 || event.code === 4404) this.denied(event.reason || 'access ended')

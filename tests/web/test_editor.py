@@ -248,3 +248,85 @@ async def test_script_payloads_never_run_in_the_page(web: Cluster, browser: Brow
     await ann_context.close()
     await evil_context.close()
     ann.client.close()
+
+
+async def test_comments_sharing_and_history_panels(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["total = price * qty"], title="Reviewed")
+    ann.share(notebook, "ben", "commenter")
+    owner_context, commenter_context = (
+        await signed_in(browser, web, "ann"),
+        await signed_in(browser, web, "ben"),
+    )
+    owner, commenter = await owner_context.new_page(), await commenter_context.new_page()
+    await asyncio.gather(open_notebook(owner, notebook), open_notebook(commenter, notebook))
+    await owner.get_by_test_id("open-comments").click()
+
+    # A commenter selects "price" and comments on it; the owner sees it arrive.
+    await commenter.locator(".cell .cm-content").first.click()
+    select_price = (
+        "[...window.tandem.views.values()][0].view.dispatch({selection: {anchor: 8, head: 13}})"
+    )
+    await commenter.evaluate(f"() => {select_price}")
+    await commenter.locator(".cell button.comment").first.click()
+    await commenter.get_by_label("new comment").fill("Is **price** with VAT?")
+    await commenter.locator("form.thread.new button[type=submit]").click()
+    thread = owner.locator(".thread", has_text="with VAT")
+    await expect(thread).to_be_visible()
+    await expect(thread.locator(".quote")).to_have_text("“price”")
+    await expect(owner.locator(".cell .threads-badge")).to_have_text("1 comment")
+    await thread.get_by_label("reply").fill("Yes @ben, it is")
+    await thread.get_by_role("button", name="Reply").click()
+    await commenter.get_by_test_id("open-comments").click()
+    await expect(commenter.locator(".thread .comment")).to_have_count(2)
+    await owner.screenshot(path=artifact("comments-panel.png"))
+    # The commenter cannot share or edit: no share tab, a read-only editor.
+    await expect(commenter.get_by_test_id("open-share")).to_have_count(0)
+
+    # Sharing: a viewer link, shown once, then revoked.
+    await owner.get_by_test_id("open-share").click()
+    await owner.get_by_label("link label").fill("for the class")
+    await owner.get_by_role("button", name="Create link").click()
+    new_link = owner.get_by_test_id("new-link")
+    await expect(new_link).to_be_visible()
+    value = await new_link.input_value()
+    assert value.startswith(f"{web.server.url}/links/tdl_")
+    await owner.screenshot(path=artifact("share-dialog.png"))
+    await owner.get_by_test_id("links").get_by_role("button", name="revoke").click()
+    await expect(owner.get_by_test_id("links")).to_contain_text("ended")
+
+    # History: save a version, change the cell, compare, restore.
+    await owner.get_by_test_id("open-history").click()
+    await owner.get_by_label("version name").fill("reviewed")
+    await owner.get_by_role("button", name="Save version").click()
+    version = owner.locator(".versions li", has_text="reviewed")
+    await expect(version).to_be_visible()
+    await owner.locator(".cell .cm-content").first.click()
+    await owner.keyboard.press("End")
+    await owner.keyboard.type(" * 2")
+    await wait_source(commenter, "total = price * qty * 2")
+    await version.get_by_role("button", name="Compare with now").click()
+    await expect(owner.locator(".comparison pre.diff")).to_contain_text("+total = price * qty * 2")
+    owner.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await version.get_by_role("button", name="Restore").click()
+    await wait_source(commenter, "total = price * qty")
+    await owner_context.close()
+    await commenter_context.close()
+    ann.client.close()
+
+
+async def test_a_500_cell_notebook_creates_editors_as_cells_come_into_view(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, [f"value_{i} = {i}" for i in range(500)], title="Big")
+    context = await signed_in(browser, web, "ann")
+    page = await context.new_page()
+    await open_notebook(page, notebook)
+    await expect(page.locator(".cell")).to_have_count(500)
+    editors = await page.locator(".cell .cm-editor").count()
+    assert 0 < editors < 100, editors
+    await page.locator(".cell").nth(499).scroll_into_view_if_needed()
+    await expect(page.locator(".cell").nth(499).locator(".cm-editor")).to_be_visible()
+    await context.close()
+    ann.client.close()

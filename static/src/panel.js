@@ -1,0 +1,205 @@
+// The side panel: comment threads, sharing (owner), version history.
+import { api, h, toast } from './api.js'
+import { renderMarkdown } from './markdown.js'
+
+const ROLES = ['viewer', 'commenter', 'editor']
+
+export class SidePanel {
+  constructor (notebook) {
+    this.nb = notebook
+    this.tab = null
+    this.threads = []
+    this.el = h('aside', { class: 'panel', hidden: true, 'data-testid': 'panel' })
+    this.body = h('div', { class: 'panel-body' })
+    const tabs = [['comments', 'Comments'], ['history', 'History']]
+    if (notebook.info.role === 'owner') tabs.splice(1, 0, ['share', 'Share'])
+    this.tabs = h('nav', { class: 'panel-tabs' },
+      ...tabs.map(([key, label]) => h('button', { 'data-tab': key, onclick: () => this.show(key) }, label)),
+      h('button', { class: 'close', title: 'Close', onclick: () => this.hide() }, '✕'))
+    this.el.append(this.tabs, this.body)
+    this.loadThreads()
+  }
+
+  show (tab) {
+    this.tab = tab
+    this.el.hidden = false
+    for (const button of this.tabs.querySelectorAll('[data-tab]')) button.classList.toggle('active', button.dataset.tab === tab)
+    this.render()
+  }
+
+  hide () { this.el.hidden = true; this.tab = null }
+
+  render () {
+    if (this.tab === 'comments') this.renderComments()
+    else if (this.tab === 'share') this.renderShare()
+    else if (this.tab === 'history') this.renderHistory()
+  }
+
+  event (message) {
+    if (message.type.startsWith('thread.')) this.loadThreads()
+    else if (message.type === 'members.changed' && this.tab === 'share') this.renderShare()
+  }
+
+  // --- comments ------------------------------------------------------------------------
+
+  get canComment () { return this.nb.info.role !== 'viewer' }
+
+  async loadThreads () {
+    try {
+      this.threads = await api('GET', `/api/notebooks/${this.nb.info.id}/threads`)
+    } catch (e) { return }
+    this.nb.markThreads(this.threads)
+    if (this.tab === 'comments') this.renderComments()
+  }
+
+  startThread (cellId, range, quote) {
+    this.show('comments')
+    const body = h('textarea', { rows: 3, placeholder: 'Comment… (@name to mention)', 'aria-label': 'new comment', maxlength: 10000 })
+    const form = h('form', { class: 'thread new' },
+      h('div', { class: 'quote' }, quote ? `“${quote}”` : 'On the whole cell'),
+      body, h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => form.remove() }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Comment')))
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      try {
+        await api('POST', `/api/notebooks/${this.nb.info.id}/threads`, { cell_id: cellId, body: body.value, ...range })
+        form.remove()
+        this.loadThreads()
+      } catch (e) { toast(e.message, 'error') }
+    })
+    this.body.prepend(form)
+    body.focus()
+  }
+
+  renderComments () {
+    const open = this.threads.filter((t) => !t.resolved)
+    const resolved = this.threads.filter((t) => t.resolved)
+    const list = [...open, ...resolved].map((thread) => this.threadView(thread))
+    const pending = this.body.querySelector('form.thread.new')
+    this.body.replaceChildren(...(pending ? [pending] : []),
+      list.length ? h('div', { class: 'threads' }, ...list) : h('p', { class: 'empty' }, this.canComment ? 'No comments yet. Select text in a cell and press Comment.' : 'No comments yet.'))
+  }
+
+  threadView (thread) {
+    const base = `/api/notebooks/${this.nb.info.id}/threads/${thread.id}`
+    const quote = thread.orphaned
+      ? h('div', { class: 'quote orphaned' }, 'Cell deleted. It said: ', h('pre', {}, thread.cell_text))
+      : h('button', { class: 'quote link', onclick: () => this.nb.reveal(thread.cell_id) }, thread.anchor ? `“${thread.anchor.text}”` : thread.quote ? `“${thread.quote}”` : 'Whole cell')
+    const comments = thread.comments.map((c) => {
+      const text = h('div', { class: 'comment-body' })
+      if (c.deleted) text.append(h('em', {}, 'deleted'))
+      else text.innerHTML = renderMarkdown(c.body)
+      const mine = c.author === this.nb.me.username && !c.deleted
+      return h('div', { class: 'comment' },
+        h('div', { class: 'meta' }, h('strong', {}, c.author), ' · ', new Date(c.created_at).toLocaleString(), c.edited_at && !c.deleted ? ' (edited)' : '',
+          mine ? h('button', { class: 'link', onclick: async () => { const body = prompt('Edit comment', c.body); if (body) { try { await api('PATCH', `${base}/comments/${c.id}`, { body }); this.loadThreads() } catch (e) { toast(e.message, 'error') } } } }, 'edit') : null,
+          mine ? h('button', { class: 'link', onclick: async () => { if (confirm('Delete this comment?')) { await api('DELETE', `${base}/comments/${c.id}`); this.loadThreads() } } }, 'delete') : null),
+        text)
+    })
+    const el = h('article', { class: `thread ${thread.resolved ? 'resolved' : ''}`, 'data-thread': thread.id }, quote, ...comments)
+    if (this.canComment) {
+      const reply = h('input', { placeholder: 'Reply…', 'aria-label': 'reply', maxlength: 10000 })
+      const form = h('form', { class: 'row' }, reply, h('button', { type: 'submit' }, 'Reply'),
+        h('button', { type: 'button', onclick: async () => { await api('POST', `${base}/${thread.resolved ? 'reopen' : 'resolve'}`); this.loadThreads() } }, thread.resolved ? 'Reopen' : 'Resolve'))
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault()
+        if (!reply.value.trim()) return
+        try { await api('POST', `${base}/comments`, { body: reply.value }); this.loadThreads() } catch (e) { toast(e.message, 'error') }
+      })
+      el.append(form)
+    }
+    return el
+  }
+
+  // --- sharing -------------------------------------------------------------------------
+
+  async renderShare () {
+    const id = this.nb.info.id
+    const [members, links] = await Promise.all([api('GET', `/api/notebooks/${id}/members`), api('GET', `/api/notebooks/${id}/links`)])
+    if (this.tab !== 'share') return
+    const roleSelect = (value, onchange) => {
+      const select = h('select', {}, ...ROLES.map((r) => h('option', { value: r, selected: r === value }, r)))
+      select.addEventListener('change', () => onchange(select.value))
+      return select
+    }
+    const memberRows = members.map((m) => h('li', {}, h('span', {}, m.username), m.role === 'owner'
+      ? h('span', { class: 'muted' }, 'owner')
+      : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
+        h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'))))
+    const who = h('input', { placeholder: 'username', 'aria-label': 'username' })
+    const whoRole = roleSelect('editor', () => {})
+    const add = h('form', { class: 'row' }, who, whoRole, h('button', { type: 'submit' }, 'Add'))
+    add.addEventListener('submit', (event) => { event.preventDefault(); if (who.value) this.setMember(who.value.trim(), whoRole.value) })
+
+    const linkRole = roleSelect('viewer', () => {})
+    const label = h('input', { placeholder: 'label (optional)', 'aria-label': 'link label', maxlength: 100 })
+    const guests = h('input', { type: 'checkbox', 'aria-label': 'anyone with the link, guests included' })
+    const days = h('input', { type: 'number', min: 0, placeholder: 'days', 'aria-label': 'expires after days', style: 'width:5em' })
+    const created = h('div', { class: 'created-link' })
+    const makeLink = h('form', { class: 'row wrap' }, linkRole, label, h('label', {}, guests, ' guests'), days, h('button', { type: 'submit', class: 'primary' }, 'Create link'))
+    makeLink.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      const expires = Number(days.value) > 0 ? new Date(Date.now() + Number(days.value) * 86400000).toISOString() : undefined
+      try {
+        const link = await api('POST', `/api/notebooks/${id}/links`, { role: linkRole.value, label: label.value, allow_guests: guests.checked, expires_at: expires })
+        const url = `${location.origin}/links/${link.token}`
+        await this.renderShare()
+        this.body.querySelector('.created-link').replaceChildren(
+          h('p', {}, 'Copy it now: it is shown only once.'),
+          h('input', { readonly: true, value: url, 'aria-label': 'new link', 'data-testid': 'new-link' }),
+          h('button', { onclick: () => navigator.clipboard?.writeText(url).then(() => toast('Copied')) }, 'Copy'))
+      } catch (e) { toast(e.message, 'error') }
+    })
+    const linkRows = links.map((l) => h('li', { class: l.active ? '' : 'inactive' },
+      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}`),
+      l.active ? h('button', { class: 'link danger', onclick: async () => { await api('DELETE', `/api/notebooks/${id}/links/${l.id}`); this.renderShare() } }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
+    this.body.replaceChildren(
+      h('h3', {}, 'People'), h('ul', { class: 'plain' }, ...memberRows), add,
+      h('h3', {}, 'Links'), makeLink, created, h('ul', { class: 'plain', 'data-testid': 'links' }, ...linkRows))
+  }
+
+  async setMember (username, role) {
+    try { await api('PUT', `/api/notebooks/${this.nb.info.id}/members/${encodeURIComponent(username)}`, { role }); this.renderShare() } catch (e) { toast(e.message, 'error') }
+  }
+
+  async removeMember (username) {
+    try { await api('DELETE', `/api/notebooks/${this.nb.info.id}/members/${encodeURIComponent(username)}`); this.renderShare() } catch (e) { toast(e.message, 'error') }
+  }
+
+  // --- history -------------------------------------------------------------------------
+
+  async renderHistory () {
+    const id = this.nb.info.id
+    const versions = await api('GET', `/api/notebooks/${id}/versions`)
+    if (this.tab !== 'history') return
+    const detail = h('div', { class: 'comparison' })
+    const name = h('input', { placeholder: 'version name', 'aria-label': 'version name', maxlength: 100 })
+    const save = h('form', { class: 'row' }, name, h('button', { type: 'submit' }, 'Save version'))
+    save.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      if (!name.value.trim()) return
+      try { await api('POST', `/api/notebooks/${id}/versions`, { name: name.value }); this.renderHistory() } catch (e) { toast(e.message, 'error') }
+    })
+    const rows = versions.map((v) => h('li', { 'data-version': v.id },
+      h('div', {}, h('strong', {}, v.name || v.kind), h('span', { class: 'muted' }, ` · ${new Date(v.created_at).toLocaleString()} · ${v.cells} cells · ${v.created_by}`)),
+      h('div', { class: 'row' },
+        h('button', { class: 'link', onclick: () => this.compare(v, detail) }, 'Compare with now'),
+        h('a', { href: `/api/notebooks/${id}/versions/${v.id}/export`, download: '' }, 'Download'),
+        this.nb.canEdit ? h('button', { class: 'link', onclick: () => this.restore(v) }, 'Restore') : null)))
+    this.body.replaceChildren(this.nb.canEdit ? save : h('span'), h('ul', { class: 'plain versions' }, ...rows), detail)
+  }
+
+  async compare (version, target) {
+    const result = await api('GET', `/api/notebooks/${this.nb.info.id}/versions/compare?base=${version.id}&other=current`)
+    const section = (title, items, render) => items.length ? [h('h4', {}, `${title} (${items.length})`), ...items.map(render)] : []
+    target.replaceChildren(h('h3', {}, `Since “${version.name || version.kind}”`),
+      ...section('Added', result.added, (c) => h('pre', { class: 'added' }, c.source)),
+      ...section('Removed', result.removed, (c) => h('pre', { class: 'removed' }, c.source)),
+      ...section('Changed', result.changed, (c) => h('pre', { class: 'diff' }, c.diff || '(outputs changed)')),
+      result.added.length + result.removed.length + result.changed.length === 0 ? h('p', {}, 'No differences.') : h('span'))
+  }
+
+  async restore (version) {
+    if (!confirm(`Restore “${version.name || version.kind}”? The current state is kept as a version.`)) return
+    try { await api('POST', `/api/notebooks/${this.nb.info.id}/versions/${version.id}/restore`); toast('Restored'); this.renderHistory() } catch (e) { toast(e.message, 'error') }
+  }
+}
