@@ -7,6 +7,10 @@ import { api, h, toast } from './api.js'
 import { CellView } from './cell.js'
 import { SidePanel } from './panel.js'
 
+// Origin of this person's structural edits (add, delete, move, split, merge, change type):
+// Z in command mode undoes exactly those, never someone else's, never typing.
+const CELLS = 'tandem-cells'
+
 const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000', '#000075', '#f032e6']
 
 function colorFor (name) {
@@ -111,6 +115,7 @@ class Notebook {
     window.addEventListener('online', () => this.showStatus(this.provider.wsconnected ? 'connected' : 'connecting'))
     this.provider.on('sync', (synced) => { if (synced) { this.render(); this.markThreads(this.panel.threads) } })
     this.cells.observe(() => this.render())
+    this.cellUndo = new Y.UndoManager(this.cells, { trackedOrigins: new Set([CELLS]), captureTimeout: 0 })
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
   }
@@ -161,7 +166,7 @@ class Notebook {
   insertAt (index, type) {
     if (!this.canEdit) return null
     const cell = newCell(type)
-    this.cells.insert(index, [cell])
+    this.doc.transact(() => this.cells.insert(index, [cell]), CELLS)
     const view = this.views.get(cell)
     view?.focusEditor()
     return view
@@ -172,7 +177,7 @@ class Notebook {
   remove (view) {
     if (!this.canEdit) return
     const index = this.indexOf(view)
-    if (index >= 0) this.cells.delete(index, 1)
+    if (index >= 0) this.doc.transact(() => this.cells.delete(index, 1), CELLS)
     this.viewAt(Math.min(index, this.cells.length - 1))?.el.focus()
   }
 
@@ -186,7 +191,7 @@ class Notebook {
     this.doc.transact(() => {
       this.cells.delete(index, 1)
       this.cells.insert(target, [copy])
-    })
+    }, CELLS)
     this.views.get(copy)?.el.focus()
   }
 
@@ -197,7 +202,7 @@ class Notebook {
     this.doc.transact(() => {
       this.cells.delete(index, 1)
       this.cells.insert(index, [copy])
-    })
+    }, CELLS)
     this.views.get(copy)?.el.focus()
   }
 
@@ -208,7 +213,7 @@ class Notebook {
     this.doc.transact(() => {
       this.cells.delete(index, 1)
       this.cells.insert(Math.min(target, this.cells.length), [copy])
-    })
+    }, CELLS)
   }
 
   split (view) {
@@ -223,7 +228,7 @@ class Notebook {
     this.doc.transact(() => {
       ytext.delete(at, ytext.length - at)
       this.cells.insert(index + 1, [cell])
-    })
+    }, CELLS)
     this.views.get(cell)?.focusEditor()
   }
 
@@ -235,7 +240,7 @@ class Notebook {
     this.doc.transact(() => {
       view.ytext.insert(view.ytext.length, (view.ytext.length ? '\n' : '') + text)
       this.cells.delete(index + 1, 1)
-    })
+    }, CELLS)
   }
 
   markThreads (threads) {
@@ -300,7 +305,7 @@ class Notebook {
     else if (key === 'd' && twice) { this.lastKey = null; this.remove(view) } else if (key === 'm') this.setType(view, 'markdown')
     else if (key === 'y') this.setType(view, 'code')
     else if (key === 'M') this.mergeBelow(view)
-    else if (key === 'z') view.focusEditor()
+    else if (key === 'z') this.cellUndo.undo()
     else if (key === 'Enter' && event.shiftKey) this.runAndAdvance(view, false)
   }
 

@@ -218,6 +218,11 @@ async def test_script_payloads_never_run_in_the_page(web: Cluster, browser: Brow
     assert response.status_code == 201, response.text
     notebook = response.json()["id"]
     ann.share(notebook, evil_name, "editor")
+    thread = {
+        "cell_id": "code",
+        "body": f"{PAYLOAD} <script>window.__pwned=1</script> [x](javascript:window.__pwned=1)",
+    }
+    assert ann.client.post(f"/api/notebooks/{notebook}/threads", json=thread).status_code == 201
     ann_context = await signed_in(browser, web, "ann")
     evil_context = await browser.new_context(base_url=web.server.url)
     login = await evil_context.request.post(
@@ -239,6 +244,8 @@ async def test_script_payloads_never_run_in_the_page(web: Cluster, browser: Brow
     await expect(page.frame_locator("iframe.output-frame").nth(1).locator("body")).to_have_text(
         "ran in the frame"
     )
+    await page.get_by_test_id("open-comments").click()
+    await expect(page.locator(".thread .comment-body img")).to_have_count(1)  # inert
     link = page.locator(".rendered a", has_text="click")
     if await link.count():
         await link.click(modifiers=["Control"])
@@ -329,4 +336,38 @@ async def test_a_500_cell_notebook_creates_editors_as_cells_come_into_view(
     await page.locator(".cell").nth(499).scroll_into_view_if_needed()
     await expect(page.locator(".cell").nth(499).locator(".cm-editor")).to_be_visible()
     await context.close()
+    ann.client.close()
+
+
+async def test_undo_is_per_person_and_z_brings_back_a_deleted_cell(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, ids = notebook_with_code(ann, ["mid", "second"], title="Undo")
+    ann.share(notebook, "ben", "editor")
+    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
+    mine, theirs = await one.new_page(), await two.new_page()
+    await asyncio.gather(open_notebook(mine, notebook), open_notebook(theirs, notebook))
+    await mine.locator(".cell .cm-content").first.click()
+    await mine.keyboard.press("End")
+    await mine.keyboard.type(" ann")
+    await wait_source(theirs, "mid ann")
+    await theirs.locator(".cell .cm-content").first.click()
+    await theirs.keyboard.press("Home")
+    await theirs.keyboard.type("ben ")
+    await wait_source(mine, "ben mid ann")
+    await mine.keyboard.press("Control+z")  # undoes ann's typing only
+    await wait_source(theirs, "ben mid")
+    await wait_source(mine, "ben mid")
+    # Esc, D D deletes the cell; Z brings it back, for everyone.
+    await mine.keyboard.press("Escape")
+    await mine.keyboard.press("d")
+    await mine.keyboard.press("d")
+    await expect(theirs.locator(".cell")).to_have_count(1)
+    await mine.keyboard.press("z")
+    await expect(theirs.locator(".cell")).to_have_count(2)
+    await wait_source(theirs, "ben mid")
+    assert [c["id"] for c in ann.export(notebook)["cells"]] == ids
+    await one.close()
+    await two.close()
     ann.client.close()
