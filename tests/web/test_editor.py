@@ -371,3 +371,34 @@ async def test_undo_is_per_person_and_z_brings_back_a_deleted_cell(
     await one.close()
     await two.close()
     ann.client.close()
+
+
+async def test_input_prompts_the_runner_and_the_runtime_dialog(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(
+        ann, ["name = input('Your name?')\nprint('hi', name)"], title="Ask"
+    )
+    ann.share(notebook, "ben", "editor")
+    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
+    runner, other = await one.new_page(), await two.new_page()
+    await asyncio.gather(open_notebook(runner, notebook), open_notebook(other, notebook))
+    await runner.locator(".cell .run").first.click()
+    answer = runner.get_by_label("Your name?")
+    await expect(answer).to_be_visible(timeout=30_000)
+    await expect(other.locator(".input-request")).to_have_count(0)  # only the runner is asked
+    await answer.fill("Ann")
+    await runner.get_by_role("button", name="Send").click()
+    await expect(other.locator(".cell .outputs")).to_contain_text("hi Ann", timeout=20_000)
+    # "Change runtime type": the server's types; a GPU runtime with no GPU worker waits.
+    await runner.get_by_test_id("runtime").click()
+    dialog = runner.locator("dialog")
+    await dialog.locator("select").select_option("gpu")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(other.get_by_test_id("runtime")).to_contain_text("GPU · waiting", timeout=20_000)
+    assert ann.client.get(f"/api/notebooks/{notebook}/runtime").json()["type"] == "gpu"
+    ann.client.post(f"/api/notebooks/{notebook}/kernel/interrupt")
+    await one.close()
+    await two.close()
+    ann.client.close()
