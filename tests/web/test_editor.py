@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import make_people, notebook_with_code
@@ -123,6 +123,10 @@ async def test_a_viewer_link_cannot_type_or_run(web: Cluster, browser: Browser) 
     await page.keyboard.type("vandalism")
     await page.keyboard.press("Shift+Enter")
     await asyncio.sleep(0.5)
+    assert ann.export(notebook)["cells"][0]["source"] == "original = True"
+    # Even an edit forced into the page's document is refused, and the page says so.
+    await page.evaluate("() => window.tandem.cells.get(0).get('source').insert(0, 'forced ')")
+    await expect(page.get_by_role("alert")).to_contain_text("Your change was not saved")
     assert ann.export(notebook)["cells"][0]["source"] == "original = True"
     await context.close()
     ann.client.close()
@@ -401,4 +405,96 @@ async def test_input_prompts_the_runner_and_the_runtime_dialog(
     ann.client.post(f"/api/notebooks/{notebook}/kernel/interrupt")
     await one.close()
     await two.close()
+    ann.client.close()
+
+
+async def test_sign_in_and_the_notebook_list(
+    web: Cluster, browser: Browser, tmp_path: object
+) -> None:
+    make_people(web.server.data_dir, ["lia"])
+    context = await browser.new_context(base_url=web.server.url, accept_downloads=True)
+    page = await context.new_page()
+    await page.goto("/")
+    await page.wait_for_url("**/login?next=%2F")
+    await page.get_by_label("Username").fill("lia")
+    await page.get_by_label("Password").fill("wrong")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("wrong username or password")
+    await page.get_by_label("Password").fill("lia-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("table.notebooks")).to_contain_text("No notebooks yet.")
+    # Create: the title is asked for, then the new notebook opens.
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("Fresh")))
+    await page.get_by_role("button", name="New notebook").click()
+    await page.wait_for_url("**/n/*")
+    await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "connected")
+    await page.goto("/")
+    # Import by upload.
+    upload = json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [{"cell_type": "markdown", "id": "m", "metadata": {}, "source": "# Imported"}],
+        }
+    ).encode()
+    await page.locator("input[type=file]").set_input_files(
+        files=[{"name": "imported.ipynb", "mimeType": "application/json", "buffer": upload}]
+    )
+    await page.wait_for_url("**/n/*")
+    await expect(page.locator(".rendered h1")).to_have_text("Imported")
+    await page.goto("/")
+
+    def row_of(title: str) -> Locator:
+        return page.locator("tr").filter(has=page.get_by_role("link", name=title, exact=True))
+
+    await expect(row_of("imported")).to_be_visible()
+    # Rename, download, delete.
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("Renamed")))
+    await row_of("imported").get_by_role("button", name="Rename").click()
+    row = row_of("Renamed")
+    await expect(row).to_be_visible()
+    async with page.expect_download() as download_info:
+        await row.get_by_role("link", name="Download").click()
+    download = await download_info.value
+    assert download.suggested_filename == "Renamed.ipynb"
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await row.get_by_role("button", name="Delete").click()
+    await expect(row_of("Renamed")).to_have_count(0)
+    await expect(row_of("Fresh")).to_have_count(1)
+    await context.close()
+
+
+async def test_move_change_type_split_and_merge(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook, ids = notebook_with_code(ann, ["first", "second\nthird"], title="Shapes")
+    context = await signed_in(browser, web, "ann")
+    page = await context.new_page()
+    await open_notebook(page, notebook)
+
+    def cells() -> list[tuple[str, str]]:
+        return [(c["cell_type"], c["source"]) for c in ann.export(notebook)["cells"]]
+
+    async def settled(expected: list[tuple[str, str]]) -> None:
+        for _ in range(100):
+            if cells() == expected:
+                return
+            await asyncio.sleep(0.05)
+        assert cells() == expected
+
+    await page.locator(".cell").first.get_by_title("Move down").click()
+    await settled([("code", "second\nthird"), ("code", "first")])
+    assert [c["id"] for c in ann.export(notebook)["cells"]] == [ids[1], ids[0]]
+    await page.locator(".cell").nth(1).get_by_label("cell type").select_option("markdown")
+    await settled([("code", "second\nthird"), ("markdown", "first")])
+    # Split the first cell at the end of its first line, then merge it back.
+    await page.locator(".cell .cm-content").first.click()
+    await page.keyboard.press("Control+Home")
+    await page.keyboard.press("End")
+    await page.keyboard.press("Control+Shift+Minus")
+    await settled([("code", "second"), ("code", "third"), ("markdown", "first")])
+    await page.locator(".cell").first.focus()
+    await page.keyboard.press("Shift+M")
+    await settled([("code", "second\nthird"), ("markdown", "first")])
+    await context.close()
     ann.client.close()
