@@ -5,6 +5,7 @@ Kernel HTML runs in /frame, inside a sandboxed iframe with an opaque origin."""
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from server.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static" / "dist"
+# The committed bundle beside the package in a checkout (`pip install -e .`); an installed
+# copy (the Docker image) says where it put it.
+STATIC_DIR = Path(
+    os.environ.get("TANDEM_STATIC_DIR")
+    or Path(__file__).resolve().parent.parent.parent / "static" / "dist"
+)
 
 PAGE_POLICY = "; ".join(
     [
