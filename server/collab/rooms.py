@@ -50,7 +50,8 @@ class RoomManager:
         self._load_hooks.append(hook)
 
     def on_unload(self, hook: Callable[[Room], Awaitable[None]]) -> None:
-        """Await `hook(room)` before a room is unloaded (and at shutdown)."""
+        """Await `hook(room)` when a room has been unloaded (and for each room at shutdown).
+        Hooks must let go of the room: observers on its Doc keep it alive otherwise."""
         self._unload_hooks.append(hook)
 
     def open_rooms(self) -> list[Room]:
@@ -135,13 +136,13 @@ class RoomManager:
         entry = self._entries.get(notebook_id)
         if entry is None or entry.users > 0:
             return
-        await self._run_unload_hooks(entry.room)
         compaction = entry.room.start_compaction()
         if compaction is not None:
             await compaction
         # Someone may have joined while the snapshot was written; then the room stays.
         if entry.users == 0 and self._entries.get(notebook_id) is entry:
             del self._entries[notebook_id]
+            await self._run_unload_hooks(entry.room)
 
     async def _load(self, notebook_id: str) -> Room:
         try:

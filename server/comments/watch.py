@@ -9,6 +9,7 @@ Observers run inside the Doc's transaction and only read; the database is writte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from typing import Any
@@ -36,7 +37,10 @@ class _RoomWatch:
         self.tracked: set[str] = set()
         self.present: set[str] = set()
         self.texts: dict[str, str] = {}
-        self.cells.observe(lambda _event: self._cells_changed())
+        # Subscriptions are let go on unload: observers on a Doc would keep it alive.
+        self.subscriptions: list[tuple[Any, Any]] = []
+        sub = self.cells.observe(lambda _event: self._cells_changed())
+        self.subscriptions.append((self.cells, sub))
         for cell_id in cell_ids:
             self.track(cell_id)
 
@@ -65,7 +69,13 @@ class _RoomWatch:
         def remember(_event: Any) -> None:
             self.texts[cell_id] = str(source)
 
-        source.observe(remember)
+        self.subscriptions.append((source, source.observe(remember)))
+
+    def detach(self) -> None:
+        for shared, subscription in self.subscriptions:
+            with contextlib.suppress(Exception):
+                shared.unobserve(subscription)
+        self.subscriptions.clear()
 
     def _cells_changed(self) -> None:
         cells = self._by_id()
@@ -88,6 +98,7 @@ class CommentWatch:
         self._watches: weakref.WeakValueDictionary[str, _RoomWatch] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         rooms.on_load(self._on_load)
+        rooms.on_unload(self._on_unload)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -99,6 +110,12 @@ class CommentWatch:
         watch = _RoomWatch(self, room, set())
         self._watches[room.notebook_id] = watch
         self._spawn(self._fill(watch))
+
+    async def _on_unload(self, room: Room) -> None:
+        watch = self._watches.get(room.notebook_id)
+        if watch is not None and watch.room is room:
+            watch.detach()
+            del self._watches[room.notebook_id]
 
     async def _fill(self, watch: _RoomWatch) -> None:
         cell_ids = await asyncio.to_thread(self._anchored_cells, watch.room.notebook_id)
