@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     kernel_idle_timeout_seconds: float = 90 * 60
     kernel_max_lifetime_seconds: float = 12 * 3600
     kernel_warning_seconds: float = 5 * 60
+    # How long a run waits for the requester's edits (its state vector) to arrive.
+    execute_sync_timeout_seconds: float = 10.0
     # Output one execution may store in its cell; past it, a truncation notice.
     max_output_bytes_per_cell: int = 5 * 1024 * 1024
     # Kernel output is written into the document at most this often (coalesced between).

@@ -236,3 +236,21 @@ def stamp_user(state: str, user: dict[str, str]) -> str | None:
     stamped.update(user)
     value["user"] = stamped
     return json.dumps(value, separators=(",", ":"))
+
+
+def read_state_vector(data: bytes) -> dict[int, int]:
+    """A Yjs state vector as {client id: next clock}."""
+    count, offset = read_var_uint(data, 0)
+    result: dict[int, int] = {}
+    for _ in range(count):
+        client, offset = read_var_uint(data, offset)
+        clock, offset = read_var_uint(data, offset)
+        result[client] = clock
+    if offset != len(data):
+        raise ProtocolError("trailing bytes after a state vector")
+    return result
+
+
+def state_vector_covers(have: dict[int, int], want: dict[int, int]) -> bool:
+    """Whether a document at `have` holds everything a document at `want` holds."""
+    return all(have.get(client, 0) >= clock for client, clock in want.items())

@@ -102,3 +102,20 @@ def test_delete_set_containment() -> None:
     assert not protocol.delete_set_within({1: [(4, 2)]}, outer)
     assert not protocol.delete_set_within({1: [(9, 2)]}, outer)
     assert not protocol.delete_set_within({3: [(0, 1)]}, outer)
+
+
+def test_state_vectors_read_and_compare() -> None:
+    from pycrdt import Doc, Text
+
+    from server.protocol import read_state_vector, state_vector_covers
+
+    doc: Doc = Doc()
+    doc.get("t", type=Text).insert(0, "abc")
+    vector = read_state_vector(doc.get_state())
+    assert vector == {doc.client_id: 3}
+    assert state_vector_covers(vector, {})
+    assert state_vector_covers({**vector, 7: 1}, vector)
+    assert not state_vector_covers({}, vector)
+    assert not state_vector_covers({doc.client_id: 2}, vector)
+    with pytest.raises(ProtocolError):
+        read_state_vector(doc.get_state() + b"\x00")

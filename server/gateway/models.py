@@ -60,6 +60,9 @@ DEFAULT_RUNTIME_TYPES = [
 
 class ExecuteRequest(BaseModel):
     cell_ids: list[str] = Field(min_length=1, max_length=10_000)
+    # The caller's Yjs state vector (base64): the server runs the cells only once it has
+    # everything the caller had, so keystrokes still on their way are not left out.
+    state_vector: str | None = Field(default=None, max_length=1_000_000)
 
 
 class ExecuteAccepted(BaseModel):

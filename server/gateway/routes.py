@@ -4,6 +4,7 @@ worker tokens and the worker list (admins); the socket workers dial into."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kernels import messages as m
 from server.deps import AdminUser, AppServices, CurrentUser, DbSession, Editable, Readable
-from server.errors import TandemError
+from server.errors import InvalidInput, TandemError
 from server.gateway import tokens
 from server.gateway.gateway import WorkerGone
 from server.gateway.models import (
@@ -28,6 +29,7 @@ from server.gateway.models import (
     WorkerTokenCreated,
     WorkerTokenPublic,
 )
+from server.protocol import read_state_vector
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,18 @@ router = APIRouter(tags=["gateway"])
 async def execute(
     request: ExecuteRequest, access: Editable, user: CurrentUser, services: AppServices
 ) -> ExecuteAccepted:
-    """Queue cells to run (run-all sends every cell id). Markdown and raw cells are skipped."""
+    """Queue cells to run (run-all sends every cell id). Markdown and raw cells are skipped.
+    With `state_vector`, the run waits until the server holds all the caller's edits."""
     notebook, _ = access
     assert user.id is not None
+    seen = None
+    if request.state_vector:
+        try:
+            seen = read_state_vector(base64.b64decode(request.state_vector, validate=True))
+        except (ValueError, TandemError):
+            raise InvalidInput("state_vector is a base64 Yjs state vector") from None
     runtime = await services.gateway.runtime(notebook.id)
-    return await runtime.execute(request.cell_ids, user.username, user.id)
+    return await runtime.execute(request.cell_ids, user.username, user.id, seen)
 
 
 @router.post("/api/notebooks/{notebook_id}/kernel/interrupt", status_code=204)

@@ -32,6 +32,7 @@ from server.events.bus import EventBus, NotebookEvent
 from server.gateway import outputs
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType
 from server.gateway.registry import Placement, WorkerRegistry
+from server.protocol import read_state_vector, state_vector_covers
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,14 @@ class NotebookRuntime:
 
     # --- requests from people ----------------------------------------------------------
 
-    async def execute(self, cell_ids: list[str], username: str, user_id: int) -> ExecuteAccepted:
+    async def execute(
+        self, cell_ids: list[str], username: str, user_id: int, seen: dict[int, int] | None = None
+    ) -> ExecuteAccepted:
+        """Queue cells; with `seen` (the requester's state vector), first wait until the
+        document holds all of it, so the code that runs is the code they see."""
         room = await self._hold_room()
+        if seen:
+            await self._wait_for(room, seen)
         cells = room.doc.get("cells", type=Array)
         kinds = {}
         for cell in cells:
@@ -172,6 +179,17 @@ class NotebookRuntime:
         await marked
         self.publish_status()
         return ExecuteAccepted(queued=queued, skipped=skipped)
+
+    async def _wait_for(self, room: Room, seen: dict[int, int]) -> None:
+        deadline = time.monotonic() + self._settings.execute_sync_timeout_seconds
+        while not state_vector_covers(read_state_vector(room.doc.get_state()), seen):
+            if time.monotonic() > deadline:
+                await self._release_room_if_unused()
+                raise Conflict(
+                    "your latest edits have not reached the server yet; run again once "
+                    "you are connected"
+                )
+            await asyncio.sleep(0.01)
 
     async def interrupt(self) -> None:
         placement = self._placement

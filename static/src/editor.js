@@ -266,7 +266,10 @@ class Notebook {
   async run (ids) {
     if (!this.canEdit || !ids.length) return
     try {
-      await api('POST', `/api/notebooks/${this.info.id}/execute`, { cell_ids: ids })
+      // The server runs what we see: it waits until it holds everything this replica holds.
+      const sv = Y.encodeStateVector(this.doc)
+      const state_vector = btoa(String.fromCharCode(...sv))
+      await api('POST', `/api/notebooks/${this.info.id}/execute`, { cell_ids: ids, state_vector })
     } catch (e) {
       toast(`Could not run: ${e.message}`, 'error')
     }

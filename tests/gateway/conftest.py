@@ -55,7 +55,9 @@ def start_cluster(data_dir: Path, **env: str) -> tuple[Cluster, ServerProcess]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One server with one CPU worker, shared by the tests of a module."""
-    cluster, server = start_cluster(tmp_path_factory.mktemp("gateway"))
+    cluster, server = start_cluster(
+        tmp_path_factory.mktemp("gateway"), TANDEM_EXECUTE_SYNC_TIMEOUT_SECONDS="2"
+    )
     cluster.start_worker("cpu-1", args=["--max-kernels", "64"])
     try:
         yield cluster

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import re
+import time
 
 import pytest
+from pycrdt import Array, Doc, Text
 
 from tests.gateway.conftest import Cluster, wait_for_workers
-from tests.gateway.helpers import cell, run, status, text_of
+from tests.gateway.helpers import cell, finished_since, run, status, text_of
 from tests.support import YClient, eventually, notebook_with_code, sync_url
 
 
@@ -173,4 +177,51 @@ async def test_kernels_never_see_the_worker_token(cluster: Cluster) -> None:
     async with YClient(sync_url(cluster.server, nb, cluster.person("ann").token)) as client:
         await run(ann, nb, ids, client)
         assert text_of(client, ids[0]) == "[]"
+    ann.client.close()
+
+
+async def test_a_run_waits_for_the_edits_the_caller_has_made(cluster: Cluster) -> None:
+    """The browser sends its state vector with a run: the server runs the code the caller
+    sees, even when the REST call overtakes the keystrokes on the websocket."""
+    ann = cluster.api("ann")
+    nb, ids = notebook_with_code(ann, ["print('old code')"])
+    async with YClient(sync_url(cluster.server, nb, cluster.person("ann").token)) as client:
+        # An edit the server has not got yet: made on a copy, delivered a little later.
+        ahead = Doc()
+        ahead.apply_update(client.doc.get_update())
+        before = ahead.get_state()
+        source = ahead.get("cells", type=Array)[0]["source"]
+        source.clear()
+        source += "print('new code')"
+        late_update = ahead.get_update(before)
+        seen = base64.b64encode(ahead.get_state()).decode()
+
+        async def deliver_late() -> None:
+            await asyncio.sleep(0.5)
+            client.doc.apply_update(late_update)
+
+        since = int(time.time() * 1000) - 5
+        delivery = asyncio.create_task(deliver_late())
+        response = await asyncio.to_thread(
+            ann.client.post,
+            f"/api/notebooks/{nb}/execute",
+            json={"cell_ids": ids, "state_vector": seen},
+        )
+        assert response.status_code == 202, response.text
+        await delivery
+        await eventually(lambda: finished_since(client, ids[0], since), 30)
+        assert text_of(client, ids[0]) == "new code\n"
+        # Edits that never arrive: a clear refusal, nothing queued.
+        never = Doc()
+        never.get("t", type=Text).insert(0, "never sent")
+        stale = base64.b64encode(never.get_state()).decode()
+        refused = ann.client.post(
+            f"/api/notebooks/{nb}/execute", json={"cell_ids": ids, "state_vector": stale}
+        )
+        assert refused.status_code == 409
+        assert "not reached the server" in refused.json()["detail"]
+        garbage = ann.client.post(
+            f"/api/notebooks/{nb}/execute", json={"cell_ids": ids, "state_vector": "%%%"}
+        )
+        assert garbage.status_code == 400
     ann.client.close()
