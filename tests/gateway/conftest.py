@@ -18,9 +18,18 @@ class Cluster:
         self.people = make_people(server.data_dir, ["ann", "ben"])
         self.admin_api = Api(server, self.admin)
         self.workers: list[WorkerProcess] = []
+        self._apis: list[Api] = []
 
     def api(self, name: str) -> Api:
-        return Api(self.server, self.people[name])
+        api = Api(self.server, self.people[name])
+        self._apis.append(api)
+        return api
+
+    def close_apis(self) -> None:
+        """Close the clients a test made, even when it failed half way."""
+        for api in self._apis:
+            api.client.close()
+        self._apis.clear()
 
     def person(self, name: str) -> Person:
         return self.people[name]
@@ -41,6 +50,7 @@ class Cluster:
         return list(response.json())
 
     def close(self) -> None:
+        self.close_apis()
         for worker in self.workers:
             worker.stop()
         self.admin_api.client.close()
@@ -68,6 +78,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert "Traceback" not in log, log[-3000:]
         for person in [cluster.admin, *cluster.people.values()]:
             assert person.token not in log
+
+
+@pytest.fixture(autouse=True)
+def _close_test_clients(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    for name in ("cluster", "own_cluster", "web"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).close_apis()
 
 
 def wait_for_workers(cluster: Cluster, count: int) -> None:

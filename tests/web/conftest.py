@@ -8,6 +8,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright, expect
 
 from tests.gateway.conftest import Cluster, start_cluster, wait_for_workers
+from tests.gateway.conftest import _close_test_clients as _close_test_clients
 
 # CI machines are small and shared: wait generously for what must eventually show.
 expect.set_options(timeout=15_000)
