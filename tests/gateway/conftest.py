@@ -83,7 +83,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(autouse=True)
 def _close_test_clients(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    for name in ("cluster", "own_cluster", "web"):
+    # Module-scoped clusters outlive the test; a test's own cluster closes its clients itself.
+    for name in ("cluster", "web"):
         if name in request.fixturenames:
             request.getfixturevalue(name).close_apis()
 
