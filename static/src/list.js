@@ -79,6 +79,19 @@ export async function listPage (root) {
     }, 'New notebook'),
     me.is_guest ? null : h('button', { onclick: () => fileInput.click() }, 'Import .ipynb'),
     fileInput)
-  root.replaceChildren(header, h('main', { class: 'list' }, tools, me.is_guest ? null : drop, table))
-  await refresh()
+  const mentions = h('section', { class: 'mentions', 'data-testid': 'mentions' })
+  root.replaceChildren(header, h('main', { class: 'list' }, tools, me.is_guest ? null : drop, mentions, table))
+  await Promise.all([refresh(), showMentions(mentions)])
+}
+
+// Comments that mention you, unread first; opening one marks it read.
+async function showMentions (box) {
+  const mentions = await api('GET', '/api/me/mentions')
+  if (!mentions.length) return
+  box.replaceChildren(h('h2', {}, 'Mentions'), h('ul', { class: 'plain' }, ...mentions.map((m) => h('li', { class: m.unread ? 'unread' : '' },
+    h('a', {
+      href: `/n/${encodeURIComponent(m.notebook_id)}`,
+      onclick: () => { api('POST', `/api/notebooks/${m.notebook_id}/threads/${m.thread_id}/read`).catch(() => {}) }
+    }, `${m.author}: ${m.excerpt}`),
+    h('span', { class: 'muted' }, (m.unread ? 'new · ' : '') + new Date(m.created_at).toLocaleString())))))
 }
