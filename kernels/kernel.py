@@ -28,15 +28,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[m.FromWorker], Awaitable[None]]
 
-FORWARDED = {
-    "stream",
-    "display_data",
-    "execute_result",
-    "error",
-    "clear_output",
-    "update_display_data",
-    "execute_input",
-}
 # Never handed to a kernel: the code in a cell must not read the worker's credentials.
 _PRIVATE_ENV = ("TANDEM_WORKER_TOKEN",)
 
@@ -130,7 +121,7 @@ class RunningKernel:
             if execution is None:
                 continue  # output of no execution of ours (a thread printing later, say)
             msg_type = msg["msg_type"]
-            if msg_type in FORWARDED:
+            if msg_type in m.OUTPUT_TYPES:
                 await self._send(
                     m.Output(
                         kernel_id=self.kernel_id,

@@ -12,7 +12,7 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -70,22 +70,26 @@ class KernelDied(_Message):
     reason: str = _TEXT
 
 
+OutputType = Literal[
+    "stream",
+    "display_data",
+    "execute_result",
+    "error",
+    "clear_output",
+    "update_display_data",
+    "execute_input",
+]
+OUTPUT_TYPES: frozenset[str] = frozenset(get_args(OutputType))
+
+
 class Output(_Message):
-    """One IOPub message of an execution: stream, display_data, execute_result, error,
-    clear_output, update_display_data or execute_input (content as the kernel sent it)."""
+    """One IOPub message of an execution, of one of `OUTPUT_TYPES` (content as the kernel
+    sent it)."""
 
     type: Literal["output"] = "output"
     kernel_id: str = _ID
     execution_id: str = _ID
-    msg_type: Literal[
-        "stream",
-        "display_data",
-        "execute_result",
-        "error",
-        "clear_output",
-        "update_display_data",
-        "execute_input",
-    ]
+    msg_type: OutputType
     content: dict[str, Any]
 
 

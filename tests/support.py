@@ -37,6 +37,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def kill_now(proc: subprocess.Popen[bytes] | None) -> None:
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL (the whole process group with `group`) after `grace` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait(5)
+
+
 @dataclass
 class ServerProcess:
     """`tandem serve` in a child process, as a user would run it."""
@@ -97,18 +118,10 @@ class ServerProcess:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flushing. What is stored is what survives."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        kill_now(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, grace=15)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -390,7 +403,9 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log_path = self.server.data_dir / f"worker-{self.name}.log"
-        env = {**os.environ, "TANDEM_WORKER_TOKEN": self.token, **self.env}
+        env = {**os.environ, **self.env}
+        if self.token:
+            env["TANDEM_WORKER_TOKEN"] = self.token
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -410,18 +425,10 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the worker alone (its kernels notice their parent is gone)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        kill_now(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        terminate(self.proc, grace=20, group=True)
 
 
 def notebook_with_code(api: Api, sources: list[str], title: str = "Runs") -> tuple[str, list[str]]:

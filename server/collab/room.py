@@ -158,6 +158,12 @@ class Room:
     _edits_saved: asyncio.Event = field(default_factory=asyncio.Event)
     # Told when an update left fewer cells than before: (room, seq, before, after).
     on_cells_removed: Callable[[Room, int, int, int], None] | None = None
+    _cells: Array[Any] = field(init=False)
+    # Callers waiting for the Doc to hold a state vector (see `holds`).
+    _state_waiters: list[tuple[dict[int, int], asyncio.Future[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._cells = self.doc.get("cells", type=Array)  # a root: the same for the Doc's life
 
     # --- connections -------------------------------------------------------------------
 
@@ -291,16 +297,19 @@ class Room:
             raise TandemError("could not save the change; reconnect to retry") from None
 
     def _apply(self, update: bytes, message: bytes, seq: int) -> None:
-        cells = self.doc.get("cells", type=Array)
-        before = len(cells)
+        watch = self.on_cells_removed
+        cells = self._cells if watch is not None else None
+        before = len(cells) if cells is not None else 0
         try:
             self.doc.apply_update(update)
         except Exception:
             log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
             return
         self.last_seq = seq
-        if self.on_cells_removed is not None and len(cells) < before:
-            self.on_cells_removed(self, seq, before, len(cells))
+        if watch is not None and cells is not None and len(cells) < before:
+            watch(self, seq, before, len(cells))
+        if self._state_waiters:
+            self._wake_state_waiters()
         for connection in self.connections:
             connection.send_update(update, message)
         self._count_for_compaction(update)
@@ -313,6 +322,24 @@ class Room:
             or self._since_snapshot_bytes >= self.limits.compact_after_bytes
         ):
             self.start_compaction()
+
+    async def holds(self, wanted: dict[int, int]) -> None:
+        """Return once the Doc holds everything a replica at state vector `wanted` holds
+        (say, a browser asking to run what it sees). Callers bound the wait."""
+        if protocol.state_vector_covers(protocol.read_state_vector(self.doc.get_state()), wanted):
+            return
+        waiter = (wanted, asyncio.get_running_loop().create_future())
+        self._state_waiters.append(waiter)
+        try:
+            await waiter[1]
+        finally:
+            self._state_waiters.remove(waiter)
+
+    def _wake_state_waiters(self) -> None:
+        have = protocol.read_state_vector(self.doc.get_state())
+        for wanted, future in self._state_waiters:
+            if not future.done() and protocol.state_vector_covers(have, wanted):
+                future.set_result(None)
 
     # --- the server's own edits ---------------------------------------------------------
 

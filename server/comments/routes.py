@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlmodel import Session
 
+from server.auth.models import User
 from server.comments import service
 from server.comments.models import (
     CommentThread,
@@ -22,7 +23,7 @@ from server.comments.models import (
 )
 from server.deps import AppServices, Commentable, CurrentUser, DbSession, Readable, in_db
 from server.events.bus import NotebookEvent
-from server.notebooks.models import Notebook
+from server.notebooks.models import Notebook, Role
 from server.services import Services
 
 router = APIRouter(tags=["comments"])
@@ -140,24 +141,27 @@ async def delete_comment(
     return await _publish(services, notebook, thread_id)
 
 
+async def _resolve(
+    thread_id: str, access: tuple[Notebook, Role], user: User, services: Services, done: bool
+) -> ThreadPublic:
+    notebook, _ = access
+    change = _change(notebook, thread_id, lambda db, t: service.set_resolved(db, t, user, done))
+    await in_db(services, change)
+    return await _publish(services, notebook, thread_id)
+
+
 @router.post("/api/notebooks/{notebook_id}/threads/{thread_id}/resolve")
 async def resolve_thread(
     thread_id: str, access: Commentable, user: CurrentUser, services: AppServices
 ) -> ThreadPublic:
-    notebook, _ = access
-    change = _change(notebook, thread_id, lambda db, t: service.set_resolved(db, t, user, True))
-    await in_db(services, change)
-    return await _publish(services, notebook, thread_id)
+    return await _resolve(thread_id, access, user, services, True)
 
 
 @router.post("/api/notebooks/{notebook_id}/threads/{thread_id}/reopen")
 async def reopen_thread(
     thread_id: str, access: Commentable, user: CurrentUser, services: AppServices
 ) -> ThreadPublic:
-    notebook, _ = access
-    change = _change(notebook, thread_id, lambda db, t: service.set_resolved(db, t, user, False))
-    await in_db(services, change)
-    return await _publish(services, notebook, thread_id)
+    return await _resolve(thread_id, access, user, services, False)
 
 
 @router.post("/api/notebooks/{notebook_id}/threads/{thread_id}/read", status_code=204)

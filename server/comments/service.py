@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from pycrdt import Array, Assoc, Doc, Map, StickyIndex, Text
+from pycrdt import Assoc, Doc, StickyIndex, Text
 from sqlmodel import Session, col, select
 
 from server.auth.models import User
@@ -28,6 +28,7 @@ from server.comments.models import (
 )
 from server.errors import InvalidInput, NotFound, PermissionDenied
 from server.notebooks import service as notebooks
+from server.notebooks.document import cells_of, find_cell
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 
@@ -45,11 +46,9 @@ def clean_body(body: str) -> str:
 
 
 def source_of(doc: Doc[Any], cell_id: str) -> Text | None:
-    for cell in doc.get("cells", type=Array):
-        if isinstance(cell, Map) and cell.get("id") == cell_id:
-            source = cell.get("source")
-            return source if isinstance(source, Text) else None
-    return None
+    cell = find_cell(cells_of(doc), cell_id)
+    source = cell.get("source") if cell is not None else None
+    return source if isinstance(source, Text) else None
 
 
 def _byte_offset(text: str, chars: int) -> int:

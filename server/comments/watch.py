@@ -14,7 +14,7 @@ import logging
 import weakref
 from typing import Any
 
-from pycrdt import Array, Map, Text
+from pycrdt import Map, Text
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -22,6 +22,7 @@ from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.comments.models import CommentThread
 from server.events.bus import EventBus, NotebookEvent
+from server.notebooks.document import cells_of
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class _RoomWatch:
     def __init__(self, owner: CommentWatch, room: Room, cell_ids: set[str]) -> None:
         self.owner = owner
         self.room = room
-        self.cells = room.doc.get("cells", type=Array)
+        self.cells = cells_of(room.doc)
         self.tracked: set[str] = set()
         self.present: set[str] = set()
         self.texts: dict[str, str] = {}
@@ -78,6 +79,8 @@ class _RoomWatch:
         self.subscriptions.clear()
 
     def _cells_changed(self) -> None:
+        if not self.tracked:
+            return
         cells = self._by_id()
         gone = {c for c in self.present if c not in cells}
         back = {c for c in self.tracked - self.present if c in cells}

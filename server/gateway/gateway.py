@@ -83,27 +83,30 @@ class Gateway:
     async def runtime(self, notebook_id: str) -> NotebookRuntime:
         runtime = self._runtimes.get(notebook_id)
         if runtime is None:
-            chosen = await asyncio.to_thread(self._stored_type, notebook_id)
+            runtime_type = await self._stored_type(notebook_id)
             runtime = self._runtimes.get(notebook_id)  # someone else made it meanwhile
             if runtime is None:
-                default = self.settings.runtime_types[0]
-                runtime_type = self._types.get(chosen or "", default)
                 runtime = NotebookRuntime(notebook_id, runtime_type, self._ctx)
                 self._runtimes[notebook_id] = runtime
         return runtime
 
-    def _stored_type(self, notebook_id: str) -> str | None:
-        with Session(self._engine) as db:
-            notebook = db.get(Notebook, notebook_id)
-            return notebook.runtime_type if notebook is not None else None
+    async def _stored_type(self, notebook_id: str) -> RuntimeType:
+        """The notebook's chosen runtime type, else the default (the first configured)."""
+
+        def read() -> str | None:
+            with Session(self._engine) as db:
+                notebook = db.get(Notebook, notebook_id)
+                return notebook.runtime_type if notebook is not None else None
+
+        chosen = await asyncio.to_thread(read)
+        return self._types.get(chosen or "", self.settings.runtime_types[0])
 
     async def status(self, notebook_id: str) -> RuntimeStatus:
         runtime = self._runtimes.get(notebook_id)
         if runtime is not None:
             return runtime.status()
         # Asking does not make a runtime: most notebooks open are never run.
-        chosen = await asyncio.to_thread(self._stored_type, notebook_id)
-        runtime_type = self._types.get(chosen or "", self.settings.runtime_types[0])
+        runtime_type = await self._stored_type(notebook_id)
         return RuntimeStatus(
             type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
         )

@@ -12,19 +12,12 @@ pycrdt indexes Text by UTF-8 bytes, so every offset below is a byte offset.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Array, Map, Text
 
 TRUNCATED_KEY = "tandem_truncated"
-
-
-def find_cell(cells: Array[Any], cell_id: str) -> Map[Any] | None:
-    for cell in cells:
-        if isinstance(cell, Map) and cell.get("id") == cell_id:
-            return cell
-    return None
 
 
 @dataclass
@@ -44,7 +37,6 @@ class CellWriter:
     dropped_bytes: int = 0
     truncated: bool = False
     clear_pending: bool = False
-    display_ids: set[str] = field(default_factory=set)
     _stream: _Stream | None = None
 
     def start(self, cell: Map[Any]) -> None:
@@ -53,35 +45,42 @@ class CellWriter:
         if len(outputs):
             outputs.clear()
 
-    def write(self, cell: Map[Any], msg_type: str, content: dict[str, Any]) -> None:
+    def write(self, cell: Map[Any], msg_type: str, content: dict[str, Any]) -> str | None:
+        """Write one message; returns the display id of an output it added under one."""
         if msg_type == "clear_output":
             if content.get("wait"):
                 self.clear_pending = True
             else:
                 self._clear(cell)
-            return
+            return None
         if msg_type not in ("stream", "display_data", "execute_result", "error"):
-            return
+            return None
         if self.clear_pending:
             self._clear(cell)
-        if self.truncated:
-            self.dropped_bytes += _size(content)
-            return
         if msg_type == "stream":
-            self._write_stream(cell, str(content.get("name", "stdout")), str(content.get("text")))
-            return
+            text = str(content.get("text"))
+            if self.truncated:
+                self.dropped_bytes += len(text.encode())
+            else:
+                self._write_stream(cell, str(content.get("name", "stdout")), text)
+            return None
         output = to_output(msg_type, content)
         size = _size(output)
+        if self.truncated:
+            self.dropped_bytes += size
+            return None
         if self.stored_bytes + size > self.limit_bytes:
             self._truncate(cell, size)
-            return
+            return None
         display_id = (content.get("transient") or {}).get("display_id")
         if isinstance(display_id, str) and display_id:
             output["transient"] = {"display_id": display_id}
-            self.display_ids.add(display_id)
+        else:
+            display_id = None
         _outputs(cell).append(Map(output))
         self.stored_bytes += size
         self._stream = None
+        return display_id
 
     def _clear(self, cell: Map[Any]) -> None:
         self.clear_pending = False

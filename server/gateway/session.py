@@ -32,7 +32,7 @@ from server.events.bus import EventBus, NotebookEvent
 from server.gateway import outputs
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType
 from server.gateway.registry import Placement, WorkerRegistry
-from server.protocol import read_state_vector, state_vector_covers
+from server.notebooks.document import cells_of, find_cell
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class NotebookRuntime:
         room = await self._hold_room()
         if seen:
             await self._wait_for(room, seen)
-        cells = room.doc.get("cells", type=Array)
+        cells = cells_of(room.doc)
         kinds = {}
         for cell in cells:
             if isinstance(cell, Map):
@@ -163,7 +163,7 @@ class NotebookRuntime:
         unknown = [cell_id for cell_id in cell_ids if cell_id not in kinds]
         if unknown:
             await self._release_room_if_unused()
-            raise outputs_not_found(unknown)
+            raise unknown_cells(unknown)
         batch = uuid.uuid4().hex
         queued = [cell_id for cell_id in dict.fromkeys(cell_ids) if kinds[cell_id] == "code"]
         skipped = [cell_id for cell_id in cell_ids if kinds[cell_id] != "code"]
@@ -181,15 +181,15 @@ class NotebookRuntime:
         return ExecuteAccepted(queued=queued, skipped=skipped)
 
     async def _wait_for(self, room: Room, seen: dict[int, int]) -> None:
-        deadline = time.monotonic() + self._settings.execute_sync_timeout_seconds
-        while not state_vector_covers(read_state_vector(room.doc.get_state()), seen):
-            if time.monotonic() > deadline:
-                await self._release_room_if_unused()
-                raise Conflict(
-                    "your latest edits have not reached the server yet; run again once "
-                    "you are connected"
-                )
-            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(self._settings.execute_sync_timeout_seconds):
+                await room.holds(seen)
+        except TimeoutError:
+            await self._release_room_if_unused()
+            raise Conflict(
+                "your latest edits have not reached the server yet; run again once "
+                "you are connected"
+            ) from None
 
     async def interrupt(self) -> None:
         placement = self._placement
@@ -303,7 +303,7 @@ class NotebookRuntime:
             self._runner = None
 
     async def _start_kernel(self) -> bool:
-        self._set_state("starting")
+        # While no worker has room, the registry's line marks us waiting (mark_waiting).
         placement = await self._ctx.registry.place(self.runtime, self.notebook_id)
         self._placement = placement
         self._kernel_up = asyncio.get_running_loop().create_future()
@@ -336,7 +336,7 @@ class NotebookRuntime:
         code: list[str] = []
 
         def begin(doc: Doc[Any]) -> None:
-            cell = outputs.find_cell(doc.get("cells", type=Array), execution.cell_id)
+            cell = find_cell(cells_of(doc), execution.cell_id)
             if cell is None:
                 return
             code.append(str(cell.get("source", "")))
@@ -392,7 +392,7 @@ class NotebookRuntime:
         }
 
         def finish(doc: Doc[Any]) -> None:
-            cell = outputs.find_cell(doc.get("cells", type=Array), execution.cell_id)
+            cell = find_cell(cells_of(doc), execution.cell_id)
             if cell is None:
                 return
             cell["execution_state"] = "idle"
@@ -418,9 +418,9 @@ class NotebookRuntime:
         first = queued[0].cell_id
 
         def fail(doc: Doc[Any]) -> None:
-            cells = doc.get("cells", type=Array)
+            cells = cells_of(doc)
             for execution in queued:
-                cell = outputs.find_cell(cells, execution.cell_id)
+                cell = find_cell(cells, execution.cell_id)
                 if cell is None:
                     continue
                 cell["execution_state"] = "idle"
@@ -469,7 +469,7 @@ class NotebookRuntime:
         def mark(doc: Doc[Any]) -> None:
             if not wanted:
                 return
-            for cell in doc.get("cells", type=Array):
+            for cell in cells_of(doc):
                 if isinstance(cell, Map) and cell.get("id") in wanted:
                     cell["execution_state"] = state
 
@@ -500,19 +500,19 @@ class NotebookRuntime:
             self._hurry.clear()
 
     def _write(self, doc: Doc[Any], pending: list[tuple[Execution, str, dict[str, Any]]]) -> None:
-        cells = doc.get("cells", type=Array)
+        cells = cells_of(doc)
         found: dict[str, Map[Any] | None] = {}
         for execution, msg_type, content in pending:
             if msg_type == "update_display_data":
                 self._update_display(cells, content)
                 continue
             if execution.cell_id not in found:
-                found[execution.cell_id] = outputs.find_cell(cells, execution.cell_id)
+                found[execution.cell_id] = find_cell(cells, execution.cell_id)
             cell = found[execution.cell_id]
             if cell is None:
                 continue
-            execution.writer.write(cell, msg_type, content)
-            for display_id in execution.writer.display_ids:
+            display_id = execution.writer.write(cell, msg_type, content)
+            if display_id is not None:
                 self._display_cells.setdefault(display_id, set()).add(execution.cell_id)
 
     def _update_display(self, cells: Array[Any], content: dict[str, Any]) -> None:
@@ -521,7 +521,7 @@ class NotebookRuntime:
             return
         updated = False
         for cell_id in self._display_cells.get(display_id, ()):
-            cell = outputs.find_cell(cells, cell_id)
+            cell = find_cell(cells, cell_id)
             if cell is not None:
                 updated = outputs.update_display(cell, display_id, content) or updated
         if not updated:  # shown before this server started: look everywhere
@@ -604,13 +604,13 @@ class NotebookRuntime:
         task.add_done_callback(self._background.discard)
 
 
-def outputs_not_found(unknown: list[str]) -> NotFound:
+def unknown_cells(unknown: list[str]) -> NotFound:
     shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
     return NotFound(f"no cell with id {shown} in this notebook")
 
 
 def reset_stale_states(doc: Doc[Any]) -> None:
     """Cells a stopped server left queued or running: nothing will run them now."""
-    for cell in doc.get("cells", type=Array):
+    for cell in cells_of(doc):
         if isinstance(cell, Map) and cell.get("execution_state") in ("queued", "running"):
             cell["execution_state"] = "idle"

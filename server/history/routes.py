@@ -61,8 +61,8 @@ async def compare_versions(
 ) -> Comparison:
     """Cell by cell from `base` to `other` (a version id, or `current`)."""
     notebook, _ = access
-    before = service.content_of(await _state(services, notebook.id, base))
-    after = service.content_of(await _state(services, notebook.id, other))
+    before = notebooks.content_of(await _state(services, notebook.id, base))
+    after = notebooks.content_of(await _state(services, notebook.id, other))
     return service.compare(base, before, other, after)
 
 
@@ -88,7 +88,7 @@ async def restore_version(
     before is kept as a version too. Nobody's connection breaks."""
     notebook, _ = access
     version = await in_db(services, lambda db: service.get(db, notebook.id, version_id))
-    target = service.content_of(version.state)
+    target = notebooks.content_of(version.state)
     async with services.rooms.hold(notebook.id) as room:
         current = room.doc.get_update()
 

@@ -13,7 +13,6 @@ import bisect
 import difflib
 import json
 import uuid
-import warnings
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -22,15 +21,8 @@ from sqlmodel import Session, col, select
 
 from server.errors import NotFound
 from server.history.models import CellChange, Comparison, Version, VersionKind, VersionPublic
-
-
-def content_of(state: bytes) -> dict[str, Any]:
-    doc: Doc[Any] = Doc()
-    doc.apply_update(state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        content: dict[str, Any] = YNotebook(doc).get()
-    return content
+from server.notebooks.document import cells_of
+from server.notebooks.service import content_of
 
 
 def save(
@@ -167,7 +159,7 @@ def restore_into(doc: Doc[Any], target: dict[str, Any]) -> None:
     # jupyter_ydoc builds cells as preliminary Maps; its YNotebook must wrap another Doc,
     # as wrapping this one would open a second transaction on it.
     notebook = YNotebook(Doc())
-    cells = doc.get("cells", type=Array)
+    cells = cells_of(doc)
     wanted = [c for c in target.get("cells", []) if isinstance(c, dict)]
     wanted_ids = [str(c.get("id")) for c in wanted]
     wanted_set = set(wanted_ids)

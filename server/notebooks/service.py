@@ -91,13 +91,21 @@ def initial_state(content: dict[str, Any]) -> bytes:
     return doc.get_update()
 
 
-def export(state: bytes) -> dict[str, Any]:
-    """The document as nbformat 4 JSON, validated."""
+def content_of(state: bytes) -> dict[str, Any]:
+    """The document's content as jupyter_ydoc reads it (not yet filled in or validated)."""
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        content = _with_required_fields(YNotebook(doc).get())
+        content: dict[str, Any] = YNotebook(doc).get()
+    return content
+
+
+def export(state: bytes) -> dict[str, Any]:
+    """The document as nbformat 4 JSON, validated."""
+    content = _with_required_fields(content_of(state))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         nb = nbformat.from_dict(content)
         try:
             nbformat.validate(nb)

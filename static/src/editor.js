@@ -182,38 +182,32 @@ class Notebook {
   }
 
   move (view, offset) {
-    // Yjs has no move: the cell goes out and a copy with the same id comes in, in one
-    // transaction, so the others see one change.
     const index = this.indexOf(view)
     const target = index + offset
-    if (!this.canEdit || index < 0 || target < 0 || target >= this.cells.length) return
-    const copy = copyCell(view.ymap)
-    this.doc.transact(() => {
-      this.cells.delete(index, 1)
-      this.cells.insert(target, [copy])
-    }, CELLS)
-    this.views.get(copy)?.el.focus()
+    if (target < 0 || target >= this.cells.length) return
+    this.views.get(this.replaceCell(view, target))?.el.focus()
   }
 
-  setType (view, type) {
-    if (!this.canEdit || view.type === type) return
+  // Yjs has no move: the cell goes out and a copy (same id, possibly another type) comes in
+  // at `target`, in one transaction, so the others see one change.
+  replaceCell (view, target, type) {
     const index = this.indexOf(view)
+    if (!this.canEdit || index < 0) return null
     const copy = copyCell(view.ymap, type)
-    this.doc.transact(() => {
-      this.cells.delete(index, 1)
-      this.cells.insert(index, [copy])
-    }, CELLS)
-    this.views.get(copy)?.el.focus()
-  }
-
-  moveTo (view, target) {
-    const index = this.indexOf(view)
-    if (!this.canEdit || index < 0 || target === index) return
-    const copy = copyCell(view.ymap)
     this.doc.transact(() => {
       this.cells.delete(index, 1)
       this.cells.insert(Math.min(target, this.cells.length), [copy])
     }, CELLS)
+    return copy
+  }
+
+  setType (view, type) {
+    if (view.type === type) return
+    this.views.get(this.replaceCell(view, this.indexOf(view), type))?.el.focus()
+  }
+
+  moveTo (view, target) {
+    if (target !== this.indexOf(view)) this.replaceCell(view, target)
   }
 
   split (view) {

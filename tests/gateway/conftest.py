@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support import Api, Person, ServerProcess, WorkerProcess, make_people
@@ -62,22 +63,37 @@ def start_cluster(data_dir: Path, **env: str) -> tuple[Cluster, ServerProcess]:
     return Cluster(server), server
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One server with one CPU worker, shared by the tests of a module."""
-    cluster, server = start_cluster(
-        tmp_path_factory.mktemp("gateway"), TANDEM_EXECUTE_SYNC_TIMEOUT_SECONDS="2"
-    )
-    cluster.start_worker("cpu-1", args=["--max-kernels", "64"])
+@contextlib.contextmanager
+def running_cluster(
+    data_dir: Path, workers: dict[str, list[str]] | None = None, **env: str
+) -> Iterator[Cluster]:
+    """A server with these workers (name: extra arguments); stopped afterwards, and its log
+    checked: no traceback, no token."""
+    cluster, server = start_cluster(data_dir, **env)
     try:
+        for name, args in (workers or {}).items():
+            cluster.start_worker(name, args=args)
+        if workers:
+            wait_for_workers(cluster, len(workers))
         yield cluster
     finally:
         cluster.close()
         server.stop()
-        log = server.log()
-        assert "Traceback" not in log, log[-3000:]
-        for person in [cluster.admin, *cluster.people.values()]:
-            assert person.token not in log
+    log = server.log()
+    assert "Traceback" not in log, log[-3000:]
+    for person in [cluster.admin, *cluster.people.values()]:
+        assert person.token not in log
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One server with one CPU worker, shared by the tests of a module."""
+    with running_cluster(
+        tmp_path_factory.mktemp("gateway"),
+        {"cpu-1": ["--max-kernels", "64"]},
+        TANDEM_EXECUTE_SYNC_TIMEOUT_SECONDS="2",
+    ) as shared:
+        yield shared
 
 
 @pytest.fixture(autouse=True)
@@ -90,13 +106,8 @@ def _close_test_clients(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def wait_for_workers(cluster: Cluster, count: int) -> None:
-    import time
-
     deadline = time.monotonic() + 30
     while len(cluster.workers_online()) < count:
         if time.monotonic() > deadline:
             raise AssertionError("workers did not connect")
         time.sleep(0.1)
-
-
-__all__ = ["Cluster", "httpx", "start_cluster", "wait_for_workers"]

@@ -119,6 +119,17 @@ async def test_a_dying_kernel_fails_its_cell_and_the_next_run_starts_anew(
     ann.client.close()
 
 
+async def test_a_killed_kernel_says_so(cluster: Cluster) -> None:
+    """SIGKILL, as the OOM killer sends it."""
+    ann = cluster.api("ann")
+    nb, ids = notebook_with_code(ann, ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
+    async with YClient(sync_url(cluster.server, nb, cluster.person("ann").token)) as client:
+        await run(ann, nb, ids, client)
+        assert "RuntimeLost" in text_of(client, ids[0])
+        assert "SIGKILL" in text_of(client, ids[0])
+        assert status(ann, nb)["status"] == "disconnected"
+
+
 async def test_outputs_keep_arriving_with_no_browser_open(cluster: Cluster) -> None:
     ann = cluster.api("ann")
     code = "import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.3)"

@@ -127,9 +127,8 @@ def test_update_display_replaces_in_place() -> None:
     _, cell = new_cell()
     writer = CellWriter(limit_bytes=1_000_000)
     shown = {"data": {"text/plain": "0%"}, "metadata": {}, "transient": {"display_id": "bar"}}
-    writer.write(cell, "display_data", shown)
-    writer.write(cell, "stream", {"name": "stdout", "text": "x"})
-    assert writer.display_ids == {"bar"}
+    assert writer.write(cell, "display_data", shown) == "bar"
+    assert writer.write(cell, "stream", {"name": "stdout", "text": "x"}) is None
     assert update_display(cell, "bar", {"data": {"text/plain": "100%"}, "metadata": {}})
     assert not update_display(cell, "other", {"data": {}, "metadata": {}})
     assert outputs_of(cell)[0]["data"] == {"text/plain": "100%"}

@@ -10,18 +10,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import psutil
 import pytest
 import websockets
 
-from tests.gateway.conftest import Cluster, start_cluster, wait_for_workers
+from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import Events, cell, events_url, finished_since, run, status, text_of
-from tests.support import ServerProcess, YClient, eventually, notebook_with_code, sync_url
+from tests.support import (
+    ServerProcess,
+    WorkerProcess,
+    YClient,
+    eventually,
+    notebook_with_code,
+    sync_url,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "kernels" / "data"
 
@@ -38,11 +47,8 @@ def fake_gpu_path(tmp_path: Path, listing: str) -> dict[str, str]:
 
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster, server = start_cluster(tmp_path / "data", TANDEM_WORKER_TIMEOUT_SECONDS="3")
-    yield cluster
-    cluster.close()
-    server.stop()
-    assert "Traceback" not in server.log(), server.log()[-3000:]
+    with running_cluster(tmp_path / "data", TANDEM_WORKER_TIMEOUT_SECONDS="3") as cluster:
+        yield cluster
 
 
 async def test_notebook_moves_between_runtimes_and_gpus_are_exclusive(
@@ -229,15 +235,14 @@ async def test_worker_tokens_wrong_revoked_and_bad_messages(own_cluster: Cluster
 
 
 async def test_idle_timeout_and_lifetime_stop_the_kernel(tmp_path: Path) -> None:
-    cluster, server = start_cluster(
+    with running_cluster(
         tmp_path / "data",
+        {"w": []},
         TANDEM_KERNEL_IDLE_TIMEOUT_SECONDS="3",
         TANDEM_KERNEL_MAX_LIFETIME_SECONDS="6",
         TANDEM_KERNEL_WARNING_SECONDS="2",
-    )
-    try:
-        cluster.start_worker("w")
-        wait_for_workers(cluster, 1)
+    ) as cluster:
+        server = cluster.server
         ann = cluster.api("ann")
         nb, ids = notebook_with_code(ann, ["print('kept')", "import time\ntime.sleep(30)"])
         async with (
@@ -261,9 +266,6 @@ async def test_idle_timeout_and_lifetime_stop_the_kernel(tmp_path: Path) -> None
             assert status(ann, nb)["status"] == "stopped"
             assert text_of(client, ids[0]) == "kept\n"
         ann.client.close()
-    finally:
-        cluster.close()
-        server.stop()
 
 
 async def test_tandem_serve_alone_runs_code(tmp_path: Path) -> None:
@@ -278,27 +280,24 @@ async def test_tandem_serve_alone_runs_code(tmp_path: Path) -> None:
         async with YClient(sync_url(server, nb, cluster.person("ann").token)) as client:
             await run(ann, nb, ids, client)
             assert text_of(client, ids[0]) == "3"
-        ann.client.close()
+        assert server.proc is not None
+        # The worker and its kernel run as children of the server.
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        assert len(children) >= 2
         cluster.close()
     finally:
         server.stop()
     # The local worker went with the server, and took its kernels along.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{server.url}/api/health", timeout=0.5)
-        except httpx.HTTPError:
-            break
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == []
     assert "Traceback" not in server.log(), server.log()[-3000:]
 
 
 async def test_output_flood_is_capped_and_the_room_stays_live(tmp_path: Path) -> None:
-    cluster, server = start_cluster(
-        tmp_path / "data", TANDEM_MAX_OUTPUT_BYTES_PER_CELL=str(200_000)
-    )
-    try:
-        cluster.start_worker("w")
-        wait_for_workers(cluster, 1)
+    with running_cluster(
+        tmp_path / "data", {"w": []}, TANDEM_MAX_OUTPUT_BYTES_PER_CELL=str(200_000)
+    ) as cluster:
+        server = cluster.server
         ann = cluster.api("ann")
         flood = "for i in range(100_000):\n    print('line', i)"
         image = (
@@ -330,9 +329,6 @@ async def test_output_flood_is_capped_and_the_room_stays_live(tmp_path: Path) ->
             assert text_of(client, ids[2]) == "'after'"
             assert len(client.doc.get_update()) < 1_000_000
         ann.client.close()
-    finally:
-        cluster.close()
-        server.stop()
 
 
 async def test_server_killed_mid_run_leaves_no_cell_running(own_cluster: Cluster) -> None:
@@ -358,3 +354,31 @@ async def test_server_killed_mid_run_leaves_no_cell_running(own_cluster: Cluster
         await run(ann, nb, [ids[1]], client)
         assert text_of(client, ids[1]) == "2"
     ann.client.close()
+
+
+async def test_a_worker_token_from_the_command_line(own_cluster: Cluster) -> None:
+    """`tandem workers create-token` prints a token; `tandem worker --token` uses it."""
+    data_dir = str(own_cluster.server.data_dir)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "workers",
+            "create-token",
+            "cli-node",
+            "--data-dir",
+            data_dir,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = made.stdout.strip()
+    assert token.startswith("tdw_")
+    own_cluster.workers.append(
+        WorkerProcess(own_cluster.server, "", "cli-node", args=["--token", token]).start()
+    )
+    wait_for_workers(own_cluster, 1)
+    listed = own_cluster.admin_api.client.get("/api/workers/tokens").json()
+    assert [t["name"] for t in listed] == ["cli-node"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright, expect
 
-from tests.gateway.conftest import Cluster, start_cluster, wait_for_workers
+from tests.gateway.conftest import Cluster, running_cluster
 from tests.gateway.conftest import _close_test_clients as _close_test_clients
 
 # CI machines are small and shared: wait generously for what must eventually show.
@@ -20,16 +20,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A server with one worker, for the browser tests of a module."""
-    cluster, server = start_cluster(tmp_path_factory.mktemp("web"))
-    cluster.start_worker("cpu-1", args=["--max-kernels", "16"])
-    wait_for_workers(cluster, 1)
-    try:
-        yield cluster
-    finally:
-        cluster.close()
-        server.stop()
-        log = server.log()
-        assert "Traceback" not in log, log[-3000:]
+    with running_cluster(tmp_path_factory.mktemp("web"), {"cpu-1": ["--max-kernels", "16"]}) as c:
+        yield c
 
 
 @pytest.fixture
