@@ -5,7 +5,9 @@ edits, and script payloads that must never run in the page."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 from playwright.async_api import Browser, Locator, Page, expect
 
@@ -14,6 +16,22 @@ from tests.support import make_people, notebook_with_code
 from tests.web.conftest import artifact, signed_in
 
 PWNED = "() => window.__pwned"
+
+
+@contextlib.asynccontextmanager
+async def ann_and_ben(
+    browser: Browser, web: Cluster, notebook: str, ben_role: str = "editor"
+) -> AsyncIterator[tuple[Page, Page]]:
+    """The notebook open in two browsers: ann's (its owner) and ben's, with `ben_role`."""
+    web.api("ann").share(notebook, "ben", ben_role)
+    contexts = [await signed_in(browser, web, name) for name in ("ann", "ben")]
+    try:
+        pages = [await context.new_page() for context in contexts]
+        await asyncio.gather(*(open_notebook(page, notebook) for page in pages))
+        yield pages[0], pages[1]
+    finally:
+        for context in contexts:
+            await context.close()
 
 
 async def open_notebook(page: Page, notebook: str) -> None:
@@ -44,29 +62,23 @@ async def test_two_people_type_in_one_cell_and_see_each_other(
 ) -> None:
     ann = web.api("ann")
     notebook, _ = notebook_with_code(ann, ["x = 1"], title="Pair programming")
-    ann.share(notebook, "ben", "editor")
-    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
-    page_one, page_two = await one.new_page(), await two.new_page()
-    await asyncio.gather(open_notebook(page_one, notebook), open_notebook(page_two, notebook))
-    await page_one.locator(".cell .cm-content").first.click()
-    await page_one.keyboard.press("End")
-    await page_two.locator(".cell .cm-content").first.click()
-    await page_two.keyboard.press("Home")
-    await asyncio.gather(
-        page_one.keyboard.type(" + 2  # ann", delay=15),
-        page_two.keyboard.type("y = 0\n", delay=15),
-    )
-    expected = "y = 0\nx = 1 + 2  # ann"
-    for page in (page_one, page_two):
-        await wait_source(page, expected)
-    assert ann.export(notebook)["cells"][0]["source"] == expected
-    # Each sees the other's cursor, with the other's name on it.
-    await expect(page_one.locator(".cm-ySelectionInfo", has_text="ben")).to_have_count(1)
-    await expect(page_two.locator(".cm-ySelectionInfo", has_text="ann")).to_have_count(1)
-    await expect(page_one.get_by_test_id("people").locator(".avatar")).to_have_count(1)
-    await one.close()
-    await two.close()
-    ann.client.close()
+    async with ann_and_ben(browser, web, notebook) as (page_one, page_two):
+        await page_one.locator(".cell .cm-content").first.click()
+        await page_one.keyboard.press("End")
+        await page_two.locator(".cell .cm-content").first.click()
+        await page_two.keyboard.press("Home")
+        await asyncio.gather(
+            page_one.keyboard.type(" + 2  # ann", delay=15),
+            page_two.keyboard.type("y = 0\n", delay=15),
+        )
+        expected = "y = 0\nx = 1 + 2  # ann"
+        for page in (page_one, page_two):
+            await wait_source(page, expected)
+        assert ann.export(notebook)["cells"][0]["source"] == expected
+        # Each sees the other's cursor, with the other's name on it.
+        await expect(page_one.locator(".cm-ySelectionInfo", has_text="ben")).to_have_count(1)
+        await expect(page_two.locator(".cm-ySelectionInfo", has_text="ann")).to_have_count(1)
+        await expect(page_one.get_by_test_id("people").locator(".avatar")).to_have_count(1)
 
 
 async def test_a_run_in_one_browser_shows_in_the_other_and_interrupt_works(
@@ -74,31 +86,25 @@ async def test_a_run_in_one_browser_shows_in_the_other_and_interrupt_works(
 ) -> None:
     ann = web.api("ann")
     notebook, _ = notebook_with_code(ann, ["", ""], title="Runs")
-    ann.share(notebook, "ben", "editor")
-    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
-    runner, watcher = await one.new_page(), await two.new_page()
-    await asyncio.gather(open_notebook(runner, notebook), open_notebook(watcher, notebook))
-    await runner.locator(".cell .cm-content").first.click()
-    await runner.keyboard.type("print(6 * 7)")
-    await runner.keyboard.press("Shift+Enter")
-    await expect(watcher.locator(".cell").first.locator(".outputs pre")).to_have_text(
-        "42", timeout=30_000
-    )
-    await expect(watcher.locator(".cell").first.locator(".prompt")).to_have_text("[1]")
-    # Shift+Enter moved to the next cell: a long one, then interrupt it.
-    await runner.keyboard.type("import time; time.sleep(60)")
-    await runner.keyboard.press("Control+Enter")
-    await expect(watcher.locator(".cell").nth(1)).to_have_attribute(
-        "data-state", "running", timeout=20_000
-    )
-    await runner.get_by_test_id("interrupt").click()
-    await expect(watcher.locator(".cell").nth(1).locator(".outputs")).to_contain_text(
-        "KeyboardInterrupt", timeout=20_000
-    )
-    await runner.screenshot(path=artifact("editor-with-outputs.png"), full_page=True)
-    await one.close()
-    await two.close()
-    ann.client.close()
+    async with ann_and_ben(browser, web, notebook) as (runner, watcher):
+        await runner.locator(".cell .cm-content").first.click()
+        await runner.keyboard.type("print(6 * 7)")
+        await runner.keyboard.press("Shift+Enter")
+        await expect(watcher.locator(".cell").first.locator(".outputs pre")).to_have_text(
+            "42", timeout=30_000
+        )
+        await expect(watcher.locator(".cell").first.locator(".prompt")).to_have_text("[1]")
+        # Shift+Enter moved to the next cell: a long one, then interrupt it.
+        await runner.keyboard.type("import time; time.sleep(60)")
+        await runner.keyboard.press("Control+Enter")
+        await expect(watcher.locator(".cell").nth(1)).to_have_attribute(
+            "data-state", "running", timeout=20_000
+        )
+        await runner.get_by_test_id("interrupt").click()
+        await expect(watcher.locator(".cell").nth(1).locator(".outputs")).to_contain_text(
+            "KeyboardInterrupt", timeout=20_000
+        )
+        await runner.screenshot(path=artifact("editor-with-outputs.png"), full_page=True)
 
 
 async def test_a_viewer_link_cannot_type_or_run(web: Cluster, browser: Browser) -> None:
@@ -129,32 +135,25 @@ async def test_a_viewer_link_cannot_type_or_run(web: Cluster, browser: Browser) 
     await expect(page.get_by_role("alert")).to_contain_text("Your change was not saved")
     assert ann.export(notebook)["cells"][0]["source"] == "original = True"
     await context.close()
-    ann.client.close()
 
 
 async def test_offline_edits_merge_on_reconnect(web: Cluster, browser: Browser) -> None:
     ann = web.api("ann")
     notebook, _ = notebook_with_code(ann, ["shared"], title="Offline")
-    ann.share(notebook, "ben", "editor")
-    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
-    online, offline = await one.new_page(), await two.new_page()
-    await asyncio.gather(open_notebook(online, notebook), open_notebook(offline, notebook))
-    await two.set_offline(True)
-    await expect(offline.get_by_test_id("status")).to_have_attribute("data-state", "offline")
-    await offline.locator(".cell .cm-content").first.click()
-    await offline.keyboard.press("End")
-    await offline.keyboard.type(" from the train")
-    await online.locator(".cell .cm-content").first.click()
-    await online.keyboard.press("Home")
-    await online.keyboard.type("meanwhile ")
-    await asyncio.sleep(0.5)
-    assert "train" not in ann.export(notebook)["cells"][0]["source"]
-    await two.set_offline(False)
-    for page in (online, offline):
-        await wait_source(page, "meanwhile shared from the train")
-    await one.close()
-    await two.close()
-    ann.client.close()
+    async with ann_and_ben(browser, web, notebook) as (online, offline):
+        await offline.context.set_offline(True)
+        await expect(offline.get_by_test_id("status")).to_have_attribute("data-state", "offline")
+        await offline.locator(".cell .cm-content").first.click()
+        await offline.keyboard.press("End")
+        await offline.keyboard.type(" from the train")
+        await online.locator(".cell .cm-content").first.click()
+        await online.keyboard.press("Home")
+        await online.keyboard.type("meanwhile ")
+        await asyncio.sleep(0.5)
+        assert "train" not in ann.export(notebook)["cells"][0]["source"]
+        await offline.context.set_offline(False)
+        for page in (online, offline):
+            await wait_source(page, "meanwhile shared from the train")
 
 
 PAYLOAD = '<img src=x onerror="window.__pwned=1">'
@@ -258,80 +257,72 @@ async def test_script_payloads_never_run_in_the_page(web: Cluster, browser: Brow
     assert await evil_page.evaluate(PWNED) is None
     await ann_context.close()
     await evil_context.close()
-    ann.client.close()
 
 
 async def test_comments_sharing_and_history_panels(web: Cluster, browser: Browser) -> None:
     ann = web.api("ann")
     notebook, _ = notebook_with_code(ann, ["total = price * qty"], title="Reviewed")
-    ann.share(notebook, "ben", "commenter")
-    owner_context, commenter_context = (
-        await signed_in(browser, web, "ann"),
-        await signed_in(browser, web, "ben"),
-    )
-    owner, commenter = await owner_context.new_page(), await commenter_context.new_page()
-    await asyncio.gather(open_notebook(owner, notebook), open_notebook(commenter, notebook))
-    await owner.get_by_test_id("open-comments").click()
+    async with ann_and_ben(browser, web, notebook, "commenter") as (owner, commenter):
+        await owner.get_by_test_id("open-comments").click()
 
-    # A commenter selects "price" and comments on it; the owner sees it arrive.
-    await commenter.locator(".cell .cm-content").first.click()
-    select_price = (
-        "[...window.tandem.views.values()][0].view.dispatch({selection: {anchor: 8, head: 13}})"
-    )
-    await commenter.evaluate(f"() => {select_price}")
-    await commenter.locator(".cell button.comment").first.click()
-    await commenter.get_by_label("new comment").fill("Is **price** with VAT?")
-    await commenter.locator("form.thread.new button[type=submit]").click()
-    thread = owner.locator(".thread", has_text="with VAT")
-    await expect(thread).to_be_visible()
-    await expect(thread.locator(".quote")).to_have_text("“price”")
-    await expect(owner.locator(".cell .threads-badge")).to_have_text("1 comment")
-    await thread.get_by_label("reply").fill("Yes @ben, it is")
-    await thread.get_by_role("button", name="Reply").click()
-    # ben finds the mention on his list page, unread, and it leads to the notebook.
-    inbox = await commenter_context.new_page()
-    await inbox.goto("/")
-    mention = inbox.get_by_test_id("mentions").locator("li.unread", has_text="ann: Yes @ben")
-    await expect(mention).to_be_visible()
-    await mention.get_by_role("link").click()
-    await inbox.wait_for_url(f"**/n/{notebook}")
-    await inbox.close()
-    await commenter.get_by_test_id("open-comments").click()
-    await expect(commenter.locator(".thread .comment")).to_have_count(2)
-    await owner.screenshot(path=artifact("comments-panel.png"))
-    # The commenter cannot share or edit: no share tab, a read-only editor.
-    await expect(commenter.get_by_test_id("open-share")).to_have_count(0)
+        # A commenter selects "price" and comments on it; the owner sees it arrive.
+        await commenter.locator(".cell .cm-content").first.click()
+        select_price = (
+            "[...window.tandem.views.values()][0].view.dispatch({selection: {anchor: 8, head: 13}})"
+        )
+        await commenter.evaluate(f"() => {select_price}")
+        await commenter.locator(".cell button.comment").first.click()
+        await commenter.get_by_label("new comment").fill("Is **price** with VAT?")
+        await commenter.locator("form.thread.new button[type=submit]").click()
+        thread = owner.locator(".thread", has_text="with VAT")
+        await expect(thread).to_be_visible()
+        await expect(thread.locator(".quote")).to_have_text("“price”")
+        await expect(owner.locator(".cell .threads-badge")).to_have_text("1 comment")
+        await thread.get_by_label("reply").fill("Yes @ben, it is")
+        await thread.get_by_role("button", name="Reply").click()
+        # ben finds the mention on his list page, unread, and it leads to the notebook.
+        inbox = await commenter.context.new_page()
+        await inbox.goto("/")
+        mention = inbox.get_by_test_id("mentions").locator("li.unread", has_text="ann: Yes @ben")
+        await expect(mention).to_be_visible()
+        await mention.get_by_role("link").click()
+        await inbox.wait_for_url(f"**/n/{notebook}")
+        await inbox.close()
+        await commenter.get_by_test_id("open-comments").click()
+        await expect(commenter.locator(".thread .comment")).to_have_count(2)
+        await owner.screenshot(path=artifact("comments-panel.png"))
+        # The commenter cannot share or edit: no share tab, a read-only editor.
+        await expect(commenter.get_by_test_id("open-share")).to_have_count(0)
 
-    # Sharing: a viewer link, shown once, then revoked.
-    await owner.get_by_test_id("open-share").click()
-    await owner.get_by_label("link label").fill("for the class")
-    await owner.get_by_role("button", name="Create link").click()
-    new_link = owner.get_by_test_id("new-link")
-    await expect(new_link).to_be_visible()
-    value = await new_link.input_value()
-    assert value.startswith(f"{web.server.url}/links/tdl_")
-    await owner.screenshot(path=artifact("share-dialog.png"))
-    await owner.get_by_test_id("links").get_by_role("button", name="revoke").click()
-    await expect(owner.get_by_test_id("links")).to_contain_text("ended")
+        # Sharing: a viewer link, shown once, then revoked.
+        await owner.get_by_test_id("open-share").click()
+        await owner.get_by_label("link label").fill("for the class")
+        await owner.get_by_role("button", name="Create link").click()
+        new_link = owner.get_by_test_id("new-link")
+        await expect(new_link).to_be_visible()
+        value = await new_link.input_value()
+        assert value.startswith(f"{web.server.url}/links/tdl_")
+        await owner.screenshot(path=artifact("share-dialog.png"))
+        await owner.get_by_test_id("links").get_by_role("button", name="revoke").click()
+        await expect(owner.get_by_test_id("links")).to_contain_text("ended")
 
-    # History: save a version, change the cell, compare, restore.
-    await owner.get_by_test_id("open-history").click()
-    await owner.get_by_label("version name").fill("reviewed")
-    await owner.get_by_role("button", name="Save version").click()
-    version = owner.locator(".versions li", has_text="reviewed")
-    await expect(version).to_be_visible()
-    await owner.locator(".cell .cm-content").first.click()
-    await owner.keyboard.press("End")
-    await owner.keyboard.type(" * 2")
-    await wait_source(commenter, "total = price * qty * 2")
-    await version.get_by_role("button", name="Compare with now").click()
-    await expect(owner.locator(".comparison pre.diff")).to_contain_text("+total = price * qty * 2")
-    owner.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await version.get_by_role("button", name="Restore").click()
-    await wait_source(commenter, "total = price * qty")
-    await owner_context.close()
-    await commenter_context.close()
-    ann.client.close()
+        # History: save a version, change the cell, compare, restore.
+        await owner.get_by_test_id("open-history").click()
+        await owner.get_by_label("version name").fill("reviewed")
+        await owner.get_by_role("button", name="Save version").click()
+        version = owner.locator(".versions li", has_text="reviewed")
+        await expect(version).to_be_visible()
+        await owner.locator(".cell .cm-content").first.click()
+        await owner.keyboard.press("End")
+        await owner.keyboard.type(" * 2")
+        await wait_source(commenter, "total = price * qty * 2")
+        await version.get_by_role("button", name="Compare with now").click()
+        await expect(owner.locator(".comparison pre.diff")).to_contain_text(
+            "+total = price * qty * 2"
+        )
+        owner.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await version.get_by_role("button", name="Restore").click()
+        await wait_source(commenter, "total = price * qty")
 
 
 async def test_a_500_cell_notebook_creates_editors_as_cells_come_into_view(
@@ -348,7 +339,6 @@ async def test_a_500_cell_notebook_creates_editors_as_cells_come_into_view(
     await page.locator(".cell").nth(499).scroll_into_view_if_needed()
     await expect(page.locator(".cell").nth(499).locator(".cm-editor")).to_be_visible()
     await context.close()
-    ann.client.close()
 
 
 async def test_undo_is_per_person_and_z_brings_back_a_deleted_cell(
@@ -356,33 +346,27 @@ async def test_undo_is_per_person_and_z_brings_back_a_deleted_cell(
 ) -> None:
     ann = web.api("ann")
     notebook, ids = notebook_with_code(ann, ["mid", "second"], title="Undo")
-    ann.share(notebook, "ben", "editor")
-    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
-    mine, theirs = await one.new_page(), await two.new_page()
-    await asyncio.gather(open_notebook(mine, notebook), open_notebook(theirs, notebook))
-    await mine.locator(".cell .cm-content").first.click()
-    await mine.keyboard.press("End")
-    await mine.keyboard.type(" ann")
-    await wait_source(theirs, "mid ann")
-    await theirs.locator(".cell .cm-content").first.click()
-    await theirs.keyboard.press("Home")
-    await theirs.keyboard.type("ben ")
-    await wait_source(mine, "ben mid ann")
-    await mine.keyboard.press("Control+z")  # undoes ann's typing only
-    await wait_source(theirs, "ben mid")
-    await wait_source(mine, "ben mid")
-    # Esc, D D deletes the cell; Z brings it back, for everyone.
-    await mine.keyboard.press("Escape")
-    await mine.keyboard.press("d")
-    await mine.keyboard.press("d")
-    await expect(theirs.locator(".cell")).to_have_count(1)
-    await mine.keyboard.press("z")
-    await expect(theirs.locator(".cell")).to_have_count(2)
-    await wait_source(theirs, "ben mid")
-    assert [c["id"] for c in ann.export(notebook)["cells"]] == ids
-    await one.close()
-    await two.close()
-    ann.client.close()
+    async with ann_and_ben(browser, web, notebook) as (mine, theirs):
+        await mine.locator(".cell .cm-content").first.click()
+        await mine.keyboard.press("End")
+        await mine.keyboard.type(" ann")
+        await wait_source(theirs, "mid ann")
+        await theirs.locator(".cell .cm-content").first.click()
+        await theirs.keyboard.press("Home")
+        await theirs.keyboard.type("ben ")
+        await wait_source(mine, "ben mid ann")
+        await mine.keyboard.press("Control+z")  # undoes ann's typing only
+        await wait_source(theirs, "ben mid")
+        await wait_source(mine, "ben mid")
+        # Esc, D D deletes the cell; Z brings it back, for everyone.
+        await mine.keyboard.press("Escape")
+        await mine.keyboard.press("d")
+        await mine.keyboard.press("d")
+        await expect(theirs.locator(".cell")).to_have_count(1)
+        await mine.keyboard.press("z")
+        await expect(theirs.locator(".cell")).to_have_count(2)
+        await wait_source(theirs, "ben mid")
+        assert [c["id"] for c in ann.export(notebook)["cells"]] == ids
 
 
 async def test_input_prompts_the_runner_and_the_runtime_dialog(
@@ -392,28 +376,24 @@ async def test_input_prompts_the_runner_and_the_runtime_dialog(
     notebook, _ = notebook_with_code(
         ann, ["name = input('Your name?')\nprint('hi', name)"], title="Ask"
     )
-    ann.share(notebook, "ben", "editor")
-    one, two = await signed_in(browser, web, "ann"), await signed_in(browser, web, "ben")
-    runner, other = await one.new_page(), await two.new_page()
-    await asyncio.gather(open_notebook(runner, notebook), open_notebook(other, notebook))
-    await runner.locator(".cell .run").first.click()
-    answer = runner.get_by_label("Your name?")
-    await expect(answer).to_be_visible(timeout=30_000)
-    await expect(other.locator(".input-request")).to_have_count(0)  # only the runner is asked
-    await answer.fill("Ann")
-    await runner.get_by_role("button", name="Send").click()
-    await expect(other.locator(".cell .outputs")).to_contain_text("hi Ann", timeout=20_000)
-    # "Change runtime type": the server's types; a GPU runtime with no GPU worker waits.
-    await runner.get_by_test_id("runtime").click()
-    dialog = runner.locator("dialog")
-    await dialog.locator("select").select_option("gpu")
-    await dialog.get_by_role("button", name="Save").click()
-    await expect(other.get_by_test_id("runtime")).to_contain_text("GPU · waiting", timeout=20_000)
-    assert ann.client.get(f"/api/notebooks/{notebook}/runtime").json()["type"] == "gpu"
-    ann.client.post(f"/api/notebooks/{notebook}/kernel/interrupt")
-    await one.close()
-    await two.close()
-    ann.client.close()
+    async with ann_and_ben(browser, web, notebook) as (runner, other):
+        await runner.locator(".cell .run").first.click()
+        answer = runner.get_by_label("Your name?")
+        await expect(answer).to_be_visible(timeout=30_000)
+        await expect(other.locator(".input-request")).to_have_count(0)  # only the runner is asked
+        await answer.fill("Ann")
+        await runner.get_by_role("button", name="Send").click()
+        await expect(other.locator(".cell .outputs")).to_contain_text("hi Ann", timeout=20_000)
+        # "Change runtime type": the server's types; a GPU runtime with no GPU worker waits.
+        await runner.get_by_test_id("runtime").click()
+        dialog = runner.locator("dialog")
+        await dialog.locator("select").select_option("gpu")
+        await dialog.get_by_role("button", name="Save").click()
+        await expect(other.get_by_test_id("runtime")).to_contain_text(
+            "GPU · waiting", timeout=20_000
+        )
+        assert ann.client.get(f"/api/notebooks/{notebook}/runtime").json()["type"] == "gpu"
+        ann.client.post(f"/api/notebooks/{notebook}/kernel/interrupt")
 
 
 async def test_sign_in_and_the_notebook_list(
@@ -505,4 +485,3 @@ async def test_move_change_type_split_and_merge(web: Cluster, browser: Browser) 
     await page.keyboard.press("Shift+M")
     await settled([("code", "second\nthird"), ("markdown", "first")])
     await context.close()
-    ann.client.close()
