@@ -485,3 +485,20 @@ async def test_move_change_type_split_and_merge(web: Cluster, browser: Browser) 
     await page.keyboard.press("Shift+M")
     await settled([("code", "second\nthird"), ("markdown", "first")])
     await context.close()
+
+
+async def test_long_outputs_collapse_and_outputs_can_be_cleared(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["for i in range(300):\n    print(i)"], title="Long")
+    async with ann_and_ben(browser, web, notebook) as (mine, theirs):
+        await mine.locator(".cell .run").first.click()
+        more = theirs.get_by_role("button", name="Show all 301 lines")
+        await expect(more).to_be_visible(timeout=30_000)
+        await expect(theirs.locator(".outputs pre.collapsed")).to_have_count(1)
+        await more.click()
+        await expect(theirs.locator(".outputs pre.collapsed")).to_have_count(0)
+        await mine.get_by_role("button", name="Clear output").click()
+        await expect(theirs.locator(".cell .outputs .output")).to_have_count(0)
+        assert ann.export(notebook)["cells"][0]["outputs"] == []
