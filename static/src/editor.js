@@ -6,6 +6,7 @@ import * as decoding from 'lib0/decoding'
 import { api, h, toast } from './api.js'
 import { CellView } from './cell.js'
 import { SidePanel } from './panel.js'
+import { commandFor } from './commands.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -147,9 +148,15 @@ class Notebook {
       order.push(view.el)
     }
     for (const [ymap, view] of this.views) {
-      if (!seen.has(ymap)) { view.destroy(); this.views.delete(ymap) }
+      if (!seen.has(ymap)) { view.destroy(); view.el.remove(); this.views.delete(ymap) }
     }
-    this.list.replaceChildren(...order)
+    // Only what is new or moved is (re)inserted: taking out the cell that holds the focus
+    // would drop it, and with it the command-mode selection or the editor being typed in.
+    let at = this.list.firstElementChild
+    for (const el of order) {
+      if (el === at) at = at.nextElementSibling
+      else this.list.insertBefore(el, at)
+    }
   }
 
   viewAt (index) { return this.views.get(this.cells.get(index)) }
@@ -163,12 +170,14 @@ class Notebook {
 
   // --- editing -----------------------------------------------------------------------
 
-  insertAt (index, type) {
+  // The new cell is edited (its editor focused) or, from command mode, only selected.
+  insertAt (index, type, { edit = true } = {}) {
     if (!this.canEdit) return null
     const cell = newCell(type)
     this.doc.transact(() => this.cells.insert(index, [cell]), CELLS)
     const view = this.views.get(cell)
-    view?.focusEditor()
+    if (edit) view?.focusEditor()
+    else view?.el.focus()
     return view
   }
 
@@ -275,35 +284,29 @@ class Notebook {
     this.run(where === 'above' ? ids.slice(0, index) : ids.slice(index))
   }
 
-  runAndAdvance (view, insert) {
+  runAndAdvance (view, insert, { edit = true } = {}) {
     if (view.type === 'code') this.run([view.id])
     view.doneEditingMarkdown()
     const index = this.indexOf(view)
-    if (insert || index === this.cells.length - 1) this.insertAt(index + 1, 'code')
-    else this.viewAt(index + 1)?.focusEditor()
+    if (insert || index === this.cells.length - 1) this.insertAt(index + 1, 'code', { edit })
+    else if (edit) this.viewAt(index + 1)?.focusEditor()
+    else this.viewAt(index + 1)?.el.focus()
   }
 
   async kernel (action) {
     try { await api('POST', `/api/notebooks/${this.info.id}/kernel/${action}`) } catch (e) { toast(e.message, 'error') }
   }
 
-  // Jupyter's command mode: Esc leaves the editor; these keys act on the cell.
+  // Jupyter's command mode: Esc leaves the editor; these keys act on the selected cell.
+  // A key that names a command is consumed here, so it never goes on to type into an
+  // editor the command focused; cells it creates are selected, not edited (Enter edits).
   commandKey (event, view) {
-    if (event.target !== view.el) return
-    const key = event.key
-    const index = this.indexOf(view)
-    const twice = this.lastKey === key
-    this.lastKey = key
-    if (key === 'Enter') { event.preventDefault(); view.focusEditor() } else if (key === 'ArrowUp' || key === 'k') this.viewAt(Math.max(0, index - 1))?.el.focus()
-    else if (key === 'ArrowDown' || key === 'j') this.viewAt(Math.min(this.cells.length - 1, index + 1))?.el.focus()
-    else if (!this.canEdit) return
-    else if (key === 'a') this.insertAt(index, 'code')
-    else if (key === 'b') this.insertAt(index + 1, 'code')
-    else if (key === 'd' && twice) { this.lastKey = null; this.remove(view) } else if (key === 'm') this.setType(view, 'markdown')
-    else if (key === 'y') this.setType(view, 'code')
-    else if (key === 'M') this.mergeBelow(view)
-    else if (key === 'z') this.cellUndo.undo()
-    else if (key === 'Enter' && event.shiftKey) this.runAndAdvance(view, false)
+    if (event.target !== view.el || event.isComposing) return
+    const { command, lastKey } = commandFor(event, this.lastKey)
+    this.lastKey = lastKey
+    if (!command || (command.edits && !this.canEdit)) return
+    event.preventDefault()
+    command.run(this, view, this.indexOf(view))
   }
 
   // --- presence and runtime ----------------------------------------------------------

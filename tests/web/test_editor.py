@@ -502,3 +502,93 @@ async def test_long_outputs_collapse_and_outputs_can_be_cleared(
         await mine.get_by_role("button", name="Clear output").click()
         await expect(theirs.locator(".cell .outputs .output")).to_have_count(0)
         assert ann.export(notebook)["cells"][0]["outputs"] == []
+
+
+async def cells_in(page: Page) -> list[tuple[str, str]]:
+    """(type, source) of every cell in this browser's own replica of the document."""
+    cells = await page.evaluate(
+        "() => window.tandem.doc.getArray('cells').toArray()"
+        ".map((c) => [c.get('cell_type'), c.get('source').toString()])"
+    )
+    return [(kind, source) for kind, source in cells]
+
+
+async def wait_cells(page: Page, expected: list[tuple[str, str]], timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (current := await cells_in(page)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the cells are {current!r}, not {expected!r}")
+        await asyncio.sleep(0.05)
+
+
+async def selected_in_command_mode(page: Page) -> int:
+    """The index of the selected cell, after checking the page is in command mode: the
+    focus is on the cell itself, not on its (or any) editor."""
+    index = await page.evaluate(
+        """() => {
+            const active = document.activeElement
+            const editing = document.querySelector('.cm-focused')
+            if (editing || !active?.matches('section.cell.current')) return -1
+            return [...document.querySelectorAll('section.cell')].indexOf(active)
+        }"""
+    )
+    assert index >= 0, "the page left command mode"
+    return int(index)
+
+
+async def test_command_keys_never_type_their_letter(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["first", "second"], title="Command keys")
+    async with ann_and_ben(browser, web, notebook) as (mine, theirs):
+        await mine.locator(".cell .cm-content").first.click()
+        await mine.keyboard.press("Escape")
+        # B inserts an empty cell below and selects it, still in command mode; A above.
+        await mine.keyboard.press("b")
+        await wait_cells(mine, [("code", "first"), ("code", ""), ("code", "second")])
+        assert await selected_in_command_mode(mine) == 1
+        await mine.keyboard.press("a")
+        empty = [("code", "first"), ("code", ""), ("code", ""), ("code", "second")]
+        await wait_cells(mine, empty)
+        assert await selected_in_command_mode(mine) == 1
+        # A further key is a command too: J / K move the selection instead of typing.
+        await mine.keyboard.press("j")
+        assert await selected_in_command_mode(mine) == 2
+        await mine.keyboard.press("k")
+        assert await selected_in_command_mode(mine) == 1
+        # M and Y change the type and type nothing either.
+        await mine.keyboard.press("m")
+        await wait_cells(mine, [empty[0], ("markdown", ""), *empty[2:]])
+        assert await selected_in_command_mode(mine) == 1
+        await mine.keyboard.press("y")
+        await wait_cells(mine, empty)
+        assert await selected_in_command_mode(mine) == 1
+        # So do D D and Z: the cell goes, then comes back, and the page stays in command mode.
+        await mine.keyboard.press("d")
+        await mine.keyboard.press("d")
+        await wait_cells(mine, [empty[0], *empty[2:]])
+        assert await selected_in_command_mode(mine) == 1
+        await mine.keyboard.press("z")
+        await wait_cells(mine, empty)
+        assert await selected_in_command_mode(mine) == 2  # the same cell, one further down
+        await mine.keyboard.press("k")
+        assert await selected_in_command_mode(mine) == 1
+        await wait_cells(theirs, empty)
+        await expect(theirs.locator(".cell")).to_have_count(4)
+        # Ben adds a cell at the end the same way; ann's page keeps her selection.
+        await theirs.locator(".cell .cm-content").last.click()
+        await theirs.keyboard.press("Escape")
+        await theirs.keyboard.press("b")
+        empty.append(("code", ""))
+        await wait_cells(theirs, empty)
+        assert await selected_in_command_mode(theirs) == 4
+        await wait_cells(mine, empty)
+        assert await selected_in_command_mode(mine) == 1
+        # Enter edits the selected cell; what is typed then goes into it, and only it.
+        await mine.keyboard.press("Enter")
+        await mine.keyboard.type("x")
+        await wait_cells(theirs, [empty[0], ("code", "x"), *empty[2:]])
+        assert [(c["cell_type"], c["source"]) for c in ann.export(notebook)["cells"]] == [
+            empty[0],
+            ("code", "x"),
+            *empty[2:],
+        ]
