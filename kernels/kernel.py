@@ -1,4 +1,5 @@
-"""One Jupyter kernel run by the worker, spoken to with jupyter_client over loopback ZMQ.
+"""One Jupyter kernel run by the worker in its sandbox, spoken to with jupyter_client over
+ZMQ on unix sockets in the kernel's run directory (see `sandbox.py`).
 
 The kernel's messages are turned into worker-protocol messages: IOPub outputs tagged with
 the server's execution id, stdin prompts, and `execute_done` once both the execute reply
@@ -12,24 +13,35 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from kernels import messages as m
+from kernels.resources import gpu_memory_used
+from kernels.sandbox import Launch
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[m.FromWorker], Awaitable[None]]
+USAGE_EVERY_SECONDS = 2.0
 
-# Never handed to a kernel: the code in a cell must not read the worker's credentials.
-_PRIVATE_ENV = ("TANDEM_WORKER_TOKEN",)
+
+class _OneSpec(KernelSpecManager):
+    """The kernel spec of one launch (its command is the sandbox's), under any name."""
+
+    def __init__(self, spec: KernelSpec) -> None:
+        super().__init__()
+        self._spec = spec
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return self._spec
 
 
 @dataclass
@@ -48,32 +60,37 @@ class RunningKernel:
         gpus: list[int],
         send: Send,
         *,
-        kernel_name: str,
+        launch: Launch,
         max_output_bytes: int,
     ) -> None:
         self.kernel_id = kernel_id
         self.gpus = gpus
         self._send = send
-        self._kernel_name = kernel_name
+        self._launch = launch
         self._max_output_bytes = max_output_bytes
         self._manager: AsyncKernelManager | None = None
         self._client: AsyncKernelClient | None = None
         self._executions: dict[str, _Execution] = {}  # by the kernel's msg_id
         self._waiting_input: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._workdir = ""
         self._stopping = False
 
     async def start(self) -> None:
-        self._workdir = tempfile.mkdtemp(prefix=f"tandem-kernel-{self.kernel_id[:8]}-")
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
-        # Indices as nvidia-smi numbers them; a CPU kernel sees no GPU at all.
-        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(index) for index in self.gpus)
-        manager = AsyncKernelManager(kernel_name=self._kernel_name)
-        manager.ip = "127.0.0.1"  # ZMQ never leaves this machine
+        launch = self._launch
+        spec = KernelSpec(
+            argv=launch.argv,
+            display_name="Python 3",
+            language="python",
+            # SIGINT cannot cross the sandbox's session and PID namespace: ipykernel
+            # interrupts itself when asked on the control channel.
+            interrupt_mode="message",
+        )
+        manager = AsyncKernelManager(kernel_name="tandem", kernel_spec_manager=_OneSpec(spec))
+        manager.transport = "ipc"  # unix sockets in the run dir: no port another kernel reaches
+        manager.ip = launch.ipc_prefix
+        manager.connection_file = str(launch.rundir / "kernel.json")
         self._manager = manager
-        await manager.start_kernel(env=env, cwd=self._workdir)
+        await manager.start_kernel(env=launch.env, cwd=launch.cwd)
         client = manager.client()
         client.start_channels()
         self._client = client
@@ -83,6 +100,7 @@ class RunningKernel:
             asyncio.create_task(self._pump_shell(client)),
             asyncio.create_task(self._pump_stdin(client)),
             asyncio.create_task(self._watch(manager)),
+            asyncio.create_task(self._report_usage()),
         ]
 
     def execute(self, execution_id: str, code: str) -> None:
@@ -109,8 +127,8 @@ class RunningKernel:
         if self._manager is not None:
             with contextlib.suppress(Exception):
                 await self._manager.shutdown_kernel(now=True)
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        # Whatever the kernel left running (forks, daemons) goes with its cgroup.
+        await asyncio.to_thread(self._launch.cleanup)
 
     # --- the kernel's channels ---------------------------------------------------------
 
@@ -184,7 +202,42 @@ class RunningKernel:
             await asyncio.sleep(0.5)
         if self._stopping:
             return
-        await self._send(m.KernelDied(kernel_id=self.kernel_id, reason=_exit_reason(manager)))
+        reason = _exit_reason(manager)
+        if self._launch.cgroup.oom_kills() > 0:
+            reason = f"out of memory: limit {self._launch.limits.memory_mb} MB"
+        await self._send(m.KernelDied(kernel_id=self.kernel_id, reason=reason))
+
+    async def _report_usage(self) -> None:
+        """Memory (the kernel's cgroup), working-dir size and GPU memory, as Colab's RAM and
+        Disk bars show them; sent when they change."""
+        last: tuple[int | None, ...] = ()
+        while True:
+            memory = self._launch.cgroup.memory_bytes()
+            disk = await asyncio.to_thread(directory_size, self._launch.workdir)
+            gpu = await asyncio.to_thread(gpu_memory_used, self.gpus)
+            now = tuple(None if v is None else v >> 20 for v in (memory, disk, gpu))
+            if now != last:
+                last = now
+                await self._send(
+                    m.KernelUsage(
+                        kernel_id=self.kernel_id,
+                        memory_bytes=memory,
+                        disk_bytes=disk,
+                        gpu_memory_bytes=gpu,
+                        limits=self._launch.limits,
+                    )
+                )
+            await asyncio.sleep(USAGE_EVERY_SECONDS)
+
+
+def directory_size(root: Path) -> int:
+    """Bytes on disk under `root` (symlinks not followed)."""
+    total = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+    return total
 
 
 def _exit_reason(manager: AsyncKernelManager) -> str:
@@ -192,9 +245,11 @@ def _exit_reason(manager: AsyncKernelManager) -> str:
     code = process.poll() if process is not None else None
     if code is None:
         return "the kernel stopped responding"
-    if code < 0:
+    # bubblewrap reports a kernel killed by signal N as status 128 + N.
+    signum = -code if code < 0 else code - 128 if 128 < code < 128 + 65 else 0
+    if signum:
         with contextlib.suppress(ValueError):
-            name = signal.Signals(-code).name
+            name = signal.Signals(signum).name
             if name == "SIGKILL":
                 return "the kernel was killed (SIGKILL; often out of memory)"
             return f"the kernel died ({name})"

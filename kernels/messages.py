@@ -4,8 +4,8 @@ A worker dials in, says `hello` (what it has, which kernels it still runs), gets
 then sends `heartbeat`s and kernel traffic; the server sends kernel commands. Every frame is
 one of the models below, told apart by `type`; anything else is refused by `parse_*`.
 
-    worker -> server: hello, heartbeat, kernel_started, kernel_failed, kernel_died,
-                      output, input_request, execute_done
+    worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
+                      kernel_died, kernel_usage, output, input_request, execute_done
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
                       shutdown_kernel
 """
@@ -38,6 +38,31 @@ class Resources(_Message):
     gpus: list[Gpu] = Field(default_factory=list, max_length=64)
 
 
+class Limits(_Message):
+    """What one kernel may use; 0 means the worker's default (derived from its machine)."""
+
+    memory_mb: int = Field(default=0, ge=0)
+    cpus: float = Field(default=0, ge=0, le=100_000)
+    max_processes: int = Field(default=0, ge=0, le=1_000_000)
+    disk_mb: int = Field(default=0, ge=0)  # the working directory, /content
+
+
+class Environment(_Message):
+    """A Python environment kernels run on: ipykernel plus these packages, built once by the
+    worker (a venv of its own, never the worker's or the server's environment)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    packages: list[str] = Field(default_factory=list, max_length=500)
+
+
+class Sandbox(_Message):
+    """How this worker isolates kernels, as the runtime badge shows it."""
+
+    kind: Literal["bubblewrap", "none", "unavailable"]
+    limits: str = Field(default="", max_length=200)  # what enforces the limits
+    detail: str = Field(default="", max_length=1000)  # a warning, or why it is unavailable
+
+
 # --- worker -> server ------------------------------------------------------------------
 
 
@@ -47,6 +72,7 @@ class Hello(_Message):
     name: str = Field(min_length=1, max_length=100)
     resources: Resources
     max_kernels: int = Field(ge=1, le=10_000)
+    sandbox: Sandbox = Sandbox(kind="none", detail="an older worker")
 
 
 class Heartbeat(_Message):
@@ -56,6 +82,14 @@ class Heartbeat(_Message):
 class KernelStarted(_Message):
     type: Literal["kernel_started"] = "kernel_started"
     kernel_id: str = _ID
+
+
+class KernelProgress(_Message):
+    """What a kernel that is still starting waits for (its environment being built)."""
+
+    type: Literal["kernel_progress"] = "kernel_progress"
+    kernel_id: str = _ID
+    detail: str = _TEXT
 
 
 class KernelFailed(_Message):
@@ -68,6 +102,17 @@ class KernelDied(_Message):
     type: Literal["kernel_died"] = "kernel_died"
     kernel_id: str = _ID
     reason: str = _TEXT
+
+
+class KernelUsage(_Message):
+    """Sampled every few seconds while a kernel runs; the limits are those it runs under."""
+
+    type: Literal["kernel_usage"] = "kernel_usage"
+    kernel_id: str = _ID
+    memory_bytes: int | None = Field(default=None, ge=0)
+    disk_bytes: int | None = Field(default=None, ge=0)
+    gpu_memory_bytes: int | None = Field(default=None, ge=0)
+    limits: Limits = Limits()
 
 
 OutputType = Literal[
@@ -116,8 +161,10 @@ FromWorker = Annotated[
     Hello
     | Heartbeat
     | KernelStarted
+    | KernelProgress
     | KernelFailed
     | KernelDied
+    | KernelUsage
     | Output
     | InputRequest
     | ExecuteDone,
@@ -141,6 +188,13 @@ class StartKernel(_Message):
     kernel_id: str = _ID
     # GPU indices given to this kernel alone; empty hides every GPU from it.
     gpus: list[int] = Field(default_factory=list, max_length=64)
+    # Whose working directory (/content) this is: a restarted kernel of the same notebook
+    # finds its files and its `%pip install` layer again.
+    workspace: str = Field(
+        default="scratch", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    environment: Environment = Environment(name="default")
+    limits: Limits = Limits()
 
 
 class Execute(_Message):

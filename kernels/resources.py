@@ -105,3 +105,25 @@ def parse_nvidia_smi(text: str) -> list[Gpu]:
         except ValueError:
             log.warning("skipping an nvidia-smi row that does not parse")
     return gpus
+
+
+def gpu_memory_used(indices: list[int]) -> int | None:
+    """Bytes in use on these GPUs (a kernel holds its GPUs alone), or None without NVML."""
+    if not indices:
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except (ImportError, Exception):  # no library, or no driver
+        return None
+    try:
+        return sum(
+            int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used)
+            for i in indices
+        )
+    except pynvml.NVMLError:
+        return None
+    finally:
+        with contextlib.suppress(pynvml.NVMLError):
+            pynvml.nvmlShutdown()

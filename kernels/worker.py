@@ -18,8 +18,10 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from kernels import messages as m
+from kernels.environments import EnvironmentBuildError, EnvironmentStore
 from kernels.kernel import RunningKernel, Send
 from kernels.resources import detect
+from kernels.sandbox import Sandboxer, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,10 @@ class Worker:
         server: str,
         token: str,
         *,
+        sandboxer: Sandboxer,
+        environments: EnvironmentStore,
         name: str | None = None,
         max_kernels: int | None = None,
-        kernel_name: str = "python3",
     ) -> None:
         self.url = connect_url(server)
         self._token = token
@@ -55,7 +58,8 @@ class Worker:
         self.name = name or socket.gethostname()
         # Idle kernels cost memory, not CPU: a few per core is a sane default.
         self.max_kernels = max_kernels or max(4, 2 * self.resources.cpus)
-        self._kernel_name = kernel_name
+        self._sandboxer = sandboxer
+        self._environments = environments
         self._kernels: dict[str, RunningKernel] = {}
         self._starting: set[asyncio.Task[None]] = set()
         self._max_output_bytes = 5 * 1024 * 1024
@@ -89,7 +93,12 @@ class Worker:
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def _session(self, ws: websockets.ClientConnection) -> None:
-        hello = m.Hello(name=self.name, resources=self.resources, max_kernels=self.max_kernels)
+        hello = m.Hello(
+            name=self.name,
+            resources=self.resources,
+            max_kernels=self.max_kernels,
+            sandbox=self._sandboxer.describe(),
+        )
         await ws.send(m.encode(hello))
         welcome = m.parse_from_server(await asyncio.wait_for(ws.recv(), 10))
         if not isinstance(welcome, m.Welcome):
@@ -139,24 +148,43 @@ class Worker:
             await kernel.shutdown()
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
+        kernel_id = message.kernel_id
+
+        async def progress(detail: str) -> None:
+            await send(m.KernelProgress(kernel_id=kernel_id, detail=detail[:200]))
+
+        try:
+            environment = await self._environments.get(message.environment, progress)
+            launch = await asyncio.to_thread(
+                self._sandboxer.prepare,
+                kernel_id,
+                environment,
+                message.workspace,
+                message.gpus,
+                message.limits,
+            )
+        except (SandboxUnavailable, EnvironmentBuildError, OSError) as error:
+            log.error("kernel %s cannot start: %s", kernel_id, error)
+            await send(m.KernelFailed(kernel_id=kernel_id, reason=str(error)[:4096]))
+            return
         kernel = RunningKernel(
-            message.kernel_id,
+            kernel_id,
             message.gpus,
             send,
-            kernel_name=self._kernel_name,
+            launch=launch,
             max_output_bytes=self._max_output_bytes,
         )
-        self._kernels[message.kernel_id] = kernel
+        self._kernels[kernel_id] = kernel
         try:
             await kernel.start()
         except Exception as error:
-            log.exception("kernel %s failed to start", message.kernel_id)
-            self._kernels.pop(message.kernel_id, None)
+            log.exception("kernel %s failed to start", kernel_id)
+            self._kernels.pop(kernel_id, None)
             await kernel.shutdown()
             reason = f"the kernel failed to start: {type(error).__name__}: {error}"[:4096]
-            await send(m.KernelFailed(kernel_id=message.kernel_id, reason=reason))
+            await send(m.KernelFailed(kernel_id=kernel_id, reason=reason))
             return
-        await send(m.KernelStarted(kernel_id=message.kernel_id))
+        await send(m.KernelStarted(kernel_id=kernel_id))
 
     async def _shutdown_kernels(self) -> None:
         kernels, self._kernels = list(self._kernels.values()), {}

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             any_address = settings.host in ("0.0.0.0", "::", "")  # noqa: S104  (a comparison)
             host = "127.0.0.1" if any_address else settings.host
             url = f"http://{host}:{settings.port}"
-            local_worker = LocalWorker(url, secret, settings.local_worker_max_kernels)
+            local_worker = LocalWorker(url, secret, settings)
             local_worker.start()
         try:
             yield

@@ -29,6 +29,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if getattr(args, "no_worker", False):
         overrides["local_worker"] = False
+    if getattr(args, "unsafe_no_sandbox", False):
+        overrides["unsafe_no_sandbox"] = True
     return Settings(**overrides)
 
 
@@ -84,22 +86,74 @@ def _tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_worker_token(args: argparse.Namespace) -> str:
+    """--token, else --token-file (a path, or - for standard input), else the environment
+    variable, which is then removed from this process's environment so nothing the worker
+    starts (an environment build, a kernel) inherits it."""
+    token = os.environ.pop("TANDEM_WORKER_TOKEN", "")
+    if args.token_file == "-":  # noqa: S105  (a file name, not a secret)
+        token = sys.stdin.readline().strip()
+    elif args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    return str(args.token or token)
+
+
 def _worker(args: argparse.Namespace) -> int:
+    from kernels import cgroups, lifeline
+    from kernels.environments import EnvironmentStore
+    from kernels.messages import Limits
+    from kernels.resources import detect
+    from kernels.sandbox import Sandboxer
     from kernels.worker import Worker, WorkerRejected
     from server.logs import configure
 
     configure(args.log_level.upper())
-    token = args.token or os.environ.get("TANDEM_WORKER_TOKEN", "")
-    if not token:
-        print("tandem: give --token or set TANDEM_WORKER_TOKEN", file=sys.stderr)
+    if args.parent_pid:
+        lifeline.bind_to_parent(args.parent_pid)
+    try:
+        token = _read_worker_token(args)
+    except OSError as error:
+        print(f"tandem: cannot read the token file: {error.strerror}", file=sys.stderr)
         return 2
+    if not token:
+        print("tandem: give --token, --token-file or TANDEM_WORKER_TOKEN", file=sys.stderr)
+        return 2
+    state_dir = (args.state_dir or _default_worker_state_dir()).resolve()
+    envs_dir = args.envs_dir or Path(os.environ.get("TANDEM_ENVS_DIR") or state_dir / "envs")
+    log = logging.getLogger("tandem.worker")
+    limits, limits_note = cgroups.detect()
+    if limits_note:
+        log.warning("kernel limits are weaker than a cgroup: %s", limits_note)
+    machine = detect()
+    sandboxer = Sandboxer(
+        "none" if args.unsafe_no_sandbox else "bubblewrap",
+        limits,
+        state_dir=state_dir,
+        kernel_uid=args.kernel_uid,
+        hide=[Path(p).resolve() for p in args.hide],
+        defaults=Limits(
+            memory_mb=machine.memory_mb * 8 // 10,
+            cpus=machine.cpus,
+            max_processes=1024,
+        ),
+        limits_note=limits_note,
+    )
+    sandboxer.probe()
+    described = sandboxer.describe()
+    if described.kind == "none":
+        log.warning("UNSANDBOXED (--unsafe-no-sandbox): kernels can read what this user can")
+    elif described.kind == "unavailable":
+        log.error("no kernel will start: %s", described.detail)
+    else:
+        log.info("kernels are sandboxed with bubblewrap; limits by %s", described.limits)
     try:
         worker = Worker(
             args.server,
             token,
+            sandboxer=sandboxer,
+            environments=EnvironmentStore(envs_dir.resolve(), args.python),
             name=args.name,
             max_kernels=args.max_kernels,
-            kernel_name=args.kernel,
         )
     except ValueError as error:
         print(f"tandem: {error}", file=sys.stderr)
@@ -111,6 +165,9 @@ def _worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, task.cancel)
+        if args.parent_pid:
+            watch = asyncio.create_task(lifeline.watch_parent(args.parent_pid))
+            watch.add_done_callback(lambda _: task.cancel())
         await worker.run()
 
     try:
@@ -118,8 +175,37 @@ def _worker(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         return 0
     except WorkerRejected as error:
-        logging.getLogger("tandem.worker").error("%s", error)
+        log.error("%s", error)
         return 3
+    finally:
+        limits.close()
+    return 0
+
+
+def _default_worker_state_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/tandem-worker")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tandem-worker"
+
+
+def _envs_build(args: argparse.Namespace) -> int:
+    """Build a runtime environment ahead of time (a worker image does this at build time)."""
+    from kernels.environments import DEFAULT_ENVIRONMENTS, EnvironmentStore
+    from kernels.messages import Environment
+    from server.logs import configure
+
+    configure("INFO")
+    packages = DEFAULT_ENVIRONMENTS.get(args.name)
+    if packages is None and not args.package:
+        print(f"tandem: no environment {args.name!r}; give its --package list", file=sys.stderr)
+        return 2
+    spec = Environment(name=args.name, packages=args.package or packages or [])
+    envs_dir = args.envs_dir or Path(
+        os.environ.get("TANDEM_ENVS_DIR") or _default_worker_state_dir() / "envs"
+    )
+    built = asyncio.run(EnvironmentStore(envs_dir.resolve(), args.python).get(spec))
+    print(built.prefix)
     return 0
 
 
@@ -147,16 +233,52 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-worker", action="store_true", help="do not start a worker on this machine"
     )
+    serve.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="the local worker runs kernels WITHOUT a sandbox (a single-user laptop only)",
+    )
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run kernels for a server (dials out to it)")
     worker.add_argument("--server", required=True, help="the server's URL, http://host:8000")
     worker.add_argument("--token", help="a worker token (or TANDEM_WORKER_TOKEN)")
+    worker.add_argument("--token-file", help="read the token from this file (- for stdin)")
     worker.add_argument("--name", help="shown to admins (default: the host name)")
     worker.add_argument("--max-kernels", type=int, help="default: two per CPU, at least 4")
-    worker.add_argument("--kernel", default="python3", help="Jupyter kernel spec to run")
+    worker.add_argument(
+        "--state-dir",
+        type=Path,
+        help="workspaces and run files (default /var/lib/tandem-worker as root, else "
+        "~/.local/share/tandem-worker)",
+    )
+    worker.add_argument(
+        "--envs-dir", type=Path, help="runtime environments (TANDEM_ENVS_DIR; default STATE/envs)"
+    )
+    worker.add_argument("--python", help="the interpreter environments are made from")
+    worker.add_argument(
+        "--kernel-uid", type=int, default=64000, help="kernels' user when the worker is root"
+    )
+    worker.add_argument(
+        "--hide", action="append", default=[], help="a path kernels must never see (repeatable)"
+    )
+    worker.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run kernels WITHOUT a sandbox, as this user (a single-user laptop only)",
+    )
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     worker.set_defaults(run=_worker)
+
+    envs = commands.add_parser("envs", help="runtime environments")
+    envs_cmds = envs.add_subparsers(dest="action", required=True)
+    build = envs_cmds.add_parser("build", help="build an environment now (default: default)")
+    build.add_argument("name", nargs="?", default="default")
+    build.add_argument("--package", action="append", help="its packages (default: the stack)")
+    build.add_argument("--envs-dir", type=Path, help="where (TANDEM_ENVS_DIR)")
+    build.add_argument("--python", help="the interpreter it is made from")
+    build.set_defaults(run=_envs_build)
 
     workers = commands.add_parser("workers", help="manage worker tokens")
     workers_cmds = workers.add_subparsers(dest="action", required=True)

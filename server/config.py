@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernels.environments import DEFAULT_ENVIRONMENTS
 from server.gateway.models import DEFAULT_RUNTIME_TYPES, RuntimeType
 
 
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     runtime_types: list[RuntimeType] = Field(
         default_factory=lambda: list(DEFAULT_RUNTIME_TYPES), min_length=1
     )
+    # Runtime environments by name: the packages (besides ipykernel) each has; a runtime
+    # type names one ("environment"), else "default" (CPU) or "default-gpu" (GPU).
+    environments: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_ENVIRONMENTS.items()}
+    )
+    # The local worker's kernels: sandboxed unless this is set (a single-user laptop only).
+    unsafe_no_sandbox: bool = False
     worker_heartbeat_seconds: float = 5.0
     # A worker silent this long is lost: its running cells fail, its kernels are gone.
     worker_timeout_seconds: float = 20.0

@@ -29,6 +29,13 @@ from server.db import make_engine, migrate
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "tests" / "node"
 CORPUS = ROOT.parent / "shared" / "corpus"
+# Workers of every test share built runtime environments (built once per machine), and the
+# environments hold ipykernel alone unless a test asks for the scientific stack.
+ENVS_DIR = ROOT / ".test-envs"
+KERNEL_ENV = {
+    "TANDEM_ENVS_DIR": str(ENVS_DIR),
+    "TANDEM_ENVIRONMENTS": json.dumps({"default": [], "default-gpu": []}),
+}
 
 
 def free_port() -> int:
@@ -82,6 +89,7 @@ class ServerProcess:
         # Tests start the workers they need themselves, unless they ask for the local one.
         env = {
             **os.environ,
+            **KERNEL_ENV,
             "TANDEM_ROOM_GRACE_SECONDS": "1",
             "TANDEM_LOCAL_WORKER": "false",
             **self.env,
@@ -403,7 +411,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log_path = self.server.data_dir / f"worker-{self.name}.log"
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **KERNEL_ENV, **self.env}
         if self.token:
             env["TANDEM_WORKER_TOKEN"] = self.token
         with open(log_path, "ab") as log:
@@ -411,6 +419,7 @@ class WorkerProcess:
                 [
                     *(sys.executable, "-m", "server", "worker"),
                     *("--server", self.server.url, "--name", self.name, *self.args),
+                    *("--state-dir", str(self.state_dir)),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -419,6 +428,10 @@ class WorkerProcess:
                 start_new_session=True,  # its kernels too can be killed as one group
             )
         return self
+
+    @property
+    def state_dir(self) -> Path:
+        return self.server.data_dir / f"worker-{self.name}"
 
     def log(self) -> str:
         return (self.server.data_dir / f"worker-{self.name}.log").read_text(errors="replace")

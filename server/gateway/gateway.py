@@ -152,6 +152,7 @@ class Gateway:
             name=hello.name,
             resources=hello.resources,
             max_kernels=hello.max_kernels,
+            sandbox=hello.sandbox,
             token_id=token_id,
             send_text=send_text,
             close=close,
@@ -201,6 +202,10 @@ class Gateway:
             runtime.on_input_request(message.execution_id, message.prompt, message.password)
         elif isinstance(message, m.KernelStarted):
             runtime.on_kernel_started()
+        elif isinstance(message, m.KernelProgress):
+            runtime.on_kernel_progress(message.detail)
+        elif isinstance(message, m.KernelUsage):
+            runtime.on_kernel_usage(message)
         elif isinstance(message, m.KernelFailed | m.KernelDied):
             self.registry.release(placement)
             log.info("notebook %s: %s", placement.owner, message.reason)

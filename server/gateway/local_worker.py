@@ -1,8 +1,11 @@
 """The worker `tandem serve` runs beside itself, so one command is enough to run code.
 
-It is an ordinary `tandem worker` child process with a token made for this start only
-(handed over in the environment, never on the command line); if it exits it is started
-again, with backoff.
+It is an ordinary `tandem worker` child process with a token made for this start only,
+handed over on its standard input (never on the command line or in its environment, where
+/proc would show it); if it exits it is started again, with backoff. It ends when this
+server process ends, however that happens (`--parent-pid`: a parent-death signal plus a
+watch on its parent), so a `kill -9` of the server leaves no worker behind.
+Its kernels are sandboxed like any other worker's, and never see the data directory.
 """
 
 from __future__ import annotations
@@ -13,16 +16,30 @@ import logging
 import os
 import sys
 
+from server.config import Settings
+
 log = logging.getLogger(__name__)
 
 
 class LocalWorker:
-    def __init__(self, server_url: str, token: str, max_kernels: int | None) -> None:
+    def __init__(self, server_url: str, token: str, settings: Settings) -> None:
         self._url = server_url
         self._token = token
-        self._max_kernels = max_kernels
+        self._settings = settings
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
+
+    def command(self) -> list[str]:
+        settings = self._settings
+        data_dir = settings.data_dir.resolve()
+        command = [sys.executable, "-m", "server", "worker", "--server", self._url]
+        command += ["--name", "local", "--token-file", "-", "--parent-pid", str(os.getpid())]
+        command += ["--state-dir", str(data_dir / "worker"), "--hide", str(data_dir)]
+        if settings.local_worker_max_kernels:
+            command += ["--max-kernels", str(settings.local_worker_max_kernels)]
+        if settings.unsafe_no_sandbox:
+            command.append("--unsafe-no-sandbox")
+        return command
 
     def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise())
@@ -30,12 +47,14 @@ class LocalWorker:
     async def _supervise(self) -> None:
         backoff = 1.0
         while True:
-            command = [sys.executable, "-m", "server", "worker", "--server", self._url]
-            command += ["--name", "local"]
-            if self._max_kernels:
-                command += ["--max-kernels", str(self._max_kernels)]
-            env = {**os.environ, "TANDEM_WORKER_TOKEN": self._token}
-            self._process = await asyncio.create_subprocess_exec(*command, env=env)
+            self._process = await asyncio.create_subprocess_exec(
+                *self.command(), stdin=asyncio.subprocess.PIPE
+            )
+            assert self._process.stdin is not None
+            self._process.stdin.write(self._token.encode() + b"\n")
+            with contextlib.suppress(ConnectionError):
+                await self._process.stdin.drain()
+            self._process.stdin.close()
             code = await self._process.wait()
             log.warning("the local worker exited (status %s); restarting it", code)
             await asyncio.sleep(backoff)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from kernels.messages import Gpu
+from kernels.messages import Gpu, Limits, Sandbox
 from server.timeutil import utcnow
 
 
@@ -45,6 +45,25 @@ class RuntimeType(BaseModel):
     # Case-insensitive part of the GPU's name ("H100", "A100"); empty takes any GPU.
     gpu_model: str = Field(default="", max_length=100)
     min_gpu_memory_mb: int = Field(default=0, ge=0)
+    # Limits of each kernel of this type (0: the worker's default, derived from its machine).
+    memory_mb: int = Field(default=0, ge=0)
+    cpus: float = Field(default=0, ge=0)
+    max_processes: int = Field(default=0, ge=0)
+    disk_mb: int = Field(default=0, ge=0)
+    # The runtime environment (`TANDEM_ENVIRONMENTS`) its kernels run on.
+    environment: str = Field(default="", max_length=64)
+
+    @property
+    def environment_name(self) -> str:
+        return self.environment or ("default-gpu" if self.gpus else "default")
+
+    def limits(self) -> Limits:
+        return Limits(
+            memory_mb=self.memory_mb,
+            cpus=self.cpus,
+            max_processes=self.max_processes,
+            disk_mb=self.disk_mb,
+        )
 
     def accepts(self, gpu: Gpu) -> bool:
         return (
@@ -92,6 +111,16 @@ class RuntimeStatus(BaseModel):
     queued_cells: list[str] = Field(default_factory=list)
     running_cell: str | None = None
     waiting_for_input: dict[str, Any] | None = None
+    # How the kernel is isolated, and what it uses against its limits (bytes; None unknown).
+    sandbox: Sandbox | None = None
+    usage: RuntimeUsage | None = None
+
+
+class RuntimeUsage(BaseModel):
+    memory_bytes: int | None = None
+    disk_bytes: int | None = None
+    gpu_memory_bytes: int | None = None
+    limits: Limits
 
 
 class WorkerPublic(BaseModel):
@@ -102,6 +131,7 @@ class WorkerPublic(BaseModel):
     gpus: list[Gpu]
     gpus_in_use: list[int]
     max_kernels: int
+    sandbox: Sandbox
     kernels: list[dict[str, Any]]
     connected_at: datetime
     last_heartbeat: datetime

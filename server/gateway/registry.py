@@ -43,6 +43,7 @@ class WorkerLink:
     name: str
     resources: m.Resources
     max_kernels: int
+    sandbox: m.Sandbox
     token_id: int | None
     send_text: Callable[[str], None]
     close: Callable[[int, str], None]
@@ -83,6 +84,7 @@ class WorkerLink:
             gpus=self.resources.gpus,
             gpus_in_use=sorted(self.gpus_in_use),
             max_kernels=self.max_kernels,
+            sandbox=self.sandbox,
             kernels=[
                 {"kernel_id": p.kernel_id, "notebook_id": p.owner, "gpus": p.gpus}
                 for p in self.kernels.values()

@@ -30,7 +30,7 @@ from server.config import Settings
 from server.errors import Conflict, NotFound, PermissionDenied
 from server.events.bus import EventBus, NotebookEvent
 from server.gateway import outputs
-from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType
+from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
 from server.notebooks.document import cells_of, find_cell
 from server.timeutil import utcnow
@@ -98,6 +98,8 @@ class NotebookRuntime:
         self._timers: list[asyncio.TimerHandle] = []
         self._lifetime_timers: list[asyncio.TimerHandle] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._usage: RuntimeUsage | None = None
+        self._last_progress = 0.0
 
     # --- what everyone sees ------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class NotebookRuntime:
                 if current is not None and current.prompt is not None
                 else None
             ),
+            sandbox=placement.worker.sandbox if placement else None,
+            usage=self._usage if placement else None,
         )
 
     def _set_state(self, state: str, reason: str = "") -> None:
@@ -238,6 +242,22 @@ class NotebookRuntime:
         if self._kernel_up is not None and not self._kernel_up.done():
             self._kernel_up.set_result("")
 
+    def on_kernel_progress(self, detail: str) -> None:
+        """The worker is still preparing the kernel (building its environment, say): the
+        start timeout counts from the latest news, and everyone sees what it waits for."""
+        self._last_progress = time.monotonic()
+        if self._state == "starting":
+            self._set_state("starting", detail)
+
+    def on_kernel_usage(self, usage: m.KernelUsage) -> None:
+        self._usage = RuntimeUsage(
+            memory_bytes=usage.memory_bytes,
+            disk_bytes=usage.disk_bytes,
+            gpu_memory_bytes=usage.gpu_memory_bytes,
+            limits=usage.limits,
+        )
+        self.publish_status()
+
     def on_kernel_lost(self, reason: str) -> None:
         """The kernel or its worker is gone (died, killed, disconnected, failed to start)."""
         if self._kernel_up is not None and not self._kernel_up.done():
@@ -308,13 +328,20 @@ class NotebookRuntime:
         self._placement = placement
         self._kernel_up = asyncio.get_running_loop().create_future()
         self._set_state("starting")
-        placement.worker.send(m.StartKernel(kernel_id=placement.kernel_id, gpus=placement.gpus))
-        try:
-            failure = await asyncio.wait_for(
-                asyncio.shield(self._kernel_up), self._settings.kernel_start_timeout_seconds
+        self._usage = None
+        name = self.runtime.environment_name
+        placement.worker.send(
+            m.StartKernel(
+                kernel_id=placement.kernel_id,
+                gpus=placement.gpus,
+                workspace=self.notebook_id,
+                environment=m.Environment(
+                    name=name, packages=self._settings.environments.get(name, [])
+                ),
+                limits=self.runtime.limits(),
             )
-        except TimeoutError:
-            failure = "the kernel did not start in time"
+        )
+        failure = await self._wait_for_kernel(self._kernel_up)
         if failure:
             await self._fail_queue(f"The runtime could not start: {failure}")
             await self._stop_kernel()
@@ -324,6 +351,20 @@ class NotebookRuntime:
         self._started_at = utcnow()
         self._arm_lifetime_timers()
         return True
+
+    async def _wait_for_kernel(self, kernel_up: asyncio.Future[str]) -> str:
+        """ "" once the kernel started, else why not; gives up after the start timeout
+        without any progress from the worker."""
+        timeout = self._settings.kernel_start_timeout_seconds
+        self._last_progress = time.monotonic()
+        while True:
+            left = self._last_progress + timeout - time.monotonic()
+            if left <= 0:
+                return "the kernel did not start in time"
+            try:
+                return await asyncio.wait_for(asyncio.shield(kernel_up), left)
+            except TimeoutError:
+                continue
 
     async def _run_one(self, execution: Execution) -> bool:
         """Run one cell; False when the kernel was lost on the way."""
