@@ -123,6 +123,8 @@ def bwrap_args(
     if uid is None:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     bound: list[Path] = []
+    # Directories bubblewrap makes to hold mount points are 0700 unless told otherwise.
+    args += ["--perms", "0755", "--dir", "/etc", "--perms", "0755", "--dir", "/var"]
     for name in SYSTEM_DIRS:
         path = Path(name)
         if path.is_symlink():

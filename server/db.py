@@ -23,7 +23,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(settings.data_dir, own_database=not settings.database_url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         synchronous = settings.sqlite_synchronous
 
@@ -38,6 +38,19 @@ def make_engine(settings: Settings) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def private_data_dir(data_dir: Path, *, own_database: bool) -> None:
+    """The data dir is the server's alone (0700) and its database 0600 (SQLite gives the
+    -wal and -shm files the database's mode)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    database = data_dir / "tandem.db"
+    if own_database:
+        database.touch(mode=0o600, exist_ok=True)
+    for path in (database, data_dir / "tandem.db-wal", data_dir / "tandem.db-shm"):
+        if path.exists():
+            path.chmod(0o600)
 
 
 def alembic_config(url: str) -> Config:
