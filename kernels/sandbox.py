@@ -143,12 +143,6 @@ def bwrap_args(
     args += ["--ro-bind", "/sys", "/sys", "--proc", "/proc", "--dev", "/dev"]
     # Private, empty, in the box only.
     args += ["--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]  # noqa: S108
-    for hidden in box.hide:
-        if any(_within(hidden, tree) for tree in bound) and hidden.exists():
-            if hidden.is_dir():
-                args += ["--tmpfs", str(hidden)]
-            else:
-                args += ["--ro-bind", "/dev/null", str(hidden)]
     env = box.environment
     made = {Path("/tmp"), Path("/var/tmp"), Path("/run")}  # noqa: S108  (the box's tmpfs)
     for tree in _outermost([env.base_prefix, env.prefix]):
@@ -159,6 +153,18 @@ def bwrap_args(
     for site in env.base_site:
         if site.is_dir() and not _within(site, env.prefix):
             args += ["--tmpfs", str(site)]  # the base interpreter's packages stay out
+    # A path to hide inside a bound tree is covered; one above the box's own mounts is
+    # not bound at all, so nothing of it but those mounts is there to see.
+    needed = [env.prefix, box.rundir, box.workdir]
+    for hidden in box.hide:
+        if not any(_within(hidden, tree) for tree in bound) or not hidden.exists():
+            continue
+        if any(_within(path, hidden) for path in needed):
+            continue
+        if hidden.is_dir():
+            args += ["--tmpfs", str(hidden)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(hidden)]
     args += _parent_dirs(box.rundir, bound, made)
     args += ["--bind", str(box.rundir), str(box.rundir)]
     args += ["--bind", str(box.workdir), str(CONTENT), "--chdir", str(CONTENT)]
