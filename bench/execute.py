@@ -8,7 +8,11 @@ machine, timed to its IOPub stream message. Trials alternate between the two.
 Throughput: lines/s of a print loop that reach the remote client's document, against the
 lines/s the bare client reads off IOPub for the same loop.
 
-    python bench/execute.py [--trials 40] [--lines 200000]
+Sandbox: the worker's own kernel start (sandbox, cgroup, ipykernel up, `print` sent, first
+output back) and a warm execute -> output, bubblewrap against --unsafe-no-sandbox, trials
+alternating, same environment.
+
+    python bench/execute.py [--trials 40] [--lines 200000] [--starts 10]
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ from pycrdt import Array, Map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kernels import cgroups
+from kernels import messages as m
+from kernels.environments import EnvironmentStore
+from kernels.kernel import RunningKernel
+from kernels.sandbox import Sandboxer
 from tests.support import (
+    ENVS_DIR,
     Api,
     ServerProcess,
     YClient,
@@ -185,9 +195,76 @@ async def main(trials: int, lines: int) -> None:
     print(f"throughput ratio tandem/bare: {ours_rate / theirs_rate:.2f}")
 
 
+async def boxed_kernel(
+    sandboxer: Sandboxer, store: EnvironmentStore, outputs: asyncio.Queue[m.FromWorker]
+) -> tuple[RunningKernel, float]:
+    """Start a kernel the way the worker does; return it and ms until its first output."""
+    started = time.perf_counter()
+    environment = await store.get(m.Environment(name="default"))
+    kernel_id = f"bench{time.monotonic_ns()}"
+    launch = sandboxer.prepare(kernel_id, environment, "bench", [], m.Limits())
+    kernel = RunningKernel(kernel_id, [], outputs.put, launch=launch, max_output_bytes=1 << 20)
+    await kernel.start()
+    await run_boxed(kernel, outputs, "first")
+    return kernel, (time.perf_counter() - started) * 1000
+
+
+async def run_boxed(kernel: RunningKernel, outputs: asyncio.Queue[m.FromWorker], mark: str) -> None:
+    kernel.execute(mark, f"print({mark!r})")
+    while True:
+        message = await asyncio.wait_for(outputs.get(), 60)
+        if isinstance(message, m.Output) and message.execution_id == mark:
+            return
+
+
+async def sandbox_costs(starts: int, trials: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        limits, _ = cgroups.detect()
+        store = EnvironmentStore(ENVS_DIR)
+        kinds = {
+            kind: Sandboxer(kind, limits, state_dir=Path(tmp) / kind)
+            for kind in ("bubblewrap", "none")
+        }
+        for sandboxer in kinds.values():
+            sandboxer.probe()
+        cold: dict[str, list[float]] = {kind: [] for kind in kinds}
+        warm: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for _ in range(starts):
+            for kind, sandboxer in kinds.items():
+                outputs: asyncio.Queue[m.FromWorker] = asyncio.Queue()
+                kernel, ms = await boxed_kernel(sandboxer, store, outputs)
+                cold[kind].append(ms)
+                for trial in range(trials // starts):
+                    began = time.perf_counter()
+                    await run_boxed(kernel, outputs, f"w{trial}")
+                    warm[kind].append((time.perf_counter() - began) * 1000)
+                await kernel.shutdown()
+        limits.close()
+    base_cold = statistics.median(cold["none"])
+    base_warm = statistics.median(warm["none"])
+    print(f"\nSandbox cost, {starts} cold starts and {len(warm['none'])} warm runs each (ms)")
+    table(
+        [
+            ("kernel", "cold start median", "warm run median", "cold diff / warm ratio"),
+            *(
+                (
+                    kind,
+                    f"{statistics.median(cold[kind]):.0f}",
+                    f"{statistics.median(warm[kind]):.2f}",
+                    f"{statistics.median(cold[kind]) - base_cold:+.0f} ms / "
+                    f"{statistics.median(warm[kind]) / base_warm:.2f}x",
+                )
+                for kind in kinds
+            ),
+        ]
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--starts", type=int, default=10, help="cold starts per sandbox kind")
     args = parser.parse_args()
+    asyncio.run(sandbox_costs(args.starts, args.trials))
     asyncio.run(main(args.trials, args.lines))

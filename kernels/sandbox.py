@@ -142,7 +142,9 @@ def bwrap_args(
         args += ["--ro-bind", str(box.rundir / "group"), "/etc/group"]
     args += ["--ro-bind", "/sys", "/sys", "--proc", "/proc", "--dev", "/dev"]
     # Private, empty, in the box only.
-    args += ["--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]  # noqa: S108
+    for private in ("/tmp", "/var/tmp", "/dev/shm"):  # noqa: S108
+        args += ["--perms", "1777", "--tmpfs", private]
+    args += ["--tmpfs", "/run"]
     env = box.environment
     made = {Path("/tmp"), Path("/var/tmp"), Path("/run")}  # noqa: S108  (the box's tmpfs)
     for tree in _outermost([env.base_prefix, env.prefix]):

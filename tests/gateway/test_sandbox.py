@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
 from tests.support import ENVS_DIR, YClient, eventually, notebook_with_code, sync_url
@@ -284,3 +285,23 @@ async def test_unsandboxed_is_explicit_and_shown(tmp_path: Path) -> None:
         sandbox = status(api, nb)["sandbox"]
         assert sandbox["kind"] == "none" and "UNSANDBOXED" in sandbox["detail"]
         assert "UNSANDBOXED" in cluster.workers[0].log()
+
+
+@pytest.mark.timeout(900)
+async def test_the_default_environment_has_the_scientific_stack(tmp_path: Path) -> None:
+    """What Colab users import on first contact, in the sandbox (built once per machine)."""
+    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    with running_cluster(
+        tmp_path / "data", {"stack": []}, TANDEM_ENVIRONMENTS=environments
+    ) as cluster:
+        out = await run_and_read(
+            cluster,
+            "import numpy, pandas, matplotlib, scipy, sklearn, seaborn, plotly, ipywidgets\n"
+            "import tqdm, requests, PIL, sys, joblib, tempfile\n"
+            "assert joblib.cpu_count() >= 1 and tempfile.mkstemp()\n"
+            "import matplotlib.pyplot as plt\n"
+            "plt.plot([1, 2]); plt.savefig('plot.png')\n"
+            "print(pandas.DataFrame({'a': numpy.arange(3)}).a.sum(), sys.prefix)",
+            timeout=840,
+        )
+        assert out.startswith("3 ") and str(ENVS_DIR) in out, out
