@@ -1,13 +1,17 @@
 """GPU check: a server and a worker on this machine, a CUDA matrix product in a cell.
 
 Checks that the worker reports the machine's GPUs, that a notebook on the `gpu` runtime
-gets one (`CUDA_VISIBLE_DEVICES`), that torch computes on it, and that the runtime status
-names the same GPU as torch does. Prints what it saw; exits 0 when every check passes.
+gets one (`CUDA_VISIBLE_DEVICES`) and, inside its sandbox, that GPU's device node alone,
+that torch computes on it, and that the runtime status names the same GPU as torch does.
+The kernel's environment (`default-gpu`: torch) is built by the worker with pip: the
+machine needs PyPI, or a wheelhouse named by PIP_FIND_LINKS with PIP_NO_INDEX=1.
+Prints what it saw; exits 0 when every check passes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -28,7 +32,8 @@ from tests.support import (
 )
 
 CELL = """
-import os, time, torch
+import os, glob, time, torch
+print("nodes:", " ".join(sorted(glob.glob("/dev/nvidia[0-9]*"))))
 a = torch.randn(4096, 4096, device="cuda")
 torch.cuda.synchronize()
 started = time.perf_counter()
@@ -49,12 +54,15 @@ async def main() -> int:
         print("FAIL: no GPU detected (NVML and nvidia-smi found none)")
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data")
+        environments = json.dumps({"default": [], "default-gpu": ["torch"]})
+        server = ServerProcess(Path(tmp) / "data", env={"TANDEM_ENVIRONMENTS": environments})
         server.start()
         admin = make_people(server.data_dir, ["admin"], admin=True)["admin"]
         api = Api(server, admin)
         token = api.client.post("/api/workers/tokens", json={"name": "gpu"}).json()["token"]
-        worker = WorkerProcess(server, token, "gpu-node").start()
+        worker = WorkerProcess(
+            server, token, "gpu-node", env={"TANDEM_ENVIRONMENTS": environments}
+        ).start()
         checks: dict[str, bool] = {}
         try:
             deadline = time.monotonic() + 60
@@ -75,7 +83,11 @@ async def main() -> int:
                 fields = dict(line.split(":", 1) for line in output.splitlines() if ":" in line)
                 device = fields.get("device", "").strip()
                 checks["cell ran on CUDA"] = "finite: True" in output
-                checks["one GPU given to the kernel"] = fields.get("visible", "").strip().isdigit()
+                visible = fields.get("visible", "").strip()
+                checks["one GPU given to the kernel"] = visible.isdigit()
+                checks["only its device node in the box"] = fields.get("nodes", "").split() == [
+                    f"/dev/nvidia{visible}"
+                ]
                 checks["status names torch's GPU"] = bool(device) and device in runtime["gpus"]
         finally:
             worker.stop()

@@ -325,11 +325,18 @@ class Sandboxer:
         workdir = self._state_dir / "workspaces" / workspace
         # The notebook's `%pip install` layer must exist before Python starts to be on its
         # path (site adds the user site only when it is there).
-        environment.user_site(workdir / ".local").mkdir(parents=True, exist_ok=True)
+        site = environment.user_site(workdir / ".local")
+        site.mkdir(parents=True, exist_ok=True)
         if self._as_root and self.mode != "none":
-            for path in [workdir, *workdir.rglob("*")]:
-                if not path.is_symlink():
+            # What the worker made (the workspace, the layer's directories) becomes the
+            # kernel's; what the kernel wrote is its own already.
+            path = site
+            while True:
+                if path.stat().st_uid != self.kernel_uid:
                     os.chown(path, self.kernel_uid, self.kernel_uid)
+                if path == workdir:
+                    break
+                path = path.parent
         return workdir
 
     def prepare(
