@@ -266,5 +266,9 @@ if __name__ == "__main__":
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--starts", type=int, default=10, help="cold starts per sandbox kind")
     args = parser.parse_args()
-    asyncio.run(sandbox_costs(args.starts, args.trials))
-    asyncio.run(main(args.trials, args.lines))
+
+    async def both() -> None:  # one event loop: jupyter_client's ZMQ context is per loop
+        await sandbox_costs(args.starts, args.trials)
+        await main(args.trials, args.lines)
+
+    asyncio.run(both())
