@@ -15,12 +15,20 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
-from tests.support import ENVS_DIR, YClient, eventually, notebook_with_code, sync_url
+from tests.support import (
+    ENVS_DIR,
+    WorkerProcess,
+    YClient,
+    eventually,
+    notebook_with_code,
+    sync_url,
+)
 
 RUNTIME_TYPES = [
     {"name": "cpu", "label": "CPU", "memory_mb": 400, "max_processes": 48},
@@ -305,3 +313,25 @@ async def test_the_default_environment_has_the_scientific_stack(tmp_path: Path) 
             timeout=840,
         )
         assert out.startswith("3 ") and str(ENVS_DIR) in out, out
+
+
+async def test_a_worker_reads_its_token_from_a_file_and_hands_it_to_no_kernel(
+    tmp_path: Path,
+) -> None:
+    with running_cluster(tmp_path / "data") as cluster:
+        token = cluster.worker_token("filed")
+        token_file = tmp_path / "worker-token"
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        worker = WorkerProcess(
+            cluster.server, "", "filed", args=["--token-file", str(token_file)]
+        ).start()
+        cluster.workers.append(worker)
+        wait_for_workers(cluster, 1)
+        assert token not in " ".join(psutil.Process(worker.proc.pid).cmdline())  # type: ignore[union-attr]
+        out = await run_and_read(
+            cluster,
+            f"import os\nprint(os.path.exists({str(token_file)!r}), "
+            f"any({token!r} in v for v in os.environ.values()))",
+        )
+        assert out == "False False\n"
