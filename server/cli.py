@@ -52,6 +52,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For only from proxies the operator names: uvicorn's default trusts
+        # 127.0.0.1, from where anyone on the machine (a kernel) could pick its address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
     )
     return 0
 

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks);
+    # empty: none, the peer address is the client's.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Origins allowed for cookie-authenticated requests besides the server's own.
     allowed_origins: list[str] = Field(default_factory=list)
     session_days: int = 14

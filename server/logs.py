@@ -1,7 +1,9 @@
 """Logging set-up: one format, and no secret in any line.
 
-uvicorn logs request lines with their query string, and websocket clients that cannot set
-headers pass `?token=...`; the filter here blanks such values before anything is written.
+uvicorn logs request lines with their query string and path: websocket clients that cannot
+set headers pass `?token=...`, and a share link's secret is in its path (`/links/tdl_...`).
+The filter here blanks such values, and any of our token kinds (`tdm_` API, `tdw_` worker,
+`tdl_` link) wherever they appear, before anything is written.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import logging
 import re
 
 _SECRET_PARAM = re.compile(r"((?:token|password|session)=)[^&\s\"']+", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"\b(td[mwl]_)[A-Za-z0-9_\-]+")
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    return _SECRET_VALUE.sub(r"\1[redacted]", _SECRET_PARAM.sub(r"\1[redacted]", text))
 
 
 class RedactSecrets(logging.Filter):

@@ -184,3 +184,35 @@ def test_password_guessing_is_throttled(fresh_server: ServerProcess) -> None:
         fresh_server.url + "/api/me", headers={"Authorization": f"Bearer {people['target'].token}"}
     )
     assert me.status_code == 200
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_throttle(fresh_server: ServerProcess) -> None:
+    """Regression test: uvicorn believed X-Forwarded-For from 127.0.0.1 (where kernels run),
+    so rotating it gave every guess a fresh address. Forwarded headers are believed only
+    from TANDEM_TRUSTED_PROXIES (none by default)."""
+    fresh_server.start()
+    from tests.support import make_people
+
+    make_people(fresh_server.data_dir, ["target"])
+    login_url = fresh_server.url + "/api/auth/login"
+    codes = [
+        httpx.post(
+            login_url,
+            json={"username": "target", "password": f"guess{attempt}"},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+        ).status_code
+        for attempt in range(25)
+    ]
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
+
+
+def test_a_share_link_secret_in_a_path_never_reaches_the_log(
+    server: ServerProcess, alice: Api
+) -> None:
+    notebook = alice.create("link hygiene")
+    link = alice.client.post(f"/api/notebooks/{notebook}/links", json={"role": "viewer"})
+    assert link.status_code == 201, link.text
+    secret = link.json()["token"]
+    assert httpx.get(f"{server.url}/links/{secret}").status_code == 200
+    assert secret not in server.log()
+    assert "/links/tdl_[redacted]" in server.log()
