@@ -178,7 +178,15 @@ class Worker:
         try:
             await kernel.start()
         except Exception as error:
-            log.exception("kernel %s failed to start", kernel_id)
+            # One line: a kernel stopped while it started (a restart) is routine.
+            gone = self._kernels.get(kernel_id) is not kernel
+            log.log(
+                logging.INFO if gone else logging.ERROR,
+                "kernel %s did not start: %s",
+                kernel_id,
+                error,
+            )
+            log.debug("kernel %s start failure", kernel_id, exc_info=True)
             self._kernels.pop(kernel_id, None)
             await kernel.shutdown()
             reason = f"the kernel failed to start: {type(error).__name__}: {error}"[:4096]
