@@ -94,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def tandem_error(_request: Request, error: TandemError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(_request: Request, _error: RecursionError) -> JSONResponse:
+        # A JSON body nested thousands deep: the parser gives up; so do we, politely.
+        return JSONResponse({"detail": "JSON nested too deeply"}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI echoes the offending input by default; a password or token must never

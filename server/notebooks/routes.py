@@ -72,7 +72,7 @@ async def create_notebook(
         if not isinstance(upload, UploadFile):
             raise InvalidInput("upload the .ipynb file in the form field 'file'")
         raw = await upload.read()
-        content = service.parse_ipynb(raw)
+        content = await run_in_threadpool(service.parse_ipynb, raw)
         given = form.get("title")
         title = given if isinstance(given, str) and given.strip() else _title_from(upload)
     else:

@@ -48,16 +48,76 @@ def blank_notebook() -> dict[str, Any]:
     return dict(nb)
 
 
+# What a v4.5 cell may hold, by type; a newer 4.x minor's extra keys are dropped on import.
+_CELL_KEYS = {
+    "code": {"id", "cell_type", "metadata", "source", "outputs", "execution_count"},
+    "markdown": {"id", "cell_type", "metadata", "source", "attachments"},
+    "raw": {"id", "cell_type", "metadata", "source", "attachments"},
+}
+_NOTEBOOK_KEYS = {"nbformat", "nbformat_minor", "metadata", "cells"}
+
+
+def strict_json(text: str) -> Any:
+    """json.loads that refuses what the notebook could not store or export: NaN and
+    Infinity (not JSON), lone surrogates (not Unicode) and absurd nesting."""
+
+    def constant(name: str) -> Any:
+        raise InvalidNotebook(f"not JSON: {name} is not a JSON number")
+
+    try:
+        data = json.loads(text, parse_constant=constant)
+    except RecursionError:
+        raise InvalidNotebook("not a valid notebook: JSON nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise InvalidNotebook(f"not JSON: {error.msg} (line {error.lineno})") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidNotebook("not valid Unicode: the file holds a lone surrogate") from None
+    except RecursionError:
+        raise InvalidNotebook("not a valid notebook: JSON nested too deeply") from None
+    return data
+
+
+def _as_current_minor(data: Any) -> Any:
+    """A notebook of a newer 4.x minor, read as 4.5 (nbformat's rule: readers accept newer
+    minors): unknown keys are dropped and a cell of an unknown type becomes a raw cell
+    that keeps its source and its original type in its metadata."""
+    if not isinstance(data, dict) or data.get("nbformat") != 4:
+        return data
+    minor = data.get("nbformat_minor")
+    if not isinstance(minor, int) or minor <= nbformat.v4.nbformat_minor:
+        return data
+    data = {k: v for k, v in data.items() if k in _NOTEBOOK_KEYS}
+    data["nbformat_minor"] = nbformat.v4.nbformat_minor
+    cells = []
+    for cell in data.get("cells") or []:
+        if not isinstance(cell, dict):
+            continue
+        kind = cell.get("cell_type")
+        if kind not in _CELL_KEYS:
+            metadata = dict(cell.get("metadata") or {})
+            metadata["tandem"] = {"original_cell_type": str(kind)[:100]}
+            cell = {**cell, "cell_type": "raw", "metadata": metadata}
+            cell.setdefault("source", "")
+            kind = "raw"
+        cells.append({k: v for k, v in cell.items() if k in _CELL_KEYS[kind]})
+    data["cells"] = cells
+    return data
+
+
 def parse_ipynb(raw: bytes) -> dict[str, Any]:
-    """Read an uploaded .ipynb: nbformat 4.x, older versions upgraded to 4.5, validated."""
+    """Read an uploaded .ipynb: nbformat 4.x, older versions upgraded to 4.5, newer minors
+    read as 4.5, validated. CPU-bound on a big file: call it off the event loop."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidNotebook("the file is not UTF-8 text") from None
+    data = _as_current_minor(strict_json(text))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
+            nb = nbformat.reads(json.dumps(data), as_version=4)
             if nb.nbformat_minor < 5:
                 had_marker = "orig_nbformat_minor" in nb.metadata
                 nb = upgrade(nb, from_version=4, from_minor=nb.nbformat_minor)

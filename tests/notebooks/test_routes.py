@@ -189,6 +189,24 @@ INVALID = {
     "nbformat 5": json.dumps(
         {"cells": [], "nbformat": 5, "nbformat_minor": 0, "metadata": {}}
     ).encode(),
+    # Regression tests: each of these answered 500 with a traceback (RecursionError,
+    # UnicodeEncodeError, a NaN that made every later export fail).
+    "10,000-level object": (('{"a":' * 10_000) + "1" + ("}" * 10_000)).encode(),
+    "100,000-level array": ("[" * 100_000 + "]" * 100_000).encode(),
+    "lone surrogate in a source": json.dumps(
+        {
+            "cells": [{"cell_type": "code", "source": "\ud800", "metadata": {}, "id": "a"}],
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+        }
+    ).encode(),
+    "lone surrogate in a metadata key": json.dumps(
+        {"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"\ud800": 1}}
+    ).encode(),
+    "NaN in metadata": b'{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"x": NaN}}',
+    "Infinity in an output": b'{"cells": [], "nbformat": 4, "nbformat_minor": 5, '
+    b'"metadata": {"x": [Infinity]}}',
 }
 
 
@@ -201,6 +219,49 @@ def test_invalid_uploads_get_422_and_store_nothing(case: str, alice: Api) -> Non
     assert isinstance(detail, str) and detail
     assert "Traceback" not in response.text
     assert alice.client.get("/api/notebooks").json() == before
+
+
+def test_a_json_body_nested_too_deeply_is_422_and_the_connection_lives(alice: Api) -> None:
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    response = alice.client.post(
+        "/api/notebooks", content=deep, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422 and "Traceback" not in response.text
+    nb = alice.create("after the bad body")  # the same kept-alive client goes on
+    response = alice.client.patch(
+        f"/api/notebooks/{nb}", content=deep, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (400, 422) and "Traceback" not in response.text
+    assert alice.client.get(f"/api/notebooks/{nb}").status_code == 200
+
+
+def test_a_newer_4x_minor_is_read_as_45(alice: Api) -> None:
+    """nbformat's rule: readers accept newer minors of their major version."""
+    future = {
+        "nbformat": 4,
+        "nbformat_minor": 99,
+        "extra_top_level_key": "ignored",
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "a",
+                "metadata": {},
+                "source": "x = 1",
+                "outputs": [],
+                "execution_count": None,
+                "a_future_field": True,
+            },
+            {"cell_type": "a_future_type", "id": "b", "metadata": {}, "source": "kept"},
+        ],
+    }
+    response = alice.upload("future.ipynb", json.dumps(future).encode())
+    assert response.status_code == 201, response.text
+    exported = alice.client.get(f"/api/notebooks/{response.json()['id']}/export").json()
+    nbformat.validate(nbformat.from_dict(exported))
+    assert [c["cell_type"] for c in exported["cells"]] == ["code", "raw"]
+    assert exported["cells"][1]["source"] == "kept"
+    assert exported["cells"][1]["metadata"]["tandem"]["original_cell_type"] == "a_future_type"
 
 
 def test_duplicate_cell_ids_are_repaired_as_jupyter_does(alice: Api) -> None:
