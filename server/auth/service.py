@@ -30,6 +30,8 @@ def create_user(
     username = username.strip()
     if not username or len(username) > 64 or not username.isprintable():
         raise InvalidInput("a username is 1 to 64 printable characters")
+    if "/" in username:  # it is a path segment of the members API
+        raise InvalidInput("a username cannot contain '/'")
     if db.exec(select(User).where(User.username == username)).first() is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(

@@ -147,7 +147,7 @@ def list_members(access: Readable, db: DbSession) -> list[MemberPublic]:
     return service.members(db, notebook)
 
 
-@router.put("/{notebook_id}/members/{username}")
+@router.put("/{notebook_id}/members/{username:path}")
 def put_member(
     username: str,
     body: MemberUpdate,
@@ -164,7 +164,7 @@ def put_member(
     return access_changed(db, services.bus, notebook, [member])
 
 
-@router.delete("/{notebook_id}/members/{username}")
+@router.delete("/{notebook_id}/members/{username:path}")
 def delete_member(
     username: str, access: Owned, user: CurrentUser, db: DbSession, services: AppServices
 ) -> list[MemberPublic]:

@@ -193,10 +193,22 @@ def _with_required_fields(content: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def create(db: Session, owner: User, title: str, content: dict[str, Any] | None = None) -> Notebook:
+# Bidirectional overrides and isolates make a title read differently from what it is
+# ("gpj.exe" shown as "exe.jpg"); control characters break lines and logs.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_title(title: str) -> str:
     title = title.strip()
     if not title or len(title) > 200:
         raise InvalidInput("a title is 1 to 200 characters")
+    if not title.isprintable() or any(ch in _BIDI_CONTROLS for ch in title):
+        raise InvalidInput("a title cannot hold control or text-direction characters")
+    return title
+
+
+def create(db: Session, owner: User, title: str, content: dict[str, Any] | None = None) -> Notebook:
+    title = clean_title(title)
     assert owner.id is not None
     notebook = Notebook(id=uuid.uuid4().hex, title=title, owner_id=owner.id)
     state = initial_state(content if content is not None else blank_notebook())
@@ -264,9 +276,7 @@ def list_for(db: Session, user: User) -> list[NotebookPublic]:
 
 
 def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
-    title = title.strip()
-    if not title or len(title) > 200:
-        raise InvalidInput("a title is 1 to 200 characters")
+    title = clean_title(title)
     notebook.title = title
     notebook.updated_at = utcnow()
     db.add(notebook)

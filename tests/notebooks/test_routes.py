@@ -362,3 +362,36 @@ def test_export_is_a_download(alice: Api) -> None:
     exported = response.json()
     nbformat.validate(nbformat.from_dict(exported))
     assert len(exported["cells"]) == 1
+
+
+@pytest.mark.parametrize("title", ["two\nlines", "gpj\u202e.exe", "nul\x00here", "tab\there"])
+def test_titles_refuse_control_and_direction_characters(title: str, alice: Api) -> None:
+    response = alice.client.post("/api/notebooks", json={"title": title})
+    assert response.status_code == 400, response.text
+    assert "control or text-direction" in response.json()["detail"]
+    nb = alice.create("fine")
+    response = alice.client.patch(f"/api/notebooks/{nb}", json={"title": title})
+    assert response.status_code == 400, response.text
+    assert alice.client.get(f"/api/notebooks/{nb}").json()["title"] == "fine"
+
+
+def test_a_username_with_a_slash_can_be_managed(server: ServerProcess, alice: Api) -> None:
+    """Regression test: such a name (a guest's, or one made before '/' was refused) could
+    not be given a role or removed, since the members API saw two path segments."""
+    from sqlmodel import Session
+
+    from server.auth.models import User
+    from server.config import Settings
+    from server.db import make_engine
+
+    engine = make_engine(Settings(data_dir=server.data_dir))
+    with Session(engine) as db:
+        db.add(User(username="north/south", password_hash="!"))
+        db.commit()
+    engine.dispose()
+    nb = alice.create("slashes")
+    response = alice.client.put(f"/api/notebooks/{nb}/members/north/south", json={"role": "viewer"})
+    assert response.status_code == 200, response.text
+    members = {m["username"] for m in alice.client.get(f"/api/notebooks/{nb}/members").json()}
+    assert "north/south" in members
+    assert alice.client.delete(f"/api/notebooks/{nb}/members/north/south").status_code in (200, 204)
