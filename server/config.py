@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
 
     max_frame_bytes: int = 16 * 1024 * 1024
+    # Largest .ipynb one may import.
+    max_upload_mb: int = Field(default=256, ge=1)
     # permessage-deflate costs CPU on both ends for updates of a few bytes, and a browser
     # inflates on its main thread; worth it only on slow links.
     ws_compression: bool = False

@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 
 from server.audit import service as audit
 from server.auth import service as users
 from server.deps import AppServices, CurrentUser, DbSession, Editable, Owned, Readable
-from server.errors import InvalidInput, PermissionDenied
+from server.errors import InvalidInput, PermissionDenied, UploadTooLarge
 from server.events.bus import (
     NOTEBOOK_DELETED,
     NOTEBOOK_RENAMED,
@@ -33,8 +34,6 @@ from server.notebooks.models import (
 )
 
 router = APIRouter(prefix="/api/notebooks", tags=["notebooks"])
-
-MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 
 
 @router.post(
@@ -67,7 +66,22 @@ async def create_notebook(
     content_type = request.headers.get("content-type", "")
     content: dict[str, Any] | None = None
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=MAX_UPLOAD_BYTES)
+        limit = services.settings.max_upload_mb * 1024 * 1024
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + 64 * 1024:  # + the form's own bytes
+            raise UploadTooLarge(
+                f"the upload is {int(declared) / 1e6:.1f} MB; the limit is "
+                f"{services.settings.max_upload_mb} MB (TANDEM_MAX_UPLOAD_MB)"
+            )
+        try:
+            form = await request.form(max_part_size=limit)
+        except MultiPartException as error:
+            if "maximum size" in error.message:
+                raise UploadTooLarge(
+                    f"the file is over the {services.settings.max_upload_mb} MB limit "
+                    "(TANDEM_MAX_UPLOAD_MB)"
+                ) from None
+            raise InvalidInput(f"not a readable form upload: {error.message}") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("upload the .ipynb file in the form field 'file'")

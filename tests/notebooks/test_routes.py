@@ -395,3 +395,19 @@ def test_a_username_with_a_slash_can_be_managed(server: ServerProcess, alice: Ap
     members = {m["username"] for m in alice.client.get(f"/api/notebooks/{nb}/members").json()}
     assert "north/south" in members
     assert alice.client.delete(f"/api/notebooks/{nb}/members/north/south").status_code in (200, 204)
+
+
+def test_an_upload_over_the_limit_is_413_with_the_numbers(fresh_server: ServerProcess) -> None:
+    from tests.support import start_with_alice
+
+    _, api = start_with_alice(fresh_server, TANDEM_MAX_UPLOAD_MB="1")
+    big = json.dumps(
+        {"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"pad": "x" * 2_000_000}}
+    ).encode()
+    response = api.upload("big.ipynb", big)
+    assert response.status_code == 413, response.text
+    assert (
+        "1 MB" in response.json()["detail"] and "TANDEM_MAX_UPLOAD_MB" in response.json()["detail"]
+    )
+    assert api.client.get("/api/notebooks").json() == []
+    api.client.close()
