@@ -7,6 +7,7 @@ import { api, h, toast } from './api.js'
 import { CellView } from './cell.js'
 import { SidePanel } from './panel.js'
 import { commandFor } from './commands.js'
+import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -83,6 +84,10 @@ class Notebook {
 
     this.status = h('span', { class: 'status', 'data-testid': 'status' }, 'connecting')
     this.runtime = h('button', { class: 'runtime', 'data-testid': 'runtime', onclick: () => this.chooseRuntime() }, 'runtime')
+    this.runtimeReason = h('span', { class: 'runtime-reason', 'data-testid': 'runtime-reason', hidden: true })
+    this.usage = h('span', { class: 'usage', 'data-testid': 'runtime-usage', hidden: true })
+    this.sandbox = h('span', { class: 'sandbox', 'data-testid': 'runtime-sandbox', hidden: true })
+    this.runtimeDetail = h('p', { class: 'runtime-detail', 'data-testid': 'runtime-detail' })
     this.people = h('span', { class: 'people', 'data-testid': 'people' })
     this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
     this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
@@ -94,7 +99,8 @@ class Notebook {
       h('header', { class: 'bar' },
         h('a', { href: '/', class: 'home' }, 'Tandem'), title,
         h('span', { class: 'role' }, info.role),
-        h('span', { class: 'spacer' }), this.people, this.status, this.runtime,
+        h('span', { class: 'spacer' }), this.people, this.status,
+        h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
         panelButton('comments', 'Comments'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
         panelButton('history', 'History')),
@@ -358,6 +364,35 @@ class Notebook {
     this.runtime.textContent = `${runtime.type.toUpperCase()} · ${runtime.status}${queue}${gpu}${left}`
     this.runtime.title = runtime.reason || ''
     this.runtime.dataset.state = runtime.status
+    // What it waits for while starting (building an environment takes minutes): said, not
+    // hidden in a tooltip.
+    const starting = runtime.status === 'starting' && runtime.reason
+    this.runtimeReason.hidden = !starting
+    this.runtimeReason.textContent = starting ? runtime.reason : ''
+    // Colab's RAM / Disk bars: small here, the full numbers in the tooltip and the dialog.
+    const meters = usageMeters(runtime.usage)
+    this.usage.hidden = meters.length === 0
+    this.usage.title = usageDetail(runtime.usage)
+    this.usage.replaceChildren(...meters.map((m) => h('span', { class: 'meter', 'data-name': m.name },
+      `${m.label} `,
+      m.fraction === null ? null : h('meter', { min: 0, max: 1, low: 0.8, high: 0.95, optimum: 0, value: m.fraction }),
+      m.text)))
+    const mark = sandboxMark(runtime.sandbox)
+    this.sandbox.hidden = !mark
+    this.sandbox.textContent = mark ? mark.text : ''
+    this.sandbox.title = mark ? mark.title : ''
+    this.sandbox.dataset.kind = mark ? mark.kind : ''
+    this.sandbox.dataset.level = mark ? mark.level : ''
+    this.renderRuntimeDetail()
+  }
+
+  // The full figures and the sandbox, shown in the "Change runtime type" dialog.
+  renderRuntimeDetail () {
+    const runtime = this.runtimeInfo
+    const mark = sandboxMark(runtime?.sandbox)
+    const usage = usageDetail(runtime?.usage)
+    this.runtimeDetail.textContent = [usage, mark ? `Sandbox: ${mark.title}` : ''].filter(Boolean).join('\n')
+    this.runtimeDetail.hidden = !this.runtimeDetail.textContent
   }
 
   chooseRuntime () {
@@ -365,7 +400,7 @@ class Notebook {
     if (!runtime || !this.canEdit) return
     const select = h('select', {}, ...runtime.types.map((t) => h('option', { value: t.name, selected: t.name === runtime.type }, t.label || t.name)))
     const dialog = h('dialog', { class: 'card' },
-      h('h2', {}, 'Change runtime type'), select,
+      h('h2', {}, 'Change runtime type'), select, this.runtimeDetail,
       h('div', { class: 'row' },
         h('button', { onclick: () => dialog.close() }, 'Cancel'),
         h('button', {

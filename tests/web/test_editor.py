@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 
 from playwright.async_api import Browser, Locator, Page, expect
@@ -592,3 +593,88 @@ async def test_command_keys_never_type_their_letter(web: Cluster, browser: Brows
             ("code", "x"),
             *empty[2:],
         ]
+
+
+async def test_the_runtime_badge_shows_usage_against_limits_and_the_sandbox(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    # 64 MiB written (not just reserved), so the kernel's RAM visibly holds it.
+    notebook, _ = notebook_with_code(
+        ann, ["ballast = b'x' * (64 * 2**20)\nprint(len(ballast))"], title="Usage"
+    )
+    async with ann_and_ben(browser, web, notebook) as (runner, watcher):
+        await runner.locator(".cell .run").first.click()
+        await expect(watcher.locator(".cell .outputs pre")).to_have_text(
+            str(64 * 2**20), timeout=30_000
+        )
+        for page in (runner, watcher):
+            ram = page.get_by_test_id("runtime-usage").locator("[data-name='ram']")
+            await expect(ram).to_be_visible()
+            # "RAM 312 MB / 400 MB" (or "RAM 312 MB" where there is no limit).
+            await expect(ram).to_have_text(re.compile(r"^RAM \d+ MB( / [\d.]+ [MG]B)?$"))
+            await expect(ram).to_have_text(re.compile(r"^RAM (6[4-9]|[7-9]\d|\d{3,}) MB"))
+            mark = page.get_by_test_id("runtime-sandbox")
+            await expect(mark).to_have_text("sandboxed")
+            await expect(mark).to_have_attribute("data-level", "quiet")
+            await expect(mark).to_have_attribute("title", re.compile("bubblewrap sandbox"))
+        # The full figures: in the tooltip, and in the "Change runtime type" dialog.
+        await expect(runner.get_by_test_id("runtime-usage")).to_have_attribute(
+            "title", re.compile(r"^RAM: \d+ MB .*[\d,]+ .*bytes$", re.MULTILINE)
+        )
+        await runner.get_by_test_id("runtime").click()
+        detail = runner.locator("dialog").get_by_test_id("runtime-detail")
+        await expect(detail).to_contain_text("Processes:")
+        await expect(detail).to_contain_text("Sandbox: Kernels run in a bubblewrap sandbox.")
+        await runner.locator("dialog").get_by_role("button", name="Cancel").click()
+        await runner.screenshot(path=artifact("editor-runtime-usage.png"))
+
+
+async def test_the_badge_says_loudly_when_kernels_are_unsandboxed(
+    web: Cluster, browser: Browser
+) -> None:
+    """How the badge shows what the server says, for states a sandboxed test worker never
+    reaches: fed to it as the events channel would (no kernel runs, so nothing overwrites)."""
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, [""], title="Badge states")
+    status = ann.client.get(f"/api/notebooks/{notebook}/runtime").json()
+    async with ann_and_ben(browser, web, notebook) as (page, _):
+        await expect(page.get_by_test_id("runtime")).to_contain_text("CPU · ")
+        show = "(runtime) => window.tandem.showRuntime(runtime)"
+        usage = {
+            "memory_bytes": 312 * 2**20,
+            "disk_bytes": 3 * 2**30,
+            "gpu_memory_bytes": None,
+            "limits": {"memory_mb": 400, "cpus": 1, "max_processes": 64, "disk_mb": 0},
+        }
+        # Starting: what it waits for is written out, not only in a tooltip.
+        reason = "building environment 'default' (once)"
+        await page.evaluate(show, {**status, "status": "starting", "reason": reason})
+        await expect(page.get_by_test_id("runtime-reason")).to_have_text(reason)
+        await expect(page.get_by_test_id("runtime-reason")).to_be_visible()
+        unsandboxed = {"kind": "none", "limits": "none", "detail": "UNSANDBOXED: kernels run as"}
+        await page.evaluate(
+            show, {**status, "status": "idle", "sandbox": unsandboxed, "usage": usage}
+        )
+        await expect(page.get_by_test_id("runtime-reason")).to_be_hidden()
+        usage_badge = page.get_by_test_id("runtime-usage")
+        await expect(usage_badge.locator("[data-name='ram']")).to_have_text("RAM 312 MB / 400 MB")
+        await expect(usage_badge.locator("[data-name='ram'] meter")).to_have_attribute(
+            "value", "0.78"
+        )
+        await expect(usage_badge.locator("[data-name='disk']")).to_have_text("Disk 3.0 GB")
+        await expect(usage_badge.locator("[data-name='gpu']")).to_have_count(0)
+        mark = page.get_by_test_id("runtime-sandbox")
+        await expect(mark).to_have_text("UNSANDBOXED")
+        await expect(mark).to_have_attribute("data-level", "danger")
+        await expect(mark).to_have_attribute("title", unsandboxed["detail"])
+        await page.screenshot(path=artifact("editor-runtime-unsandboxed.png"))
+        # No sandbox can be made: why, in the badge itself; text stays text.
+        why = "bubblewrap cannot make a sandbox here: <b>no user namespaces</b>"
+        await page.evaluate(
+            show,
+            {**status, "status": "stopped", "sandbox": {"kind": "unavailable", "detail": why}},
+        )
+        await expect(mark).to_have_text(f"Kernels cannot start: {why}")
+        await expect(mark.locator("b")).to_have_count(0)
+        await expect(usage_badge).to_be_hidden()
