@@ -99,6 +99,7 @@ class NotebookRuntime:
         self._lifetime_timers: list[asyncio.TimerHandle] = []
         self._background: set[asyncio.Task[None]] = set()
         self._usage: RuntimeUsage | None = None
+        self._last_sandbox: m.Sandbox | None = None
         self._last_progress = 0.0
 
     # --- what everyone sees ------------------------------------------------------------
@@ -124,7 +125,8 @@ class NotebookRuntime:
                 if current is not None and current.prompt is not None
                 else None
             ),
-            sandbox=placement.worker.sandbox if placement else None,
+            # After a kernel is gone, the last worker's sandbox still says why (unavailable).
+            sandbox=placement.worker.sandbox if placement else self._last_sandbox,
             usage=self._usage if placement else None,
         )
 
@@ -329,6 +331,7 @@ class NotebookRuntime:
         self._kernel_up = asyncio.get_running_loop().create_future()
         self._set_state("starting")
         self._usage = None
+        self._last_sandbox = placement.worker.sandbox
         name = self.runtime.environment_name
         placement.worker.send(
             m.StartKernel(

@@ -279,6 +279,7 @@ async def test_no_sandbox_no_kernel_and_the_reason_in_one_line(tmp_path: Path) -
         assert api.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids}).is_success
         await eventually(lambda: status(api, nb)["status"] == "disconnected", 60)
         assert "not found: install bubblewrap" in status(api, nb)["reason"]
+        assert status(api, nb)["sandbox"]["kind"] == "unavailable"  # the badge can say why
 
 
 async def test_unsandboxed_is_explicit_and_shown(tmp_path: Path) -> None:
