@@ -132,6 +132,9 @@ class CgroupV1(LimitsBackend):
             # With swap accounting, the same value again: a kernel does not swap past it.
             with contextlib.suppress(OSError):
                 (memory / "memory.memsw.limit_in_bytes").write_text(value)
+            # v1 does not charge socket buffers to memory.limit (v2 does).
+            with contextlib.suppress(OSError):
+                (memory / "memory.kmem.tcp.limit_in_bytes").write_text(value)
         if limits.max_processes:
             (dirs["pids"] / "pids.max").write_text(str(limits.max_processes))
         if limits.cpus:

@@ -14,11 +14,15 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[m.FromWorker], Awaitable[None]]
 USAGE_EVERY_SECONDS = 2.0
+MAX_FRAME_BYTES = 128 * 1024 * 1024
 
 
 class _OneSpec(KernelSpecManager):
@@ -74,6 +79,7 @@ class RunningKernel:
         self._waiting_input: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._context: zmq.asyncio.Context | None = None
 
     async def start(self) -> None:
         launch = self._launch
@@ -85,12 +91,32 @@ class RunningKernel:
             # interrupts itself when asked on the control channel.
             interrupt_mode="message",
         )
-        manager = AsyncKernelManager(kernel_name="tandem", kernel_spec_manager=_OneSpec(spec))
+        # A kernel can send one frame of any size (an mmap of zero pages costs it nothing):
+        # past this the worker drops the connection instead of buffering it all.
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, max(MAX_FRAME_BYTES, 4 * self._max_output_bytes))
+        self._context = context
+        manager = AsyncKernelManager(
+            kernel_name="tandem", kernel_spec_manager=_OneSpec(spec), context=context
+        )
         manager.transport = "ipc"  # unix sockets in the run dir: no port another kernel reaches
         manager.ip = launch.ipc_prefix
         manager.connection_file = str(launch.rundir / "kernel.json")
         self._manager = manager
-        await manager.start_kernel(env=launch.env, cwd=launch.cwd)
+        # The kernel's stdio is never the worker's (for the local worker, the server's
+        # terminal): stdin is empty, stderr is read, escaped and capped here.
+        await manager.start_kernel(
+            env=launch.env,
+            cwd=launch.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        process = getattr(manager.provisioner, "process", None)
+        if process is not None and process.stderr is not None:
+            threading.Thread(
+                target=_drain, args=(process.stderr, self.kernel_id), daemon=True
+            ).start()
         client = manager.client()
         client.start_channels()
         self._client = client
@@ -127,6 +153,8 @@ class RunningKernel:
         if self._manager is not None:
             with contextlib.suppress(Exception):
                 await self._manager.shutdown_kernel(now=True)
+        if self._context is not None:
+            self._context.destroy(linger=0)
         # Whatever the kernel left running (forks, daemons) goes with its cgroup.
         await asyncio.to_thread(self._launch.cleanup)
 
@@ -228,6 +256,14 @@ class RunningKernel:
                     )
                 )
             await asyncio.sleep(USAGE_EVERY_SECONDS)
+
+
+def _drain(stream: IO[bytes], kernel_id: str, keep: int = 50) -> None:
+    """Log the first lines a kernel writes to stderr (escaped, cut), discard the rest."""
+    for number, line in enumerate(stream):
+        if number < keep:
+            log.info("kernel %s stderr: %r", kernel_id[:8], line[:300].decode(errors="replace"))
+    stream.close()
 
 
 def directory_size(root: Path) -> int:

@@ -209,6 +209,8 @@ def kernel_env(
         "LOGNAME": KERNEL_USER,
         "SHELL": "/bin/sh",
         "TMPDIR": "/tmp",  # noqa: S108  (the box's own)
+        # Startup files an editor planted in /content must not run in later kernels.
+        "IPYTHONDIR": "/tmp/ipython",  # noqa: S108
         "VIRTUAL_ENV": str(environment.prefix),
         # `%pip install` lands in the notebook's layer: the user site under /content.
         "PYTHONUSERBASE": str(userbase),
@@ -325,18 +327,18 @@ class Sandboxer:
         workdir = self._state_dir / "workspaces" / workspace
         # The notebook's `%pip install` layer must exist before Python starts to be on its
         # path (site adds the user site only when it is there).
-        site = environment.user_site(workdir / ".local")
-        site.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir
+        for part in environment.user_site(workdir / ".local").relative_to(workdir).parts:
+            path = path / part
+            _own_directory(path)
         if self._as_root and self.mode != "none":
-            # What the worker made (the workspace, the layer's directories) becomes the
-            # kernel's; what the kernel wrote is its own already.
-            path = site
-            while True:
-                if path.stat().st_uid != self.kernel_uid:
-                    os.chown(path, self.kernel_uid, self.kernel_uid)
-                if path == workdir:
-                    break
-                path = path.parent
+            # Only what the worker made (the workspace, the layer's directories), never
+            # through a symlink: the kernel controls /content and could point one anywhere.
+            for made in [workdir, *path.relative_to(workdir).parents, path]:
+                target = workdir / made if made != workdir else workdir
+                if target.lstat().st_uid != self.kernel_uid:
+                    os.chown(target, self.kernel_uid, self.kernel_uid, follow_symlinks=False)
         return workdir
 
     def prepare(
@@ -383,6 +385,14 @@ class Sandboxer:
         (rundir / "group").write_text(f"root:x:0:\n{KERNEL_USER}:x:{uid}:\n")
         for name in ("passwd", "group"):
             (rundir / name).chmod(0o644)
+
+
+def _own_directory(path: Path) -> None:
+    """Make `path` a real directory: a symlink or file the kernel left in its place (to
+    aim the root worker elsewhere, or to break the next start) is removed first."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(exist_ok=True)
 
 
 class SandboxUnavailable(Exception):

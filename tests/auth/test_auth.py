@@ -216,3 +216,32 @@ def test_a_share_link_secret_in_a_path_never_reaches_the_log(
     assert httpx.get(f"{server.url}/links/{secret}").status_code == 200
     assert secret not in server.log()
     assert "/links/tdl_[redacted]" in server.log()
+
+
+def test_every_loopback_address_counts_as_one(fresh_server: ServerProcess) -> None:
+    """Review finding: a kernel on the server's machine could send each guess from a new
+    127.x.y.z and never be throttled."""
+    import socket
+
+    fresh_server.start()
+    from tests.support import make_people
+
+    make_people(fresh_server.data_dir, ["target"])
+    codes = []
+    for attempt in range(14):
+        source = f"127.0.{attempt // 200}.{attempt % 200 + 2}"
+        probe = socket.socket()
+        try:
+            probe.bind((source, 0))
+        except OSError:
+            pytest.skip("this machine does not route all of 127.0.0.0/8")
+        finally:
+            probe.close()
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                fresh_server.url + "/api/auth/login",
+                json={"username": "target", "password": f"guess{attempt}"},
+            )
+        codes.append(response.status_code)
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes

@@ -39,7 +39,7 @@ RUNTIME_TYPES = [
 def boxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(
         tmp_path_factory.mktemp("sandbox"),
-        {"boxer": ["--max-kernels", "8"]},
+        {"boxer": ["--max-kernels", "16"]},
         TANDEM_RUNTIME_TYPES=json.dumps(RUNTIME_TYPES),
     ) as cluster:
         yield cluster
@@ -336,3 +336,27 @@ async def test_a_worker_reads_its_token_from_a_file_and_hands_it_to_no_kernel(
             f"any({token!r} in v for v in os.environ.values()))",
         )
         assert out == "False False\n"
+
+
+async def test_what_an_editor_plants_in_content_does_not_reach_the_worker_or_later_kernels(
+    boxed: Cluster, tmp_path: Path
+) -> None:
+    """Review findings: a symlink in place of the pip layer made the root worker chown
+    any host directory; IPython startup files in /content ran in every later kernel."""
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    api = boxed.api("ann")
+    plant = (
+        "import os, shutil\nshutil.rmtree('/content/.local')\n"
+        f"os.symlink({str(victim)!r}, '/content/.local')\n"
+        "startup = '/content/.ipython/profile_default/startup'\nos.makedirs(startup)\n"
+        "open(startup + '/00-x.py', 'w').write('PLANTED = 1')"
+    )
+    nb, ids = notebook_with_code(api, [plant, "print('PLANTED' in globals())"])
+    async with YClient(sync_url(boxed.server, nb, boxed.person("ann").token)) as client:
+        await run(api, nb, [ids[0]], client)
+        response = api.client.post(f"/api/notebooks/{nb}/kernel/restart")
+        assert response.status_code in (200, 202, 204), response.text
+        await run(api, nb, [ids[1]], client)
+        assert text_of(client, ids[1]) == "False\n"
+    assert victim.stat().st_uid == os.getuid() and list(victim.iterdir()) == []
