@@ -153,7 +153,7 @@ class EnvironmentStore:
         shutil.rmtree(prefix, ignore_errors=True)  # a build that was cut short
         await self._run([self.python, "-m", "venv", str(prefix)], "create the venv")
         pip = [str(prefix / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "off"]
-        await self._run([*pip, *packages], "install packages", progress, spec.name)
+        await self._run([*pip, "--", *packages], "install packages", progress, spec.name)
         info = await self._run(
             [
                 str(prefix / "bin" / "python"),

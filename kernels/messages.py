@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 PROTOCOL_VERSION = 1
 _ID = Field(min_length=1, max_length=64)
@@ -53,6 +54,21 @@ class Environment(_Message):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     packages: list[str] = Field(default_factory=list, max_length=500)
+
+    @field_validator("packages")
+    @classmethod
+    def _requirements(cls, packages: list[str]) -> list[str]:
+        """Each is a PEP 508 requirement, never a pip option (`--index-url=...`)."""
+        for package in packages:
+            check_requirement(package)
+        return packages
+
+
+def check_requirement(text: str) -> None:
+    try:
+        Requirement(text)
+    except InvalidRequirement:
+        raise ValueError(f"not a package requirement: {text[:100]!r}") from None
 
 
 class Sandbox(_Message):

@@ -17,7 +17,6 @@ Limits come from `cgroups.py`; the kernel joins its cgroup before it starts
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -148,20 +147,20 @@ def bwrap_args(
     env = box.environment
     made = {Path("/tmp"), Path("/var/tmp"), Path("/run")}  # noqa: S108  (the box's tmpfs)
     for tree in _outermost([env.base_prefix, env.prefix]):
-        if not any(_within(tree, other) for other in bound):
+        if not any(tree.is_relative_to(other) for other in bound):
             args += _parent_dirs(tree, bound, made)
             args += ["--ro-bind", str(tree), str(tree)]
             bound.append(tree)
     for site in env.base_site:
-        if site.is_dir() and not _within(site, env.prefix):
+        if site.is_dir() and not site.is_relative_to(env.prefix):
             args += ["--tmpfs", str(site)]  # the base interpreter's packages stay out
     # A path to hide inside a bound tree is covered; one above the box's own mounts is
     # not bound at all, so nothing of it but those mounts is there to see.
     needed = [env.prefix, box.rundir, box.workdir]
     for hidden in box.hide:
-        if not any(_within(hidden, tree) for tree in bound) or not hidden.exists():
+        if not any(hidden.is_relative_to(tree) for tree in bound) or not hidden.exists():
             continue
-        if any(_within(path, hidden) for path in needed):
+        if any(path.is_relative_to(hidden) for path in needed):
             continue
         if hidden.is_dir():
             args += ["--tmpfs", str(hidden)]
@@ -310,10 +309,11 @@ class Sandboxer:
             )
         if self.unavailable:
             return m.Sandbox(kind="unavailable", detail=self.unavailable)
-        detail = self._limits_note
+        notes = [self._limits_note] if self._limits_note else []
         if not self._as_root:
-            detail = "kernels share the worker's uid (run the worker as root for its own)"
-        return m.Sandbox(kind="bubblewrap", limits=self._limits.describe(), detail=detail)
+            notes.append("kernels share the worker's uid (run the worker as root for its own)")
+        limits = self._limits.describe()
+        return m.Sandbox(kind="bubblewrap", limits=limits, detail="; ".join(notes)[:1000])
 
     def effective(self, limits: m.Limits) -> m.Limits:
         return m.Limits(
@@ -328,17 +328,16 @@ class Sandboxer:
         # The notebook's `%pip install` layer must exist before Python starts to be on its
         # path (site adds the user site only when it is there).
         workdir.mkdir(parents=True, exist_ok=True)
-        path = workdir
+        made = [workdir]
         for part in environment.user_site(workdir / ".local").relative_to(workdir).parts:
-            path = path / part
-            _own_directory(path)
+            made.append(made[-1] / part)
+            _own_directory(made[-1])
         if self._as_root and self.mode != "none":
             # Only what the worker made (the workspace, the layer's directories), never
             # through a symlink: the kernel controls /content and could point one anywhere.
-            for made in [workdir, *path.relative_to(workdir).parents, path]:
-                target = workdir / made if made != workdir else workdir
-                if target.lstat().st_uid != self.kernel_uid:
-                    os.chown(target, self.kernel_uid, self.kernel_uid, follow_symlinks=False)
+            for path in made:
+                if path.lstat().st_uid != self.kernel_uid:
+                    os.chown(path, self.kernel_uid, self.kernel_uid, follow_symlinks=False)
         return workdir
 
     def prepare(
@@ -399,19 +398,12 @@ class SandboxUnavailable(Exception):
     """No box can be made on this worker, so no kernel starts."""
 
 
-def _within(path: Path, tree: Path) -> bool:
-    with contextlib.suppress(ValueError):
-        path.relative_to(tree)
-        return True
-    return False
-
-
 def _parent_dirs(path: Path, bound: Sequence[Path], made: set[Path]) -> list[str]:
     """Make the directories above a mount point world-traversable (bubblewrap makes them
     0700 otherwise, and the kernel's user could not reach its own environment)."""
     args: list[str] = []
     for parent in reversed(path.parents):
-        if parent == Path("/") or parent in made or any(_within(parent, b) for b in bound):
+        if parent == Path("/") or parent in made or any(parent.is_relative_to(b) for b in bound):
             continue
         args += ["--perms", "0755", "--dir", str(parent)]
         made.add(parent)
@@ -420,4 +412,4 @@ def _parent_dirs(path: Path, bound: Sequence[Path], made: set[Path]) -> list[str
 
 def _outermost(paths: Sequence[Path]) -> list[Path]:
     """Drop paths inside another of the list (one bind covers them)."""
-    return [p for p in paths if not any(p != o and _within(p, o) for o in paths)]
+    return [p for p in paths if not any(p != o and p.is_relative_to(o) for o in paths)]

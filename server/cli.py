@@ -123,7 +123,7 @@ def _worker(args: argparse.Namespace) -> int:
         print("tandem: give --token, --token-file or TANDEM_WORKER_TOKEN", file=sys.stderr)
         return 2
     state_dir = (args.state_dir or _default_worker_state_dir()).resolve()
-    envs_dir = args.envs_dir or Path(os.environ.get("TANDEM_ENVS_DIR") or state_dir / "envs")
+    envs_dir = _envs_dir(args, state_dir)
     log = logging.getLogger("tandem.worker")
     limits, limits_note = cgroups.detect()
     if limits_note:
@@ -155,7 +155,7 @@ def _worker(args: argparse.Namespace) -> int:
             args.server,
             token,
             sandboxer=sandboxer,
-            environments=EnvironmentStore(envs_dir.resolve(), args.python),
+            environments=EnvironmentStore(envs_dir, args.python),
             name=args.name,
             max_kernels=args.max_kernels,
         )
@@ -193,6 +193,11 @@ def _default_worker_state_dir() -> Path:
     return Path(base) / "tandem-worker"
 
 
+def _envs_dir(args: argparse.Namespace, state_dir: Path) -> Path:
+    """--envs-dir, else TANDEM_ENVS_DIR, else the worker state dir's envs/."""
+    return Path(args.envs_dir or os.environ.get("TANDEM_ENVS_DIR") or state_dir / "envs").resolve()
+
+
 def _envs_build(args: argparse.Namespace) -> int:
     """Build a runtime environment ahead of time (a worker image does this at build time)."""
     from kernels.environments import DEFAULT_ENVIRONMENTS, EnvironmentStore
@@ -205,10 +210,8 @@ def _envs_build(args: argparse.Namespace) -> int:
         print(f"tandem: no environment {args.name!r}; give its --package list", file=sys.stderr)
         return 2
     spec = Environment(name=args.name, packages=args.package or packages or [])
-    envs_dir = args.envs_dir or Path(
-        os.environ.get("TANDEM_ENVS_DIR") or _default_worker_state_dir() / "envs"
-    )
-    built = asyncio.run(EnvironmentStore(envs_dir.resolve(), args.python).get(spec))
+    envs_dir = _envs_dir(args, _default_worker_state_dir())
+    built = asyncio.run(EnvironmentStore(envs_dir, args.python).get(spec))
     print(built.prefix)
     return 0
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernels.environments import DEFAULT_ENVIRONMENTS
+from kernels.messages import check_requirement
 from server.gateway.models import DEFAULT_RUNTIME_TYPES, RuntimeType
 
 
@@ -82,6 +83,14 @@ class Settings(BaseSettings):
     max_output_bytes_per_cell: int = 5 * 1024 * 1024
     # Kernel output is written into the document at most this often (coalesced between).
     output_flush_seconds: float = 0.05
+
+    @field_validator("environments")
+    @classmethod
+    def _packages(cls, environments: dict[str, list[str]]) -> dict[str, list[str]]:
+        for packages in environments.values():
+            for package in packages:
+                check_requirement(package)
+        return environments
 
     def resolved_database_url(self) -> str:
         if self.database_url:

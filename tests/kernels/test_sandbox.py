@@ -146,3 +146,17 @@ def test_lifeline_knows_its_parent() -> None:
     assert lifeline.parent_alive(os.getppid())
     assert not lifeline.parent_alive(os.getppid() + 100_000)
     assert lifeline.set_parent_death_signal(0)  # 0 clears it again
+
+
+def test_an_environment_takes_requirements_never_pip_options() -> None:
+    import pydantic
+    import pytest
+
+    assert Environment(name="x", packages=["numpy>=2", "torch[cuda]; sys_platform == 'linux'"])
+    for bad in ("--index-url=http://evil.example/simple", "-e /etc", "numpy; rm -rf /"):
+        with pytest.raises(pydantic.ValidationError):
+            Environment(name="x", packages=[bad])
+    from server.config import Settings
+
+    with pytest.raises(pydantic.ValidationError):
+        Settings(environments={"default": ["--extra-index-url=http://evil.example"]})
