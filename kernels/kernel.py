@@ -67,8 +67,11 @@ class RunningKernel:
         *,
         launch: Launch,
         max_output_bytes: int,
+        before_done: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
+        # Runs after a cell ends, before the server hears of it (the files it wrote go up).
+        self._before_done = before_done
         self.gpus = gpus
         self._send = send
         self._launch = launch
@@ -216,6 +219,8 @@ class RunningKernel:
             return
         del self._executions[msg_id]
         self._waiting_input = None
+        if self._before_done is not None:
+            await self._before_done()
         await self._send(
             m.ExecuteDone(
                 kernel_id=self.kernel_id,

@@ -7,7 +7,9 @@ one of the models below, told apart by `type`; anything else is refused by `pars
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel
+                      shutdown_kernel, files_changed
+
+A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
 
 from __future__ import annotations
@@ -236,8 +238,15 @@ class ShutdownKernel(_Message):
     kernel_id: str = _ID
 
 
+class FilesChanged(_Message):
+    """Someone changed the notebook's files on the server: mirror them into /content."""
+
+    type: Literal["files_changed"] = "files_changed"
+    workspace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
 FromServer = Annotated[
-    Welcome | StartKernel | Execute | Interrupt | InputReply | ShutdownKernel,
+    Welcome | StartKernel | Execute | Interrupt | InputReply | ShutdownKernel | FilesChanged,
     Field(discriminator="type"),
 ]
 

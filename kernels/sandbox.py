@@ -323,8 +323,18 @@ class Sandboxer:
             disk_mb=limits.disk_mb or self._defaults.disk_mb,
         )
 
+    def workspace_root(self, workspace: str) -> Path:
+        """The notebook's working directory on this worker (/content in the box)."""
+        return self._state_dir / "workspaces" / workspace
+
+    @property
+    def file_owner(self) -> int | None:
+        """Who owns what the worker writes into /content: the kernel's user when the worker
+        runs as root (else the worker's own user, which is the kernel's too)."""
+        return self.kernel_uid if self._as_root and self.mode != "none" else None
+
     def workdir(self, workspace: str, environment: BuiltEnvironment) -> Path:
-        workdir = self._state_dir / "workspaces" / workspace
+        workdir = self.workspace_root(workspace)
         # The notebook's `%pip install` layer must exist before Python starts to be on its
         # path (site adds the user site only when it is there).
         workdir.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,11 @@ import contextlib
 import logging
 import random
 import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -22,10 +25,15 @@ from kernels.environments import EnvironmentBuildError, EnvironmentStore
 from kernels.kernel import RunningKernel, Send
 from kernels.resources import detect
 from kernels.sandbox import Sandboxer, SandboxUnavailable
+from kernels.workspace import FilesClient, Workspace
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+# A running kernel's new files reach the server at least this often (and after every cell).
+PUSH_EVERY_SECONDS = 2.0
+# How long a cell's end waits for its files to go up before the server hears of it anyway.
+PUSH_BEFORE_DONE_SECONDS = 30.0
 
 
 class WorkerRejected(Exception):
@@ -33,12 +41,24 @@ class WorkerRejected(Exception):
 
 
 def connect_url(server: str) -> str:
+    return _server_url(server, websocket=True) + "/api/workers/connect"
+
+
+def _server_url(server: str, *, websocket: bool) -> str:
     parts = urlsplit(server if "://" in server else f"http://{server}")
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
         raise ValueError("--server is a URL such as http://host:8000")
-    scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
-    path = parts.path.rstrip("/") + "/api/workers/connect"
-    return urlunsplit((scheme, parts.netloc, path, "", ""))
+    secure = parts.scheme in ("https", "wss")
+    scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Mirror:
+    """One notebook's working directory on this worker, one sync at a time."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.lock = asyncio.Lock()
 
 
 class Worker:
@@ -63,6 +83,10 @@ class Worker:
         self._kernels: dict[str, RunningKernel] = {}
         self._starting: set[asyncio.Task[None]] = set()
         self._max_output_bytes = 5 * 1024 * 1024
+        self._files = FilesClient(_server_url(server, websocket=False), token)
+        self._mirrors: dict[str, _Mirror] = {}
+        self._workspace_of: dict[str, str] = {}  # kernel id -> notebook (workspace)
+        self._pushers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """Stay connected until cancelled; raises WorkerRejected on a refused token."""
@@ -134,6 +158,12 @@ class Worker:
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
             return
+        if isinstance(message, m.FilesChanged):
+            if message.workspace in self._mirrors:
+                task = asyncio.create_task(self._sync(message.workspace, pull=True))
+                self._starting.add(task)
+                task.add_done_callback(self._starting.discard)
+            return
         kernel = self._kernels.get(getattr(message, "kernel_id", ""))
         if kernel is None:
             return  # a kernel that is already gone: the server learns from kernel_died
@@ -145,7 +175,7 @@ class Worker:
             kernel.reply_input(message.value)
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
-            await kernel.shutdown()
+            await self._stop(message.kernel_id, kernel, final_push=True)
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
         kernel_id = message.kernel_id
@@ -155,6 +185,7 @@ class Worker:
 
         try:
             environment = await self._environments.get(message.environment, progress)
+            await self._fetch_files(message.workspace, progress)
             launch = await asyncio.to_thread(
                 self._sandboxer.prepare,
                 kernel_id,
@@ -163,18 +194,21 @@ class Worker:
                 message.gpus,
                 message.limits,
             )
-        except (SandboxUnavailable, EnvironmentBuildError, OSError) as error:
+        except (SandboxUnavailable, EnvironmentBuildError, OSError, httpx.HTTPError) as error:
             log.error("kernel %s cannot start: %s", kernel_id, error)
             await send(m.KernelFailed(kernel_id=kernel_id, reason=str(error)[:4096]))
             return
+        workspace = message.workspace
         kernel = RunningKernel(
             kernel_id,
             message.gpus,
             send,
             launch=launch,
             max_output_bytes=self._max_output_bytes,
+            before_done=lambda: self._push_soon(workspace),
         )
         self._kernels[kernel_id] = kernel
+        self._workspace_of[kernel_id] = workspace
         try:
             await kernel.start()
         except Exception as error:
@@ -188,12 +222,76 @@ class Worker:
             )
             log.debug("kernel %s start failure", kernel_id, exc_info=True)
             self._kernels.pop(kernel_id, None)
-            await kernel.shutdown()
+            await self._stop(kernel_id, kernel, final_push=False)
             reason = f"the kernel failed to start: {type(error).__name__}: {error}"[:4096]
             await send(m.KernelFailed(kernel_id=kernel_id, reason=reason))
             return
+        self._pushers[kernel_id] = asyncio.create_task(self._push_every(workspace))
         await send(m.KernelStarted(kernel_id=kernel_id))
 
+    async def _stop(self, kernel_id: str, kernel: RunningKernel, *, final_push: bool) -> None:
+        pusher = self._pushers.pop(kernel_id, None)
+        if pusher is not None:
+            pusher.cancel()
+        workspace = self._workspace_of.pop(kernel_id, None)
+        if final_push and workspace is not None:
+            # What the kernel wrote since the last push, while the server still takes it.
+            await self._push_soon(workspace)
+        await kernel.shutdown()
+        if workspace is not None and workspace not in self._workspace_of.values():
+            self._mirrors.pop(workspace, None)
+
     async def _shutdown_kernels(self) -> None:
-        kernels, self._kernels = list(self._kernels.values()), {}
-        await asyncio.gather(*(kernel.shutdown() for kernel in kernels), return_exceptions=True)
+        kernels, self._kernels = list(self._kernels.items()), {}
+        await asyncio.gather(
+            *(self._stop(kernel_id, kernel, final_push=False) for kernel_id, kernel in kernels),
+            return_exceptions=True,
+        )
+
+    # --- the notebook's files in /content ----------------------------------------------
+
+    def _mirror(self, notebook_id: str) -> _Mirror:
+        mirror = self._mirrors.get(notebook_id)
+        if mirror is None:
+            root = self._sandboxer.workspace_root(notebook_id)
+            owner = self._sandboxer.file_owner
+            mirror = _Mirror(Workspace(root, notebook_id, self._files, owner))
+            self._mirrors[notebook_id] = mirror
+        return mirror
+
+    async def _fetch_files(
+        self, notebook_id: str, progress: Callable[[str], Coroutine[Any, Any, None]]
+    ) -> None:
+        """The notebook's files into /content before its kernel starts."""
+        mirror = self._mirror(notebook_id)
+        loop = asyncio.get_running_loop()
+
+        def report(detail: str) -> None:
+            asyncio.run_coroutine_threadsafe(progress(detail), loop)
+
+        async with mirror.lock:
+            await asyncio.to_thread(mirror.workspace.pull, report)
+
+    async def _sync(self, notebook_id: str, *, pull: bool) -> None:
+        """Push what the kernel changed; with `pull`, then take what others changed."""
+        mirror = self._mirrors.get(notebook_id)
+        if mirror is None:
+            return
+        try:
+            async with mirror.lock:
+                await asyncio.to_thread(mirror.workspace.push)
+                if pull:
+                    await asyncio.to_thread(mirror.workspace.pull)
+        except (OSError, httpx.HTTPError) as error:
+            log.warning("notebook %s: files not synced: %s", notebook_id, error)
+
+    async def _push_soon(self, notebook_id: str) -> None:
+        try:
+            await asyncio.wait_for(self._sync(notebook_id, pull=False), PUSH_BEFORE_DONE_SECONDS)
+        except TimeoutError:
+            log.warning("notebook %s: files still going up after a cell ended", notebook_id)
+
+    async def _push_every(self, notebook_id: str) -> None:
+        while True:
+            await asyncio.sleep(PUSH_EVERY_SECONDS)
+            await self._sync(notebook_id, pull=False)

@@ -26,6 +26,9 @@ from server.db import make_engine, migrate
 from server.errors import TandemError
 from server.events.bus import EventBus
 from server.events.routes import router as events_router
+from server.files.routes import router as files_router
+from server.files.storage import FileStorage, make_store
+from server.files.worker_routes import router as worker_files_router
 from server.gateway.gateway import Gateway
 from server.gateway.local_worker import LocalWorker
 from server.gateway.routes import router as gateway_router
@@ -60,10 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds)
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
+        files = FileStorage(settings, engine, bus, await asyncio.to_thread(make_store, settings))
+        files.on_change = gateway.files_changed
         comments = CommentWatch(engine, rooms, bus)
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
         checkpoints.start()
-        app.state.services = Services(settings, engine, update_log, rooms, bus, gateway, comments)
+        app.state.services = Services(
+            settings, engine, update_log, rooms, bus, gateway, comments, files
+        )
         link_expiry = LinkExpiry(engine, bus)
         link_expiry.start()
         local_worker = None
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await rooms.shutdown()
             await checkpoints.stop()
             await comments.stop()
+            await files.stop()
             await update_log.stop()
             engine.dispose()
 
@@ -129,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shares_router)
     app.include_router(comments_router)
     app.include_router(history_router)
+    app.include_router(files_router)
+    app.include_router(worker_files_router)
     app.include_router(web_router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     # Automatic checkpoints of a notebook while it is edited (and when its room closes).
     checkpoint_seconds: float = 600.0
 
+    # --- notebook files ------------------------------------------------------------------
+    # Where file contents live: empty for the data dir, or s3://BUCKET[/PREFIX] (needed when
+    # several replicas run); S3 credentials come the usual AWS ways (AWS_ACCESS_KEY_ID, ...).
+    files_url: str = ""
+    s3_endpoint_url: str = ""  # for S3-compatible servers (MinIO, Ceph, R2, ...)
+    s3_region: str = ""
+    # Each notebook's files together, and how many files and folders it may hold.
+    notebook_files_mb: int = Field(default=1024, ge=1)
+    notebook_files_max: int = Field(default=10_000, ge=1)
+
     # --- kernel gateway ------------------------------------------------------------------
     # `tandem serve` starts a worker on this machine unless told not to (--no-worker).
     local_worker: bool = True

@@ -12,6 +12,7 @@
      ├── PermissionDenied        403 / 4403   authenticated, but the role does not allow it
      ├── NotFound                404 / 4404   no such thing (or not visible to this person)
      ├── Conflict                409 / 4409   the request clashes with current state
+     │    └── PreconditionFailed 412 / 4409  If-Match / If-None-Match did not hold
      └── TooManyRequests         429 / 4429   slow down (failed logins)
 
 Messages are written for the person reading them and never carry secrets or tracebacks.
@@ -78,6 +79,10 @@ class NotFound(TandemError):
 class Conflict(TandemError):
     status_code = 409
     close_code = 4409
+
+
+class PreconditionFailed(Conflict):
+    status_code = 412
 
 
 class TooManyRequests(TandemError):

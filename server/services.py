@@ -15,6 +15,7 @@ from server.events.bus import EventBus
 
 if TYPE_CHECKING:
     from server.comments.watch import CommentWatch
+    from server.files.storage import FileStorage
     from server.gateway.gateway import Gateway
 
 
@@ -27,4 +28,5 @@ class Services:
     bus: EventBus
     gateway: Gateway
     comments: CommentWatch
+    files: FileStorage
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -236,6 +236,21 @@ class Gateway:
                 worker.close(4401, "worker token revoked")
                 self._lose(worker, f"the runtime was lost: worker {worker.name} was removed")
 
+    # --- notebook files ----------------------------------------------------------------
+
+    def may_touch_files(self, token_id: int | None, notebook_id: str) -> bool:
+        """A worker reads and writes only the files of notebooks it runs (or just ran)."""
+        return any(
+            worker.token_id == token_id and worker.hosts(notebook_id)
+            for worker in self.registry.workers.values()
+        )
+
+    def files_changed(self, notebook_id: str) -> None:
+        """Have the workers holding the notebook's working directory mirror a change."""
+        for worker in self.registry.workers.values():
+            if worker.hosts(notebook_id):
+                worker.send(m.FilesChanged(workspace=notebook_id))
+
     def workers(self) -> list[dict[str, Any]]:
         return [w.public().model_dump(mode="json") for w in self.registry.workers.values()]
 

@@ -22,6 +22,9 @@ from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# How long a worker may still push a notebook's files after its kernel there was stopped.
+FINAL_PUSH_SECONDS = 120.0
+
 
 @dataclass
 class Placement:
@@ -52,9 +55,18 @@ class WorkerLink:
     connected_at: datetime = field(default_factory=utcnow)
     last_heartbeat: datetime = field(default_factory=utcnow)
     last_seen: float = field(default_factory=time.monotonic)
+    # Notebooks whose kernels this worker ran lately, and until when it may still push
+    # their files (the last changes of a kernel that was just stopped).
+    released: dict[str, float] = field(default_factory=dict)
 
     def send(self, message: m.FromServer) -> None:
         self.send_text(m.encode(message))
+
+    def hosts(self, notebook_id: str) -> bool:
+        """Whether this worker may read and write the notebook's files now."""
+        if any(p.owner == notebook_id for p in self.kernels.values()):
+            return True
+        return self.released.get(notebook_id, 0.0) > time.monotonic()
 
     @property
     def gpus_in_use(self) -> set[int]:
@@ -168,7 +180,9 @@ class WorkerRegistry:
         return any(worker.could_ever_run(runtime) for worker in self.workers.values())
 
     def release(self, placement: Placement) -> None:
-        placement.worker.kernels.pop(placement.kernel_id, None)
+        worker = placement.worker
+        worker.kernels.pop(placement.kernel_id, None)
+        worker.released[placement.owner] = time.monotonic() + FINAL_PUSH_SECONDS
         self._serve_waiters()
 
     def _serve_waiters(self) -> None:

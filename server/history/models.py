@@ -31,6 +31,9 @@ class Version(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     cells: int = 0
     state: bytes = Field(sa_type=LargeBinary)
+    # Whether the notebook's file list was kept with it (versions from before files were
+    # kept restore the cells only).
+    files_recorded: bool = False
 
 
 class VersionCreate(BaseModel):
@@ -44,6 +47,7 @@ class VersionPublic(BaseModel):
     created_by: str
     created_at: datetime
     cells: int
+    files: int | None = None  # how many files and folders it kept; None: none recorded
 
 
 class CellChange(BaseModel):

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from server.deps import AppServices, CurrentUser, Editable, Readable, in_db
+from server.files import service as files
 from server.history import service
 from server.history.models import (
     Comparison,
@@ -30,8 +31,14 @@ CURRENT = "current"
 @router.get("/api/notebooks/{notebook_id}/versions")
 async def list_versions(access: Readable, services: AppServices) -> list[VersionPublic]:
     """Newest first: checkpoints, named versions, and the states restores replaced."""
-    found = await in_db(services, lambda db: service.versions_of(db, access[0].id))
-    return [service.public(version) for version in found]
+
+    def read(db: Session) -> list[VersionPublic]:
+        counts = service.file_counts(db, access[0].id)
+        return [
+            service.public(version, counts) for version in service.versions_of(db, access[0].id)
+        ]
+
+    return await in_db(services, read)
 
 
 @router.post("/api/notebooks/{notebook_id}/versions", status_code=201)
@@ -42,10 +49,11 @@ async def name_version(
     notebook, _ = access
     state = await services.rooms.snapshot(notebook.id)
 
-    def save(db: Session) -> Version:
-        return service.save(db, notebook.id, state, VersionKind.NAMED, user.username, body.name)
+    def save(db: Session) -> VersionPublic:
+        version = service.save(db, notebook.id, state, VersionKind.NAMED, user.username, body.name)
+        return service.public(version, service.file_counts(db, notebook.id))
 
-    return service.public(await in_db(services, save))
+    return await in_db(services, save)
 
 
 async def _state(services: Services, notebook_id: str, version_id: str) -> bytes:
@@ -97,4 +105,13 @@ async def restore_version(
 
         saved = await in_db(services, keep)
         await room.edit(lambda doc: service.restore_into(doc, target))
+    if version.files_recorded:
+
+        def bring_back(db: Session) -> None:
+            files.restore(db, notebook.id, version.id, user.username)
+            db.commit()
+
+        await in_db(services, bring_back)
+        services.files.announce(notebook.id, "restored", user.username, version=version.id)
+        services.files.sweep_soon(notebook.id)
     return Restored(restored=version.id, saved_as=saved.id)

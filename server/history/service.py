@@ -17,9 +17,12 @@ from typing import Any
 
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from server.errors import NotFound
+from server.files import service as files
+from server.files.models import VersionFile
 from server.history.models import CellChange, Comparison, Version, VersionKind, VersionPublic
 from server.notebooks.document import cells_of
 from server.notebooks.service import content_of
@@ -37,14 +40,18 @@ def save(
         created_by=by,
         cells=cells,
         state=state,
+        files_recorded=True,
     )
     db.add(version)
+    db.flush()
+    files.record(db, notebook_id, version.id)
     db.commit()
     db.refresh(version)
     return version
 
 
-def public(version: Version) -> VersionPublic:
+def public(version: Version, counts: dict[str, int] | None = None) -> VersionPublic:
+    kept = (counts or {}).get(version.id, 0) if version.files_recorded else None
     return VersionPublic(
         id=version.id,
         kind=VersionKind(version.kind),
@@ -52,6 +59,7 @@ def public(version: Version) -> VersionPublic:
         created_by=version.created_by,
         created_at=version.created_at,
         cells=version.cells,
+        files=kept,
     )
 
 
@@ -63,6 +71,16 @@ def versions_of(db: Session, notebook_id: str) -> list[Version]:
             .order_by(col(Version.created_at).desc())
         )
     )
+
+
+def file_counts(db: Session, notebook_id: str) -> dict[str, int]:
+    """How many files and folders each version of the notebook kept."""
+    rows = db.exec(
+        select(VersionFile.version_id, func.count())
+        .where(VersionFile.notebook_id == notebook_id)
+        .group_by(col(VersionFile.version_id))
+    )
+    return {version_id: count for version_id, count in rows}
 
 
 def get(db: Session, notebook_id: str, version_id: str) -> Version:

@@ -22,6 +22,7 @@ from server.auth.models import User
 from server.collab.models import Snapshot, UpdateRecord
 from server.comments.models import CommentThread
 from server.errors import Conflict, InvalidInput, InvalidNotebook, NotFound
+from server.files.models import NotebookFile, VersionFile
 from server.history.models import Version
 from server.notebooks.models import (
     MemberPublic,
@@ -287,7 +288,17 @@ def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
 
 def remove(db: Session, notebook: Notebook) -> None:
     # Link grants and anything else keyed on these go by ON DELETE CASCADE.
-    tables = (UpdateRecord, Snapshot, Membership, ShareLink, AuditEvent, CommentThread, Version)
+    tables = (
+        UpdateRecord,
+        Snapshot,
+        Membership,
+        ShareLink,
+        AuditEvent,
+        CommentThread,
+        VersionFile,
+        Version,
+        NotebookFile,
+    )
     for table in tables:
         db.exec(delete(table).where(col(table.notebook_id) == notebook.id))
     db.delete(notebook)

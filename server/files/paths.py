@@ -1,0 +1,58 @@
+"""What a file's path inside a notebook may be: pure checks, no I/O.
+
+A path is relative, '/'-separated, made of real names: no empty part, no '.' or '..', no
+backslash, NUL or other control character, no bidirectional override (a name that reads
+differently than it sorts), each part at most 255 bytes (the limit of every common file
+system), the whole at most 1024 bytes.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import unicodedata
+
+from server.errors import InvalidInput
+
+MAX_PART_BYTES = 255
+MAX_PATH_BYTES = 1024
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class BadPath(InvalidInput):
+    """A path that is not one of a notebook's files (400); nothing is written."""
+
+
+def check_path(raw: str) -> str:
+    """`raw` as a clean relative path, or BadPath saying why not."""
+    if not raw:
+        raise BadPath("a file path is needed")
+    if raw.startswith("/"):
+        raise BadPath("file paths are relative to the notebook's folder (no leading '/')")
+    if "\\" in raw:
+        raise BadPath("use '/' between folders, not '\\'")
+    for char in raw:
+        if char in _BIDI or unicodedata.category(char) in ("Cc", "Cs"):
+            raise BadPath(f"file names cannot hold the character U+{ord(char):04X}")
+    if len(raw.encode()) > MAX_PATH_BYTES:
+        raise BadPath(f"a file path is at most {MAX_PATH_BYTES} bytes")
+    for part in raw.split("/"):
+        if part in ("", ".", ".."):
+            raise BadPath("a file path cannot have empty, '.' or '..' parts")
+        if len(part.encode()) > MAX_PART_BYTES:
+            raise BadPath(f"a file or folder name is at most {MAX_PART_BYTES} bytes")
+    return raw
+
+
+def parents(path: str) -> list[str]:
+    """The folders `path` is in, outermost first: 'a/b/c' -> ['a', 'a/b']."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def is_inside(path: str, folder: str) -> bool:
+    return path.startswith(folder + "/")
+
+
+def moved(path: str, source: str, target: str) -> str:
+    """Where `path` (`source` itself or inside it) lands when `source` becomes `target`."""
+    return target if path == source else posixpath.join(target, path[len(source) + 1 :])

@@ -1,0 +1,123 @@
+"""The server's file keeping for every notebook: its blob store, its limits, the sweep of
+blobs nothing names any more, and the `files.changed` event everyone's panel listens to."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from server.config import Settings
+from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.files import service
+from server.files.models import FilePublic
+from server.files.store import BlobStore, LocalBlobStore, s3_store
+from server.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+FILES_CHANGED = "files.changed"
+FILES_REFUSED = "files.refused"
+# A blob put moments ago may not be named by its row yet (the commit follows the put):
+# only blobs older than this are swept.
+SWEEP_GRACE = timedelta(hours=1)
+
+
+def make_store(settings: Settings) -> BlobStore:
+    if settings.files_url.startswith("s3://"):
+        staging = settings.data_dir / "staging"
+        return s3_store(settings.files_url, settings.s3_endpoint_url, settings.s3_region, staging)
+    if settings.files_url:
+        raise ValueError("TANDEM_FILES_URL is empty (the data dir) or s3://BUCKET[/PREFIX]")
+    return LocalBlobStore(Path(settings.data_dir) / "files")
+
+
+class FileStorage:
+    def __init__(self, settings: Settings, engine: Engine, bus: EventBus, store: BlobStore):
+        self.store = store
+        self.limits = service.Limits(
+            quota_bytes=settings.notebook_files_mb * service.MB,
+            max_files=settings.notebook_files_max,
+        )
+        self._engine = engine
+        self._bus = bus
+        self._sweeps: dict[str, asyncio.Task[int]] = {}
+        # Tells the runtime of a notebook that its files changed (set by the gateway).
+        self.on_change: Callable[[str], None] = lambda _notebook_id: None
+        bus.subscribe_all(self._on_event)
+
+    def announce(
+        self, notebook_id: str, action: str, by: str, *, mirror: bool = True, **data: object
+    ) -> None:
+        """Every panel of the notebook refreshes; unless the change came from the runtime
+        itself (`mirror=False`), its kernel's worker mirrors it into /content."""
+        self._bus.publish(
+            NotebookEvent(notebook_id, FILES_CHANGED, {"action": action, "by": by, **data})
+        )
+        if mirror:
+            self.on_change(notebook_id)
+
+    def refused(self, notebook_id: str, entry: str, reason: str) -> None:
+        """A file the runtime wrote that could not be kept (over the quota, a bad name)."""
+        data = {"path": entry, "reason": reason}
+        self._bus.publish(NotebookEvent(notebook_id, FILES_REFUSED, data))
+
+    def changed(
+        self,
+        notebook_id: str,
+        row: FilePublic,
+        action: str,
+        *,
+        mirror: bool = True,
+        **extra: object,
+    ) -> None:
+        file = row.model_dump(mode="json")
+        self.announce(
+            notebook_id, action, row.modified_by, mirror=mirror, path=row.path, file=file, **extra
+        )
+
+    def sweep_soon(self, notebook_id: str) -> None:
+        """Drop the blobs no row names any more, in the background (one sweep at a time)."""
+        if notebook_id in self._sweeps:
+            return
+        task = asyncio.create_task(asyncio.to_thread(self.sweep, notebook_id))
+        self._sweeps[notebook_id] = task
+
+        def done(task: asyncio.Task[int]) -> None:
+            self._sweeps.pop(notebook_id, None)
+            if not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "sweeping notebook %s's files failed", notebook_id, exc_info=task.exception()
+                )
+
+        task.add_done_callback(done)
+
+    def sweep(self, notebook_id: str, grace: timedelta = SWEEP_GRACE) -> int:
+        """Delete this notebook's unnamed blobs older than `grace`; how many went."""
+        with Session(self._engine) as db:
+            named = service.referenced(db, notebook_id)
+        cutoff = utcnow() - grace
+        gone = 0
+        for blob in self.store.blobs(notebook_id):
+            if blob.sha256 not in named and blob.modified < cutoff:
+                self.store.delete(notebook_id, blob.sha256)
+                gone += 1
+        return gone
+
+    def _on_event(self, event: NotebookEvent) -> None:
+        if event.type == NOTEBOOK_DELETED:
+            task = asyncio.create_task(asyncio.to_thread(self.store.drop, event.notebook_id))
+            task.add_done_callback(_log_failure)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not remove a deleted notebook's files", exc_info=task.exception())
