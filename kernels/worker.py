@@ -160,15 +160,13 @@ class Worker:
             return
         if isinstance(message, m.FilesChanged):
             if message.workspace in self._mirrors:
-                task = asyncio.create_task(self._sync(message.workspace, pull=True))
-                self._starting.add(task)
-                task.add_done_callback(self._starting.discard)
+                self._spawn(self._sync(message.workspace, pull=True))
             return
         kernel = self._kernels.get(getattr(message, "kernel_id", ""))
         if kernel is None:
             return  # a kernel that is already gone: the server learns from kernel_died
         if isinstance(message, m.Execute):
-            kernel.execute(message.execution_id, message.code)
+            self._spawn(self._execute(kernel, message))
         elif isinstance(message, m.Interrupt):
             await kernel.interrupt()
         elif isinstance(message, m.InputReply):
@@ -176,6 +174,22 @@ class Worker:
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
             await self._stop(message.kernel_id, kernel, final_push=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _execute(self, kernel: RunningKernel, message: m.Execute) -> None:
+        """Run the cell once the files changes that came before it are in /content (an
+        upload is readable by the next cell). Tasks take the lock in the order they were
+        made, and the server sends one cell at a time, so cells keep their order."""
+        mirror = self._mirrors.get(self._workspace_of.get(message.kernel_id, ""))
+        if mirror is not None:
+            async with mirror.lock:
+                pass
+        if self._kernels.get(message.kernel_id) is kernel:
+            kernel.execute(message.execution_id, message.code)
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
         kernel_id = message.kernel_id

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from server import __version__
 from server.auth.routes import router as auth_router
@@ -41,6 +43,8 @@ from server.shares.expiry import LinkExpiry
 from server.shares.routes import router as shares_router
 from server.web.routes import STATIC_DIR
 from server.web.routes import router as web_router
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -101,6 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(TandemError)
     async def tandem_error(_request: Request, error: TandemError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def went_away(request: Request, _error: ClientDisconnect) -> Response:
+        # An upload cut off mid-way: what it sent was dropped (see files/transfer.py), and
+        # nobody is left to read an answer.
+        log.info(
+            "%s %s: the client went away before the body ended", request.method, request.url.path
+        )
+        return Response(status_code=400)
 
     @app.exception_handler(RecursionError)
     async def too_deep(_request: Request, _error: RecursionError) -> JSONResponse:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import posixpath
 import unicodedata
 
+from starlette.convertors import Convertor, register_url_convertor
+
 from server.errors import InvalidInput
 
 MAX_PART_BYTES = 255
@@ -56,3 +58,19 @@ def is_inside(path: str, folder: str) -> bool:
 def moved(path: str, source: str, target: str) -> str:
     """Where `path` (`source` itself or inside it) lands when `source` becomes `target`."""
     return target if path == source else posixpath.join(target, path[len(source) + 1 :])
+
+
+class AnyPath(Convertor[str]):
+    """`{path:filepath}` in a route: any characters, newlines too (Starlette's `path` stops
+    at one), so that a bad name reaches `check_path` and is refused with a reason."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("filepath", AnyPath())

@@ -63,7 +63,7 @@ async def list_files(access: Readable, services: AppServices) -> FileList:
     return await in_db(services, read)
 
 
-@router.get("/files/{path:path}")
+@router.get("/files/{path:filepath}")
 async def download(path: str, access: Readable, services: AppServices) -> Response:
     notebook, _ = access
     path = check_path(path)
@@ -102,7 +102,7 @@ def precondition(request: Request) -> service.Precondition:
 
 
 @router.put(
-    "/files/{path:path}",
+    "/files/{path:filepath}",
     openapi_extra={
         "requestBody": {
             "content": {
@@ -183,7 +183,7 @@ async def receive(
     return row, previous
 
 
-@router.post("/files/{path:path}", status_code=201)
+@router.post("/files/{path:filepath}", status_code=201)
 async def make_folder(
     path: str, body: FolderCreate, access: Editable, user: CurrentUser, services: AppServices
 ) -> FilePublic:
@@ -201,7 +201,7 @@ async def make_folder(
     return made
 
 
-@router.patch("/files/{path:path}")
+@router.patch("/files/{path:filepath}")
 async def move(
     path: str, body: FileMove, access: Editable, user: CurrentUser, services: AppServices
 ) -> dict[str, list[str]]:
@@ -219,7 +219,7 @@ async def move(
     return {"paths": landed}
 
 
-@router.delete("/files/{path:path}", status_code=204)
+@router.delete("/files/{path:filepath}", status_code=204)
 async def delete(
     path: str, request: Request, access: Editable, user: CurrentUser, services: AppServices
 ) -> Response:

@@ -153,6 +153,10 @@ class S3BlobStore(BlobStore):
     def delete(self, notebook_id: str, sha256: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(notebook_id, sha256))
 
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
 
 def chunks(stream: BinaryIO) -> Iterator[bytes]:
     """A blob read a megabyte at a time (for a streamed response), closed at the end."""
@@ -171,10 +175,18 @@ def s3_store(url: str, endpoint_url: str, region: str, staging: Path) -> S3BlobS
     if not bucket:
         raise ValueError("TANDEM_FILES_URL is s3://BUCKET[/PREFIX]")
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    # boto3 1.36 began adding a CRC32 to every upload (a header, or an aws-chunked trailer
+    # over HTTPS) that many S3-compatible servers refuse (older MinIO and Ceph, B2, ...):
+    # away from AWS, checksums go only where the operation demands one.
+    checksums = {"request_checksum_calculation": "when_required"} if endpoint_url else {}
     client = boto3.client(
         "s3",
         endpoint_url=endpoint_url or None,
         region_name=region or None,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        config=Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            response_checksum_validation="when_required" if endpoint_url else None,
+            **checksums,
+        ),
     )
     return S3BlobStore(client, bucket, prefix, staging)

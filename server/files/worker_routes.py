@@ -69,7 +69,7 @@ async def worker_blob(sha256: str, notebook_id: HostedNotebook, services: AppSer
     return await serve(services.files, notebook_id, await in_db(services, named))
 
 
-@router.put("/files/{path:path}")
+@router.put("/files/{path:filepath}")
 async def worker_push(
     path: str, request: Request, notebook_id: HostedNotebook, services: AppServices
 ) -> JSONResponse:
@@ -82,7 +82,7 @@ async def worker_push(
     return JSONResponse(service.public(row).model_dump(mode="json"), status_code=200)
 
 
-@router.delete("/files/{path:path}", status_code=204)
+@router.delete("/files/{path:filepath}", status_code=204)
 async def worker_delete(path: str, notebook_id: HostedNotebook, services: AppServices) -> Response:
     path = check_path(path)
 

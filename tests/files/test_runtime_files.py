@@ -4,13 +4,17 @@ uploads are in /content, what cells write comes back, and nothing goes with a ru
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.gateway.conftest import Cluster, running_cluster
-from tests.gateway.helpers import Events, events_url, run, text_of
+from tests.gateway.helpers import Events, events_url, finished_since, run, text_of
 from tests.support import YClient, eventually, notebook_with_code, sync_url
 
 
@@ -20,6 +24,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("files"),
         {"filer": ["--max-kernels", "16"]},
         TANDEM_NOTEBOOK_FILES_MB="8",
+        TANDEM_RUNTIME_TYPES=json.dumps(
+            [
+                {"name": "cpu", "label": "CPU"},
+                {"name": "cpu-small", "label": "Small", "memory_mb": 512},
+            ]
+        ),
     ) as shared:
         yield shared
 
@@ -61,3 +71,163 @@ async def test_an_upload_is_read_by_the_next_cell_and_a_written_file_comes_back(
         digest = hashlib.sha256(b"a,b\n1,2\n").hexdigest()
         assert got.headers["etag"] == f'"{digest}"'
         await events.wait("files.changed", lambda e: e.get("path") == "out/results.csv")
+
+
+async def run_code(cluster: Cluster, nb: str, code: str, client: YClient) -> str:
+    """Put `code` in the notebook's first cell, run it, return what it printed."""
+    api = cluster.api("ann")
+    cell_id = "cell-0"
+
+    def edit() -> None:
+        for item in client.cells:
+            if item.get("id") == cell_id:
+                source = item["source"]
+                del source[0 : len(str(source))]
+                source.insert(0, code)
+
+    with client.doc.transaction():
+        edit()
+    since = int(time.time() * 1000) - 5
+    # With the client's state vector, the run waits until the server holds the edit.
+    seen = base64.b64encode(client.doc.get_state()).decode()
+    answer = await asyncio.to_thread(
+        api.client.post,
+        f"/api/notebooks/{nb}/execute",
+        json={"cell_ids": [cell_id], "state_vector": seen},
+    )
+    assert answer.status_code == 202, answer.text
+    await eventually(lambda: finished_since(client, cell_id, since), 120)
+    return text_of(client, cell_id)
+
+
+async def test_files_outlive_a_restart_and_a_runtime_change(
+    cluster: Cluster,
+) -> None:
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        await run_code(cluster, nb, "open('keep.txt', 'w').write('kept')", client)
+        assert "keep.txt" in listed(cluster, nb)
+        assert api.client.post(f"/api/notebooks/{nb}/kernel/restart").status_code in (200, 202, 204)
+        assert await run_code(cluster, nb, "print(open('keep.txt').read())", client) == "kept\n"
+        changed = api.client.put(f"/api/notebooks/{nb}/runtime", json={"type": "cpu-small"})
+        assert changed.status_code == 200, changed.text
+        assert await run_code(cluster, nb, "print(open('keep.txt').read())", client) == "kept\n"
+
+
+def status_of(cluster: Cluster, nb: str) -> str:
+    answer = cluster.api("ann").client.get(f"/api/notebooks/{nb}/runtime")
+    return str(answer.json()["status"])
+
+
+async def test_a_long_running_cell_s_files_are_listed_while_it_runs(cluster: Cluster) -> None:
+    api = cluster.api("ann")
+    nb, ids = notebook_with_code(
+        api, ["import time\nopen('progress.log', 'w').write('half way')\ntime.sleep(20)"]
+    )
+    started = api.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids})
+    assert started.status_code == 202
+    await eventually(lambda: "progress.log" in listed(cluster, nb), timeout=60)
+    assert status_of(cluster, nb) == "busy"
+    assert api.client.post(f"/api/notebooks/{nb}/kernel/interrupt").status_code in (200, 202, 204)
+
+
+async def test_changes_made_over_rest_reach_the_running_kernel_before_its_next_cell(
+    cluster: Cluster,
+) -> None:
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        await run_code(cluster, nb, "open('old.txt', 'w').write('old')", client)
+        assert (
+            api.client.put(f"/api/notebooks/{nb}/files/new.txt", content=b"new").status_code == 201
+        )
+        assert api.client.delete(f"/api/notebooks/{nb}/files/old.txt").status_code == 204
+        code = "import os\nprint(sorted(p for p in os.listdir('.') if p.endswith('.txt')))"
+        assert await run_code(cluster, nb, code, client) == "['new.txt']\n"
+        moved = api.client.patch(f"/api/notebooks/{nb}/files/new.txt", json={"path": "d/n.txt"})
+        assert moved.status_code == 200
+        assert await run_code(cluster, nb, "print(open('d/n.txt').read())", client) == "new\n"
+
+
+async def test_symlinks_and_fifos_a_kernel_plants_are_never_followed(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The worker (root) reads and writes the kernel's directory: a planted symlink must not
+    make it push the worker's own files or write outside the workspace, a FIFO must not
+    hang it."""
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o777)
+    outside.chmod(0o777)
+    token = cluster.person("ann").token
+    async with (
+        YClient(sync_url(cluster.server, nb, token)) as client,
+        Events(events_url(cluster.server, nb, token)) as events,
+    ):
+        code = (
+            "import os\n"
+            "os.symlink('/etc/shadow', 'shadow')\n"
+            "os.symlink('/', 'root')\n"
+            f"os.symlink({str(outside)!r}, 'evil')\n"
+            "os.mkfifo('pipe')\n"
+            "open('plain.txt', 'w').write('fine')\n"
+        )
+        await run_code(cluster, nb, code, client)
+        assert set(listed(cluster, nb)) == {"plain.txt"}
+        # An upload into the planted link lands in a real folder in /content, not outside.
+        put = api.client.put(f"/api/notebooks/{nb}/files/evil/owned.txt", content=b"x")
+        assert put.status_code == 201
+        check = "import os\nprint(os.path.islink('evil'), open('evil/owned.txt').read())"
+        assert await run_code(cluster, nb, check, client) == "False x\n"
+        assert list(outside.iterdir()) == []
+        assert not events.of("files.refused")
+
+
+async def test_what_a_kernel_writes_past_the_quota_is_refused_and_everyone_is_told(
+    cluster: Cluster,
+) -> None:
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with (
+        YClient(sync_url(cluster.server, nb, token)) as client,
+        Events(events_url(cluster.server, nb, token)) as events,
+    ):
+        code = "open('huge.bin', 'wb').write(b'x' * 9_000_000)\nopen('small.txt', 'w').write('s')"
+        await run_code(cluster, nb, code, client)
+        refused = await events.wait("files.refused", lambda e: e.get("path") == "huge.bin")
+        assert "quota" in str(refused["reason"])
+        assert set(listed(cluster, nb)) == {"small.txt"}
+
+
+async def test_a_worker_killed_mid_run_loses_nothing_that_was_pushed(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, {"first": []}) as cluster:
+        api = cluster.api("ann")
+        nb, ids = notebook_with_code(
+            api,
+            [
+                "open('a.txt', 'w').write('A')",
+                "import time\nopen('b.txt', 'w').write('B')\ntime.sleep(60)",
+                "print(open('a.txt').read() + open('b.txt').read())",
+            ],
+        )
+        token = cluster.person("ann").token
+        async with YClient(sync_url(cluster.server, nb, token)) as client:
+            await run(api, nb, [ids[0]], client, timeout=120)
+            assert (
+                api.client.post(
+                    f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
+                ).status_code
+                == 202
+            )
+            await eventually(lambda: "b.txt" in listed(cluster, nb), timeout=30)
+            cluster.workers[0].kill()
+            await eventually(lambda: status_of(cluster, nb) == "disconnected", timeout=30)
+            # A new machine: its own state dir, so the files can only come from the server.
+            cluster.start_worker("second")
+            await run(api, nb, [ids[2]], client, timeout=120)
+            assert text_of(client, ids[2]) == "AB\n"
