@@ -210,6 +210,10 @@ def kernel_env(
         "TMPDIR": "/tmp",  # noqa: S108  (the box's own)
         # Startup files an editor planted in /content must not run in later kernels.
         "IPYTHONDIR": "/tmp/ipython",  # noqa: S108
+        # /content is the notebook's files, kept by the server: caches stay out of it.
+        "XDG_CACHE_HOME": "/tmp/.cache",  # noqa: S108
+        "MPLCONFIGDIR": "/tmp/matplotlib",  # noqa: S108
+        "PIP_NO_CACHE_DIR": "1",
         "VIRTUAL_ENV": str(environment.prefix),
         # `%pip install` lands in the notebook's layer: the user site under /content.
         "PYTHONUSERBASE": str(userbase),

@@ -48,6 +48,7 @@ class Entry:
     kind: str  # "file" | "directory"
     sha256: str
     size: int
+    executable: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,13 @@ class FilesClient:
         answer = self._http.get(self._url(notebook_id, "files"))
         answer.raise_for_status()
         return [
-            Entry(str(e["path"]), str(e["kind"]), str(e["sha256"]), int(e["size"]))
+            Entry(
+                str(e["path"]),
+                str(e["kind"]),
+                str(e["sha256"]),
+                int(e["size"]),
+                bool(e.get("executable", False)),
+            )
             for e in answer.json()
         ]
 
@@ -87,12 +94,15 @@ class FilesClient:
             answer.raise_for_status()
             yield answer.iter_bytes(CHUNK)
 
-    def upload(self, notebook_id: str, path: str, body: Iterator[bytes], size: int) -> Any:
+    def upload(
+        self, notebook_id: str, path: str, body: Iterator[bytes], size: int, executable: bool
+    ) -> Any:
         """The server's row for the file (its sha256), or an HTTPStatusError."""
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        if executable:
+            headers["X-Tandem-Executable"] = "1"
         answer = self._http.put(
-            self._url(notebook_id, "files/" + quote(path)),
-            content=body,
-            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+            self._url(notebook_id, "files/" + quote(path)), content=body, headers=headers
         )
         answer.raise_for_status()
         return answer.json()
@@ -160,7 +170,8 @@ class Workspace:
         folder = self._open_dir(parts[:-1], create=True)
         temp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         try:
-            fd = os.open(temp, _NEW_FLAGS, 0o644, dir_fd=folder)
+            fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=folder)
+            os.fchmod(fd, 0o755 if entry.executable else 0o644)
             digest = hashlib.sha256()
             try:
                 with self.client.download(self.notebook_id, entry.sha256) as body:
@@ -244,7 +255,10 @@ class Workspace:
         try:
             before = os.fstat(fd)
             try:
-                row = self.client.upload(self.notebook_id, path, _read_chunks(fd), before.st_size)
+                executable = bool(before.st_mode & 0o111)
+                row = self.client.upload(
+                    self.notebook_id, path, _read_chunks(fd), before.st_size, executable
+                )
             except httpx.HTTPStatusError as error:
                 if error.response.status_code in (400, 409, 413):
                     # Over the quota, a name the server refuses, a file where a folder is:

@@ -3,7 +3,9 @@
 The server sends `{"type": "hello", "role": ..., "user": ..., "runtime": {...}}` first, then
 every event of the notebook as it happens (`members.changed`, `notebook.renamed`,
 `notebook.deleted`, `runtime.status`, `runtime.warning`, `kernel.input_requested`,
-`kernel.input_answered`).
+`kernel.input_answered`, `files.changed` (someone, or the runtime, changed the notebook's
+files: `action`, `by`, `path`), `files.refused` (a file the runtime wrote was not kept:
+`path`, `reason`)).
 A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
 socket (4403).
 """

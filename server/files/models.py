@@ -31,6 +31,8 @@ class NotebookFile(SQLModel, table=True):
     kind: str = Field(default=FileKind.FILE.value, max_length=16)
     sha256: str = Field(default="", max_length=64, index=True)
     size: int = Field(default=0, sa_type=BigInteger)
+    # Scripts a `%pip install` put in .local/bin stay runnable in the next kernel.
+    executable: bool = False
     modified: datetime = Field(default_factory=utcnow)
     modified_by: str = Field(default="", max_length=100)
 
@@ -45,6 +47,7 @@ class VersionFile(SQLModel, table=True):
     kind: str = Field(default=FileKind.FILE.value, max_length=16)
     sha256: str = Field(default="", max_length=64)
     size: int = Field(default=0, sa_type=BigInteger)
+    executable: bool = False
 
 
 class FilePublic(BaseModel):
@@ -77,3 +80,4 @@ class WorkerFile(BaseModel):
     kind: FileKind
     sha256: str
     size: int
+    executable: bool = False

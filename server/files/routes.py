@@ -132,6 +132,7 @@ async def receive(
     by: str,
     *,
     mirror: bool = True,
+    executable: bool = False,
 ) -> tuple[NotebookFile, NotebookFile | None]:
     """Spool, hash, store and record one upload, then tell everyone; shared with workers."""
     files = services.files
@@ -165,6 +166,7 @@ async def receive(
             by=by,
             limits=files.limits,
             precondition=condition,
+            executable=executable,
         )
         db.commit()
         db.refresh(row)

@@ -69,7 +69,13 @@ def listing(db: Session, notebook_id: str) -> list[NotebookFile]:
 
 def manifest(db: Session, notebook_id: str) -> list[WorkerFile]:
     return [
-        WorkerFile(path=r.path, kind=FileKind(r.kind), sha256=r.sha256, size=r.size)
+        WorkerFile(
+            path=r.path,
+            kind=FileKind(r.kind),
+            sha256=r.sha256,
+            size=r.size,
+            executable=r.executable,
+        )
         for r in listing(db, notebook_id)
     ]
 
@@ -133,6 +139,7 @@ def write(
     by: str,
     limits: Limits,
     precondition: Precondition = Precondition(),
+    executable: bool = False,
 ) -> tuple[NotebookFile, NotebookFile | None]:
     """Make `path` hold the blob `sha256`: the new row and (a copy of) the one it replaced."""
     _check_place(db, notebook_id, path, FileKind.FILE)
@@ -152,6 +159,7 @@ def write(
     current.kind = FileKind.FILE.value
     current.sha256 = sha256
     current.size = size
+    current.executable = executable
     current.modified = utcnow()
     current.modified_by = by[:100]
     db.add(current)
@@ -235,6 +243,7 @@ def move(db: Session, notebook_id: str, source: str, target: str, by: str) -> li
                 kind=row.kind,
                 sha256=row.sha256,
                 size=row.size,
+                executable=row.executable,
                 modified=now,
                 modified_by=by[:100],
             )
@@ -260,6 +269,7 @@ def record(db: Session, notebook_id: str, version_id: str) -> None:
                 kind=row.kind,
                 sha256=row.sha256,
                 size=row.size,
+                executable=row.executable,
             )
         )
 
@@ -276,6 +286,7 @@ def restore(db: Session, notebook_id: str, version_id: str, by: str) -> None:
                 kind=row.kind,
                 sha256=row.sha256,
                 size=row.size,
+                executable=row.executable,
                 modified=now,
                 modified_by=by[:100],
             )

@@ -178,15 +178,15 @@ def s3_store(url: str, endpoint_url: str, region: str, staging: Path) -> S3BlobS
     # boto3 1.36 began adding a CRC32 to every upload (a header, or an aws-chunked trailer
     # over HTTPS) that many S3-compatible servers refuse (older MinIO and Ceph, B2, ...):
     # away from AWS, checksums go only where the operation demands one.
-    checksums = {"request_checksum_calculation": "when_required"} if endpoint_url else {}
+    checksums = "when_required" if endpoint_url else None  # None: boto3's default
     client = boto3.client(
         "s3",
         endpoint_url=endpoint_url or None,
         region_name=region or None,
         config=Config(
             retries={"max_attempts": 5, "mode": "standard"},
-            response_checksum_validation="when_required" if endpoint_url else None,
-            **checksums,
+            request_checksum_calculation=checksums,
+            response_checksum_validation=checksums,
         ),
     )
     return S3BlobStore(client, bucket, prefix, staging)

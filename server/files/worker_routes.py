@@ -75,7 +75,10 @@ async def worker_push(
 ) -> JSONResponse:
     try:
         path = check_path(path)
-        row, _ = await receive(services, notebook_id, path, request, RUNTIME, mirror=False)
+        executable = request.headers.get("x-tandem-executable") == "1"
+        row, _ = await receive(
+            services, notebook_id, path, request, RUNTIME, mirror=False, executable=executable
+        )
     except (UploadTooLarge, BadPath) as error:
         services.files.refused(notebook_id, path[:1024], error.message)
         raise

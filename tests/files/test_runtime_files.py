@@ -210,9 +210,11 @@ async def test_a_worker_killed_mid_run_loses_nothing_that_was_pushed(tmp_path: P
         nb, ids = notebook_with_code(
             api,
             [
-                "open('a.txt', 'w').write('A')",
+                "import os\nopen('a.txt', 'w').write('A')\n"
+                "open('run.sh', 'w').write('#!/bin/sh\\necho ran')\nos.chmod('run.sh', 0o755)",
                 "import time\nopen('b.txt', 'w').write('B')\ntime.sleep(60)",
-                "print(open('a.txt').read() + open('b.txt').read())",
+                "import subprocess\nprint(open('a.txt').read() + open('b.txt').read())\n"
+                "print(subprocess.run(['./run.sh'], capture_output=True, text=True).stdout)",
             ],
         )
         token = cluster.person("ann").token
@@ -230,4 +232,5 @@ async def test_a_worker_killed_mid_run_loses_nothing_that_was_pushed(tmp_path: P
             # A new machine: its own state dir, so the files can only come from the server.
             cluster.start_worker("second")
             await run(api, nb, [ids[2]], client, timeout=120)
-            assert text_of(client, ids[2]) == "AB\n"
+            # Executable files (a `%pip install`'s scripts) stay executable.
+            assert text_of(client, ids[2]) == "AB\nran\n\n"

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("kind", _TEXT(length=16), nullable=False),
         sa.Column("sha256", _TEXT(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("executable", sa.Boolean(), nullable=False),
         sa.Column("modified", _TIME(), nullable=False),
         sa.Column("modified_by", _TEXT(length=100), nullable=False),
         sa.ForeignKeyConstraint(["notebook_id"], ["notebooks.id"], ondelete="CASCADE"),
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.Column("kind", _TEXT(length=16), nullable=False),
         sa.Column("sha256", _TEXT(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("executable", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["version_id"], ["versions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("version_id", "path"),
     )
