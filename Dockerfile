@@ -17,7 +17,7 @@ COPY server ./server
 COPY kernels ./kernels
 COPY static/dist ./static/dist
 # Tandem in a venv of its own: kernels run on their environment, never on the server's.
-RUN python -m venv /opt/tandem && /opt/tandem/bin/pip install --no-cache-dir .
+RUN python -m venv /opt/tandem && /opt/tandem/bin/pip install --no-cache-dir ".[s3]"
 ENV PATH=/opt/tandem/bin:$PATH TANDEM_ENVS_DIR=/var/lib/tandem-worker/envs
 RUN tandem envs build "$ENVIRONMENT" --python /usr/local/bin/python3.11 \
     && rm -rf /root/.cache/pip
