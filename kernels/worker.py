@@ -159,7 +159,7 @@ class Worker:
             task.add_done_callback(self._starting.discard)
             return
         if isinstance(message, m.FilesChanged):
-            if message.workspace in self._mirrors:
+            if message.workspace in self._workspace_of.values():
                 self._spawn(self._sync(message.workspace, pull=True))
             return
         kernel = self._kernels.get(getattr(message, "kernel_id", ""))
@@ -251,9 +251,9 @@ class Worker:
         if final_push and workspace is not None:
             # What the kernel wrote since the last push, while the server still takes it.
             await self._push_soon(workspace)
+        # The mirror stays: a restarted kernel of the notebook finds its files known (no
+        # re-hashing of a big `%pip install` layer).
         await kernel.shutdown()
-        if workspace is not None and workspace not in self._workspace_of.values():
-            self._mirrors.pop(workspace, None)
 
     async def _shutdown_kernels(self) -> None:
         kernels, self._kernels = list(self._kernels.items()), {}

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.gateway.conftest import Cluster, running_cluster
@@ -234,3 +235,24 @@ async def test_a_worker_killed_mid_run_loses_nothing_that_was_pushed(tmp_path: P
             await run(api, nb, [ids[2]], client, timeout=120)
             # Executable files (a `%pip install`'s scripts) stay executable.
             assert text_of(client, ids[2]) == "AB\nran\n\n"
+
+
+def test_the_workers_file_api_serves_only_workers_running_that_notebook(cluster: Cluster) -> None:
+    api = cluster.api("ann")
+    nb = api.create("Private files")
+    assert api.client.put(f"/api/notebooks/{nb}/files/secret.txt", content=b"s").status_code == 201
+    sha = listed(cluster, nb)["secret.txt"]["sha256"]
+    base = f"{cluster.server.url}/api/workers/notebooks/{nb}"
+    # A person's token is no worker's; a real worker's token reaches only notebooks it runs.
+    as_person = httpx.get(f"{base}/files", headers={"Authorization": f"Bearer {api.person.token}"})
+    assert as_person.status_code == 401
+    worker_token = cluster.worker_token("idle-machine")
+    headers = {"Authorization": f"Bearer {worker_token}"}
+    for answer in (
+        httpx.get(f"{base}/files", headers=headers),
+        httpx.get(f"{base}/blobs/{sha}", headers=headers),
+        httpx.put(f"{base}/files/x.txt", content=b"x", headers=headers),
+        httpx.delete(f"{base}/files/secret.txt", headers=headers),
+    ):
+        assert answer.status_code in (401, 403), answer.text
+    assert set(listed(cluster, nb)) == {"secret.txt"}
