@@ -104,7 +104,12 @@ class FileStorage:
         cutoff = utcnow() - grace
         gone = 0
         for blob in self.store.blobs(notebook_id):
-            if blob.sha256 not in named and blob.modified < cutoff:
+            if blob.sha256 in named or blob.modified >= cutoff:
+                continue
+            # Put again since the listing (an upload of the same content, its row about
+            # to be committed)? Then it stays.
+            again = self.store.modified(notebook_id, blob.sha256)
+            if again is not None and again < cutoff:
                 self.store.delete(notebook_id, blob.sha256)
                 gone += 1
         return gone
@@ -116,6 +121,7 @@ class FileStorage:
 
     async def stop(self) -> None:
         await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
+        self.store.close()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

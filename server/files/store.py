@@ -58,6 +58,10 @@ class BlobStore:
     def blobs(self, notebook_id: str) -> list[StoredBlob]:
         raise NotImplementedError
 
+    def modified(self, notebook_id: str, sha256: str) -> datetime | None:
+        """When the blob was last put; None when it is not there."""
+        raise NotImplementedError
+
     def delete(self, notebook_id: str, sha256: str) -> None:
         raise NotImplementedError
 
@@ -65,6 +69,9 @@ class BlobStore:
         """Every blob of a deleted notebook."""
         for blob in self.blobs(notebook_id):
             self.delete(notebook_id, blob.sha256)
+
+    def close(self) -> None:
+        """Let go of connections (the server is stopping)."""
 
 
 class LocalBlobStore(BlobStore):
@@ -100,6 +107,12 @@ class LocalBlobStore(BlobStore):
             for path in folder.glob("??/*")
             if path.is_file()
         ]
+
+    def modified(self, notebook_id: str, sha256: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(self._path(notebook_id, sha256).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
     def delete(self, notebook_id: str, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -150,6 +163,18 @@ class S3BlobStore(BlobStore):
                 found.append(StoredBlob(item["Key"].rsplit("/", 1)[-1], item["LastModified"]))
         return found
 
+    def modified(self, notebook_id: str, sha256: str) -> datetime | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(notebook_id, sha256))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        when: datetime = head["LastModified"]
+        return when
+
     def delete(self, notebook_id: str, sha256: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(notebook_id, sha256))
 
@@ -168,8 +193,14 @@ def chunks(stream: BinaryIO) -> Iterator[bytes]:
 def s3_store(url: str, endpoint_url: str, region: str, staging: Path) -> S3BlobStore:
     """The store for `s3://bucket/prefix`; credentials come the usual AWS ways (environment,
     shared files, instance roles)."""
-    import boto3
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise ValueError(
+            "TANDEM_FILES_URL=s3://... needs boto3: pip install 'tandem[s3]'"
+        ) from None
 
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     if not bucket:
@@ -185,8 +216,19 @@ def s3_store(url: str, endpoint_url: str, region: str, staging: Path) -> S3BlobS
         region_name=region or None,
         config=Config(
             retries={"max_attempts": 5, "mode": "standard"},
+            # Each streamed download holds a connection while it lasts; the thread pool
+            # runs 40 at once.
+            max_pool_connections=40,
             request_checksum_calculation=checksums,
             response_checksum_validation=checksums,
         ),
     )
+    try:
+        client.head_bucket(Bucket=bucket)
+    except (BotoCoreError, ClientError) as error:
+        client.close()
+        raise ValueError(
+            f"cannot use the bucket {bucket!r} (TANDEM_FILES_URL): {type(error).__name__}: "
+            f"{str(error)[:300]}"
+        ) from None
     return S3BlobStore(client, bucket, prefix, staging)
