@@ -102,6 +102,7 @@ class Notebook {
         h('span', { class: 'spacer' }), this.people, this.status,
         h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
         panelButton('comments', 'Comments'),
+        panelButton('files', 'Files'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
         panelButton('history', 'History')),
       edit

@@ -1,5 +1,6 @@
-// The side panel: comment threads, sharing (owner), version history.
+// The side panel: comment threads, sharing (owner), version history, files.
 import { api, h, toast } from './api.js'
+import { FilesPanel } from './files.js'
 import { renderMarkdown } from './markdown.js'
 
 const ROLES = ['viewer', 'commenter', 'editor']
@@ -11,8 +12,9 @@ export class SidePanel {
     this.threads = []
     this.el = h('aside', { class: 'panel', hidden: true, 'data-testid': 'panel' })
     this.body = h('div', { class: 'panel-body' })
-    const tabs = [['comments', 'Comments'], ['history', 'History']]
-    if (notebook.info.role === 'owner') tabs.splice(1, 0, ['share', 'Share'])
+    this.files = new FilesPanel(notebook)
+    const tabs = [['comments', 'Comments'], ['files', 'Files'], ['history', 'History']]
+    if (notebook.info.role === 'owner') tabs.splice(2, 0, ['share', 'Share'])
     this.tabs = h('nav', { class: 'panel-tabs' },
       ...tabs.map(([key, label]) => h('button', { 'data-tab': key, onclick: () => this.show(key) }, label)),
       h('button', { class: 'close', title: 'Close', onclick: () => this.hide() }, '✕'))
@@ -24,13 +26,16 @@ export class SidePanel {
     this.tab = tab
     this.el.hidden = false
     for (const button of this.tabs.querySelectorAll('[data-tab]')) button.classList.toggle('active', button.dataset.tab === tab)
+    this.markNews(tab, false)
+    if (tab !== 'files') this.files.hide()
     this.render()
   }
 
-  hide () { this.el.hidden = true; this.tab = null }
+  hide () { this.el.hidden = true; this.tab = null; this.files.hide() }
 
   render () {
-    if (this.tab === 'comments') this.renderComments()
+    if (this.tab === 'files') this.body.replaceChildren(this.files.show())
+    else if (this.tab === 'comments') this.renderComments()
     else if (this.tab === 'share') this.renderShare()
     else if (this.tab === 'history') this.renderHistory()
   }
@@ -38,6 +43,12 @@ export class SidePanel {
   event (message) {
     if (message.type.startsWith('thread.')) this.loadThreads()
     else if (message.type === 'members.changed' && this.tab === 'share') this.renderShare()
+    else if (message.type.startsWith('files.') && this.files.event(message)) this.markNews('files', true)
+  }
+
+  // A tab with changes not seen yet: its button here and the toolbar's say so.
+  markNews (tab, news) {
+    for (const button of document.querySelectorAll(`.panel-tabs [data-tab="${tab}"], [data-testid="open-${tab}"]`)) button.classList.toggle('news', news)
   }
 
   // --- comments ------------------------------------------------------------------------
