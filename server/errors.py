@@ -3,7 +3,7 @@
     TandemError                  500 / 1011
      ├── InvalidInput            400 / 1003   a request the server cannot act on
      │    ├── InvalidNotebook    422 / 1003   an .ipynb that nbformat rejects
-     │    ├── UploadTooLarge     413 / 1009   an upload over TANDEM_MAX_UPLOAD_MB
+     │    ├── UploadTooLarge     413 / 1009   over TANDEM_MAX_UPLOAD_MB or a files quota
      │    └── ProtocolError      400 / 1002   a malformed y-websocket frame
      │         ├── UnknownMessage 400 / 1003  a message type we do not speak
      │         ├── InvalidUpdate  400 / 1007  an update pycrdt cannot decode
