@@ -10,6 +10,7 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import { h } from './api.js'
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
+import { cellProblem } from './schema.js'
 
 const lazy = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -52,7 +53,9 @@ export class CellView {
     this.rendered.addEventListener('dblclick', () => this.editMarkdown())
     this.el.addEventListener('focusin', () => notebook.focused(this))
     this.el.addEventListener('keydown', (event) => notebook.commandKey(event, this))
-    this.onMap = () => this.refresh()
+    // A change that breaks the cell (say, its source replaced by a number) turns it into a
+    // placeholder: the notebook draws it again.
+    this.onMap = () => { if (cellProblem(ymap) === null) this.refresh(); else notebook.render() }
     this.onOutputs = () => this.renderOutputs()
     ymap.observe(this.onMap)
     this.watchOutputs()
@@ -180,7 +183,7 @@ export class CellView {
     const showRendered = type === 'markdown' && !this.editingMarkdown
     this.host.hidden = showRendered
     this.rendered.hidden = !showRendered
-    if (showRendered) this.rendered.innerHTML = renderMarkdown(this.ytext ? this.ytext.toString() : '')
+    if (showRendered) this.rendered.replaceChildren(renderMarkdown(this.ytext ? this.ytext.toString() : ''))
     const state = this.ymap.get('execution_state') || 'idle'
     this.el.dataset.state = state
     const count = this.ymap.get('execution_count')
@@ -217,5 +220,27 @@ export class CellView {
     if (this.youtputs instanceof Y.Array) this.youtputs.unobserveDeep(this.onOutputs)
     lazy.unobserve(this.host)
     this.view?.destroy()
+  }
+}
+
+// An item of `cells` the editor cannot draw (schema.js says why): a row that says so and,
+// for editors, a button that deletes it. A Map is watched, so a repair shows at once.
+export class UnrenderableCell {
+  constructor (item, reason, notebook) {
+    this.item = item
+    this.reason = reason
+    this.index = -1
+    this.el = h('section', { class: 'cell unrenderable', tabindex: '-1', 'data-testid': 'unrenderable-cell' },
+      h('div', { class: 'prompt' }, '⚠'),
+      h('div', { class: 'body' },
+        h('p', { class: 'reason' }, `This cell cannot be shown: ${reason}.`),
+        notebook.canEdit ? h('button', { class: 'danger', onclick: () => notebook.removeUnrenderable(this) }, 'Delete') : null))
+    this.onChange = () => notebook.render()
+    if (item instanceof Y.Map) item.observe(this.onChange)
+  }
+
+  destroy () {
+    if (this.item instanceof Y.Map) this.item.unobserve(this.onChange)
+    this.el.remove()
   }
 }

@@ -4,7 +4,8 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as decoding from 'lib0/decoding'
 import { api, h, toast } from './api.js'
-import { CellView } from './cell.js'
+import { CellView, UnrenderableCell } from './cell.js'
+import { cellProblem } from './schema.js'
 import { SidePanel } from './panel.js'
 import { commandFor } from './commands.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
@@ -12,6 +13,8 @@ import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
 const CELLS = 'tandem-cells'
+// Deleting an unrenderable item: not undoable (undo would only bring the bad value back).
+const CLEANUP = 'tandem-cleanup'
 
 const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000', '#000075', '#f032e6']
 
@@ -20,6 +23,9 @@ function colorFor (name) {
   for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0
   return COLORS[hash % COLORS.length]
 }
+
+// The ids of the drawable cells among `items` (what Run all and Run above/below run).
+const idsOf = (items) => items.filter((item) => cellProblem(item) === null).map((cell) => cell.get('id'))
 
 function newCell (type, source = '') {
   const cell = new Y.Map()
@@ -72,6 +78,7 @@ class Notebook {
     this.doc = new Y.Doc()
     this.cells = this.doc.getArray('cells')
     this.views = new Map()
+    this.unrenderable = new Map() // item (or index and value, for a plain value) -> row
     this.current = null
     this.lastKey = null
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
@@ -128,7 +135,7 @@ class Notebook {
     this.connectEvents()
   }
 
-  cellIds () { return this.cells.toArray().map((c) => c.get('id')) }
+  cellIds () { return idsOf(this.cells.toArray()) }
 
   showStatus (status) {
     const text = !navigator.onLine ? 'offline — edits are kept' : status === 'connected' ? 'connected' : 'reconnecting…'
@@ -141,22 +148,41 @@ class Notebook {
     this.banner.textContent = `Your change was not saved: ${reason}`
   }
 
+  // Every item of `cells` gets a row: a cell view, or, for what breaks the schema (from a
+  // document stored before the server guarded it), a placeholder that says why and that
+  // an editor can delete. The rest of the notebook works as ever.
   render () {
     const seen = new Set()
+    const unrenderable = new Map()
     const order = []
-    for (const ymap of this.cells) {
-      if (!(ymap instanceof Y.Map)) continue
-      let view = this.views.get(ymap)
-      if (!view) {
-        view = new CellView(ymap, this)
-        this.views.set(ymap, view)
+    this.cells.toArray().forEach((item, index) => {
+      let problem = cellProblem(item)
+      if (problem === null) {
+        let view = this.views.get(item)
+        try {
+          view ??= new CellView(item, this)
+          this.views.set(item, view)
+          seen.add(item)
+          order.push(view.el)
+          return
+        } catch (error) {
+          problem = `it could not be drawn (${error.message})`
+        }
       }
-      seen.add(ymap)
-      order.push(view.el)
-    }
+      const key = item instanceof Y.AbstractType ? item : `${index}:${typeof item}:${String(item)}`
+      let row = this.unrenderable.get(key)
+      if (!row || row.reason !== problem) row = new UnrenderableCell(item, problem, this)
+      row.index = index
+      unrenderable.set(key, row)
+      order.push(row.el)
+    })
     for (const [ymap, view] of this.views) {
       if (!seen.has(ymap)) { view.destroy(); view.el.remove(); this.views.delete(ymap) }
     }
+    for (const [key, row] of this.unrenderable) {
+      if (unrenderable.get(key) !== row) row.destroy()
+    }
+    this.unrenderable = unrenderable
     // Only what is new or moved is (re)inserted: taking out the cell that holds the focus
     // would drop it, and with it the command-mode selection or the editor being typed in.
     let at = this.list.firstElementChild
@@ -186,6 +212,14 @@ class Notebook {
     if (edit) view?.focusEditor()
     else view?.el.focus()
     return view
+  }
+
+  // The item a placeholder stands for, taken out of `cells` by its index.
+  removeUnrenderable (row) {
+    if (!this.canEdit) return
+    const index = row.item instanceof Y.AbstractType ? this.cells.toArray().indexOf(row.item) : row.index
+    if (index < 0 || index >= this.cells.length || !Object.is(this.cells.get(index), row.item)) return
+    this.doc.transact(() => this.cells.delete(index, 1), CLEANUP)
   }
 
   insert (view, offset) { return this.insertAt(this.indexOf(view) + (offset > 0 ? 1 : 0), 'code') }
@@ -287,8 +321,8 @@ class Notebook {
 
   runAround (where) {
     const index = this.current ? this.indexOf(this.current) : 0
-    const ids = this.cellIds()
-    this.run(where === 'above' ? ids.slice(0, index) : ids.slice(index))
+    const items = this.cells.toArray()
+    this.run(idsOf(where === 'above' ? items.slice(0, index) : items.slice(index)))
   }
 
   runAndAdvance (view, insert, { edit = true } = {}) {

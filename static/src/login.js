@@ -1,4 +1,5 @@
 import { api, h } from './api.js'
+import { sameOriginTarget } from './redirect.js'
 
 export function loginPage (root) {
   const error = h('p', { class: 'error', role: 'alert' })
@@ -15,8 +16,7 @@ export function loginPage (root) {
     error.textContent = ''
     try {
       await api('POST', '/api/auth/login', { username: username.value, password: password.value })
-      const next = new URLSearchParams(location.search).get('next') || '/'
-      location.href = next.startsWith('/') && !next.startsWith('//') ? next : '/'
+      location.href = sameOriginTarget(new URLSearchParams(location.search).get('next'), location.origin)
     } catch (e) {
       error.textContent = e.message
     }

@@ -1,26 +1,23 @@
-// Markdown cells and text/markdown outputs: markdown-it, KaTeX for $...$ and $$...$$,
-// and DOMPurify over the result, so no script or handler from a notebook reaches the page.
+// Markdown cells, comments and text/markdown outputs: markdown-it, KaTeX for $...$ and
+// $$...$$, and the page's one sanitiser over the result (sanitize.js), so no script,
+// handler, overlay or page-wide style from a notebook or a comment reaches the page.
 import MarkdownIt from 'markdown-it'
 import katex from 'katex'
-import DOMPurify from 'dompurify'
+import { sanitizeHtml, sanitizeMath } from './sanitize.js'
 
 const md = new MarkdownIt({ html: true, linkify: true })
-
-// Links may only go to the web or to anchors: no javascript:, no data: documents.
-DOMPurify.addHook('afterSanitizeAttributes', (node) => {
-  if (node.tagName === 'A') {
-    node.setAttribute('target', '_blank')
-    node.setAttribute('rel', 'noopener noreferrer')
-  }
-})
+const PLACEHOLDER = /TANDEMMATH(\d+)X/
 
 function renderMath (tex, displayMode) {
-  return katex.renderToString(tex, { displayMode, throwOnError: false, trust: false, output: 'htmlAndMathml' })
+  // maxSize (in em) caps \rule, \kern and friends: a formula stays formula-sized.
+  return katex.renderToString(tex, { displayMode, throwOnError: false, trust: false, maxSize: 50, output: 'htmlAndMathml' })
 }
 
+// A DocumentFragment to put in the page (never a string to parse again).
 export function renderMarkdown (source) {
   // Math is cut out before markdown runs (so `_` and `*` in TeX stay TeX) and put back
-  // rendered; placeholders are plain letters markdown leaves alone.
+  // rendered, into text only, after the author's HTML is sanitised: placeholders are plain
+  // letters markdown leaves alone (one in an attribute stays as it is).
   const math = []
   const keep = (tex, display) => {
     math.push(renderMath(tex, display))
@@ -28,20 +25,23 @@ export function renderMarkdown (source) {
   }
   let text = source.replace(/\$\$([\s\S]+?)\$\$/g, (_, tex) => keep(tex, true))
   text = text.replace(/(^|[^\\$])\$([^\s$](?:[^$\n]*?[^\s$])?)\$/g, (_, before, tex) => before + keep(tex, false))
-  let html = md.render(text)
-  html = html.replace(/TANDEMMATH(\d+)X/g, (_, i) => math[Number(i)])
-  return sanitize(html)
+  const fragment = sanitizeHtml(md.render(text))
+  if (math.length) putMathBack(fragment, math)
+  return fragment
 }
 
-export function sanitize (html) {
-  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true, svg: true, mathMl: true }, FORBID_TAGS: ['style', 'form'] })
-}
-
-export function sanitizeSvg (svg) {
-  return DOMPurify.sanitize(svg, { USE_PROFILES: { svg: true, svgFilters: true } })
+function putMathBack (fragment, math) {
+  const walker = fragment.ownerDocument.createTreeWalker(fragment, NodeFilter.SHOW_TEXT)
+  const found = []
+  while (walker.nextNode()) if (PLACEHOLDER.test(walker.currentNode.data)) found.push(walker.currentNode)
+  for (const node of found) {
+    // split with a group: text, index, text, index, ..., text
+    const parts = node.data.split(/TANDEMMATH(\d+)X/)
+    node.replaceWith(...parts.map((part, i) => i % 2 === 0 ? part : math[Number(part)] === undefined ? `TANDEMMATH${part}X` : sanitizeMath(math[Number(part)])))
+  }
 }
 
 export function renderLatex (tex) {
   const inner = tex.trim().replace(/^\$\$?|\$\$?$/g, '')
-  return sanitize(renderMath(inner, true))
+  return sanitizeMath(renderMath(inner, true))
 }

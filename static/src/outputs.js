@@ -1,10 +1,12 @@
 // Cell outputs, rendered so that nothing a kernel sends runs with the page's origin:
 // text goes in as text, ANSI colours through ansi_up (which escapes), SVG and markdown
-// through DOMPurify, and HTML / JavaScript only inside a sandboxed iframe without
+// through the page's sanitiser (sanitize.js), and HTML / JavaScript only inside a sandboxed iframe without
 // allow-same-origin (served by /frame, which has its own policy).
 import { AnsiUp } from 'ansi_up'
 import { h } from './api.js'
-import { renderLatex, renderMarkdown, sanitizeSvg } from './markdown.js'
+import { renderLatex, renderMarkdown } from './markdown.js'
+import { sanitizeSvg } from './sanitize.js'
+import { outputProblem } from './schema.js'
 
 const ansi = new AnsiUp()
 ansi.use_classes = true
@@ -62,17 +64,17 @@ function renderData (data) {
       return sandboxed(text(value))
     case 'text/markdown': {
       const div = h('div', { class: 'markdown' })
-      div.innerHTML = renderMarkdown(text(value))
+      div.replaceChildren(renderMarkdown(text(value)))
       return div
     }
     case 'text/latex': {
       const div = h('div', { class: 'latex' })
-      div.innerHTML = renderLatex(text(value))
+      div.replaceChildren(renderLatex(text(value)))
       return div
     }
     case 'image/svg+xml': {
       const div = h('div', { class: 'svg' })
-      div.innerHTML = sanitizeSvg(text(value))
+      div.replaceChildren(sanitizeSvg(text(value)))
       return div
     }
     case 'image/png':
@@ -87,7 +89,23 @@ function renderData (data) {
   }
 }
 
+// An output that breaks the schema (a document from before the server guarded it) is a
+// note in its cell, not a broken cell.
 export function renderOutput (output) {
+  const problem = outputProblem(output)
+  if (problem) return unrenderable(problem)
+  try {
+    return renderValid(output)
+  } catch (error) {
+    return unrenderable(`it could not be drawn (${error.message})`)
+  }
+}
+
+function unrenderable (reason) {
+  return h('p', { class: 'unrenderable-output', 'data-testid': 'unrenderable-output' }, `Unrenderable output: ${reason}.`)
+}
+
+function renderValid (output) {
   switch (output.output_type) {
     case 'stream':
       return ansiBlock(text(output.text), `stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}`)

@@ -98,7 +98,7 @@ export class SidePanel {
     const comments = thread.comments.map((c) => {
       const text = h('div', { class: 'comment-body' })
       if (c.deleted) text.append(h('em', {}, 'deleted'))
-      else text.innerHTML = renderMarkdown(c.body)
+      else text.replaceChildren(renderMarkdown(c.body))
       const mine = c.author === this.nb.me.username && !c.deleted
       return h('div', { class: 'comment' },
         h('div', { class: 'meta' }, h('strong', {}, c.author), ' · ', new Date(c.created_at).toLocaleString(), c.edited_at && !c.deleted ? ' (edited)' : '',

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright, expect
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.gateway.conftest import Cluster, running_cluster
 from tests.gateway.conftest import _close_test_clients as _close_test_clients
@@ -14,7 +14,6 @@ from tests.gateway.conftest import _close_test_clients as _close_test_clients
 expect.set_options(timeout=15_000)
 
 CHROMIUM = os.environ.get("TANDEM_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +31,3 @@ async def browser() -> AsyncIterator[Browser]:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched
         await launched.close()
-
-
-async def signed_in(browser: Browser, cluster: Cluster, name: str) -> BrowserContext:
-    """A browser context with `name`'s session cookie, as after logging in."""
-    context = await browser.new_context(
-        base_url=cluster.server.url, viewport={"width": 1200, "height": 900}
-    )
-    person = cluster.people.get(name, cluster.admin)
-    response = await context.request.post(
-        "/api/auth/login", data={"username": person.username, "password": person.password}
-    )
-    assert response.ok, await response.text()
-    return context
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS / name

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import make_people, notebook_with_code
-from tests.web.conftest import artifact, signed_in
+from tests.support_web import artifact, open_notebook, signed_in
 
 PWNED = "() => window.__pwned"
 
@@ -33,12 +33,6 @@ async def ann_and_ben(
     finally:
         for context in contexts:
             await context.close()
-
-
-async def open_notebook(page: Page, notebook: str) -> None:
-    await page.goto(f"/n/{notebook}")
-    await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "connected")
-    await expect(page.locator(".cell .cm-content").first).to_be_visible()
 
 
 async def source_in(page: Page, index: int = 0) -> str:

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Dialog, FilePayload, Locator, Page, ex
 
 from tests.gateway.conftest import Cluster, running_cluster
 from tests.support import notebook_with_code
-from tests.web.conftest import artifact, signed_in
+from tests.support_web import artifact, signed_in
 
 CSV = "city,people\nLyon,522969\nGenève,203856\n"
 

@@ -4,29 +4,14 @@ Node."""
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
-STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+from tests.support_web import run_module
 
 
 def run(expression: str, *args: Any) -> Any:
     """`expression` over filetree.js's exports (as `t`) and `args`, its value as JSON."""
-    script = (
-        "import * as t from './src/filetree.js'\n"
-        f"const args = {json.dumps(args)}\n"
-        f"process.stdout.write(JSON.stringify(({expression}) ?? null))"
-    )
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        cwd=STATIC,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return run_module("filetree.js", f"((t) => {expression})(m)", *args)
 
 
 def entry(

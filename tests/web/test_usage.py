@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
-STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+from tests.support_web import run_module
+
 MiB = 2**20
 
 
 def call(function: str, *args: Any) -> Any:
-    script = (
-        f"import {{ {function} }} from './src/usage.js'\n"
-        f"process.stdout.write(JSON.stringify({function}(...{json.dumps(args)}) ?? null))"
-    )
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        cwd=STATIC,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return run_module("usage.js", f"m.{function}(...args)", *args)
 
 
 def usage(memory: int | None, disk: int | None, gpu: int | None, **limits: float) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""What the browser tests share: signed-in browser contexts, opening a notebook page, and
+running the editor's pure modules (static/src) under Node."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.gateway.conftest import Cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "static"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+async def signed_in(browser: Browser, cluster: Cluster, name: str) -> BrowserContext:
+    """A browser context with `name`'s session cookie, as after logging in."""
+    context = await browser.new_context(
+        base_url=cluster.server.url, viewport={"width": 1200, "height": 900}
+    )
+    person = cluster.people.get(name, cluster.admin)
+    response = await context.request.post(
+        "/api/auth/login", data={"username": person.username, "password": person.password}
+    )
+    assert response.ok, await response.text()
+    return context
+
+
+async def open_notebook(page: Page, notebook: str) -> None:
+    """The notebook's page, connected, with its first cell's editor shown."""
+    await page.goto(f"/n/{notebook}")
+    await expect(page.get_by_test_id("status")).to_have_attribute("data-state", "connected")
+    await expect(page.locator(".cell .cm-content").first).to_be_visible()
+
+
+def artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+def run_module(module: str, expression: str, *args: Any) -> Any:
+    """`expression` over the exports of static/src/`module` (as `m`) and `args` (a list),
+    evaluated by Node; its value as JSON."""
+    script = (
+        f"import * as m from './src/{module}'\n"
+        f"const args = {json.dumps(args)}\n"
+        f"process.stdout.write(JSON.stringify(({expression}) ?? null))"
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        cwd=STATIC,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(done.stdout)
