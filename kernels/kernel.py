@@ -220,7 +220,11 @@ class RunningKernel:
         del self._executions[msg_id]
         self._waiting_input = None
         if self._before_done is not None:
-            await self._before_done()
+            try:
+                await self._before_done()
+            except Exception:
+                # The cell's end is reported whatever happened to its files.
+                log.exception("kernel %s: after-cell work failed", self.kernel_id[:8])
         await self._send(
             m.ExecuteDone(
                 kernel_id=self.kernel_id,

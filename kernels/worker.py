@@ -59,6 +59,7 @@ class _Mirror:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.lock = asyncio.Lock()
+        self.pull_queued = False  # a pull is waiting: more changes need no second one
 
 
 class Worker:
@@ -159,7 +160,9 @@ class Worker:
             task.add_done_callback(self._starting.discard)
             return
         if isinstance(message, m.FilesChanged):
-            if message.workspace in self._workspace_of.values():
+            mirror = self._mirrors.get(message.workspace)
+            if mirror is not None and not mirror.pull_queued:
+                mirror.pull_queued = True
                 self._spawn(self._sync(message.workspace, pull=True))
             return
         kernel = self._kernels.get(getattr(message, "kernel_id", ""))
@@ -173,7 +176,8 @@ class Worker:
             kernel.reply_input(message.value)
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
-            await self._stop(message.kernel_id, kernel, final_push=True)
+            # In the background: one kernel's last push must not hold up the others.
+            self._spawn(self._stop(message.kernel_id, kernel, final_push=True))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -248,12 +252,11 @@ class Worker:
         if pusher is not None:
             pusher.cancel()
         workspace = self._workspace_of.pop(kernel_id, None)
+        await kernel.shutdown()
         if final_push and workspace is not None:
             # What the kernel wrote since the last push, while the server still takes it.
+            # The mirror stays: a restarted kernel of the notebook finds its files known.
             await self._push_soon(workspace)
-        # The mirror stays: a restarted kernel of the notebook finds its files known (no
-        # re-hashing of a big `%pip install` layer).
-        await kernel.shutdown()
 
     async def _shutdown_kernels(self) -> None:
         kernels, self._kernels = list(self._kernels.items()), {}
@@ -276,33 +279,55 @@ class Worker:
     async def _fetch_files(
         self, notebook_id: str, progress: Callable[[str], Coroutine[Any, Any, None]]
     ) -> None:
-        """The notebook's files into /content before its kernel starts."""
+        """The notebook's files into /content before its kernel starts (what an earlier
+        kernel here wrote and never pushed goes up first)."""
+        known = notebook_id in self._mirrors
         mirror = self._mirror(notebook_id)
         loop = asyncio.get_running_loop()
 
         def report(detail: str) -> None:
             asyncio.run_coroutine_threadsafe(progress(detail), loop)
 
-        async with mirror.lock:
-            await asyncio.to_thread(mirror.workspace.pull, report)
+        def sync() -> None:
+            if known:
+                mirror.workspace.push()
+            mirror.workspace.pull(report)
+
+        await self._locked(mirror, sync)
+
+    async def _locked(self, mirror: _Mirror, work: Callable[[], object]) -> None:
+        """Run `work` in a thread holding the mirror's lock until the thread is done, even
+        when the caller stops waiting (a cancelled wait must not let a pull overlap a push
+        still running)."""
+
+        async def run() -> None:
+            async with mirror.lock:
+                await asyncio.to_thread(work)
+
+        await asyncio.shield(asyncio.ensure_future(run()))
 
     async def _sync(self, notebook_id: str, *, pull: bool) -> None:
         """Push what the kernel changed; with `pull`, then take what others changed."""
         mirror = self._mirrors.get(notebook_id)
         if mirror is None:
             return
+        workspace = mirror.workspace
+
+        def sync() -> None:
+            workspace.push()
+            if pull:
+                mirror.pull_queued = False
+                workspace.pull()
+
         try:
-            async with mirror.lock:
-                await asyncio.to_thread(mirror.workspace.push)
-                if pull:
-                    await asyncio.to_thread(mirror.workspace.pull)
-        except (OSError, httpx.HTTPError) as error:
+            await self._locked(mirror, sync)
+        except Exception as error:
             log.warning("notebook %s: files not synced: %s", notebook_id, error)
 
     async def _push_soon(self, notebook_id: str) -> None:
-        try:
-            await asyncio.wait_for(self._sync(notebook_id, pull=False), PUSH_BEFORE_DONE_SECONDS)
-        except TimeoutError:
+        sync = asyncio.ensure_future(self._sync(notebook_id, pull=False))
+        _, pending = await asyncio.wait({sync}, timeout=PUSH_BEFORE_DONE_SECONDS)
+        if pending:
             log.warning("notebook %s: files still going up after a cell ended", notebook_id)
 
     async def _push_every(self, notebook_id: str) -> None:

@@ -35,6 +35,7 @@ def build(
     name = f"{title}.ipynb"
     while name in paths:  # a file of the same name keeps its name; the notebook steps aside
         name = f"_{name}"
+    missing: list[str] = []
     try:
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             zf.writestr(name, json.dumps(content, ensure_ascii=False, indent=1))
@@ -42,11 +43,16 @@ def build(
                 if row.kind == FileKind.DIRECTORY:
                     zf.writestr(f"{row.path}/", b"")
                     continue
-                with (
-                    store.open(notebook_id, row.sha256) as source,
-                    zf.open(row.path, "w", force_zip64=True) as target,
-                ):
+                try:
+                    source = store.open(notebook_id, row.sha256)
+                except FileNotFoundError:
+                    missing.append(row.path)  # storage lost it: the zip says so
+                    continue
+                with source, zf.open(row.path, "w", force_zip64=True) as target:
                     shutil.copyfileobj(source, target, 1024 * 1024)
+            if missing:
+                note = "These files' contents are missing from storage:\n" + "\n".join(missing)
+                zf.writestr(f"{name}.missing.txt", note)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

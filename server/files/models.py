@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import BigInteger
@@ -81,3 +82,17 @@ class WorkerFile(BaseModel):
     sha256: str
     size: int
     executable: bool = False
+
+
+class WorkerManifest(BaseModel):
+    files: list[WorkerFile]
+    total_bytes: int
+    quota_bytes: int
+
+
+class WorkerRefusal(BaseModel):
+    """A file a worker did not send, so the people can be told."""
+
+    path: str = Field(max_length=4096)  # as the kernel named it (escaped if not UTF-8)
+    size: int = Field(ge=0)
+    reason: Literal["quota", "name"]

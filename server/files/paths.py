@@ -1,9 +1,12 @@
 """What a file's path inside a notebook may be: pure checks, no I/O.
 
 A path is relative, '/'-separated, made of real names: no empty part, no '.' or '..', no
-backslash, NUL or other control character, no bidirectional override (a name that reads
-differently than it sorts), each part at most 255 bytes (the limit of every common file
-system), the whole at most 1024 bytes.
+backslash, NUL or other control character, no invisible or bidirectional formatting (a
+name that reads differently than it sorts), no replacement character or noncharacter (a
+name that was not valid text), in Unicode's composed form (NFC: one name, one spelling),
+each part at most 255 bytes (the limit of every common file system), the whole at most
+1024 bytes. Names the worker keeps to itself are refused too: `.tandem-*` (its temporary
+files in /content) and `__pycache__` (regenerated on import, never kept).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from server.errors import InvalidInput
 
 MAX_PART_BYTES = 255
 MAX_PATH_BYTES = 1024
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Joiners shape emoji and several scripts; every other format character is invisible.
+_JOINERS = frozenset("\u200c\u200d")
+WORKER_PREFIX = ".tandem-"
+CACHE_DIR = "__pycache__"
 
 
 class BadPath(InvalidInput):
@@ -33,8 +39,10 @@ def check_path(raw: str) -> str:
     if "\\" in raw:
         raise BadPath("use '/' between folders, not '\\'")
     for char in raw:
-        if char in _BIDI or unicodedata.category(char) in ("Cc", "Cs"):
+        if _refused(char):
             raise BadPath(f"file names cannot hold the character U+{ord(char):04X}")
+    if not unicodedata.is_normalized("NFC", raw):
+        raise BadPath("file names must be in Unicode's composed form (NFC)")
     if len(raw.encode()) > MAX_PATH_BYTES:
         raise BadPath(f"a file path is at most {MAX_PATH_BYTES} bytes")
     for part in raw.split("/"):
@@ -42,7 +50,16 @@ def check_path(raw: str) -> str:
             raise BadPath("a file path cannot have empty, '.' or '..' parts")
         if len(part.encode()) > MAX_PART_BYTES:
             raise BadPath(f"a file or folder name is at most {MAX_PART_BYTES} bytes")
+        if part.startswith(WORKER_PREFIX) or part == CACHE_DIR:
+            raise BadPath(f"names starting {WORKER_PREFIX} and {CACHE_DIR} folders are not kept")
     return raw
+
+
+def _refused(char: str) -> bool:
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cs", "Co", "Cn") or char == "\ufffd":
+        return True  # control, surrogate, private use, unassigned or noncharacter, U+FFFD
+    return category == "Cf" and char not in _JOINERS
 
 
 def parents(path: str) -> list[str]:

@@ -16,10 +16,10 @@ wins, and everyone, the writer it replaced included, is told on the events chann
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import posixpath
 import re
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -28,17 +28,17 @@ from sqlmodel import Session
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from server.deps import AppServices, CurrentUser, Editable, Readable, in_db
-from server.errors import UploadTooLarge
+from server.errors import NotFound
 from server.files import archive, service
 from server.files.models import FileList, FileMove, FilePublic, FolderCreate, NotebookFile
 from server.files.paths import check_path
 from server.files.storage import FileStorage
 from server.files.store import chunks
-from server.files.transfer import spool
+from server.files.uploads import precondition, receive
 from server.notebooks import service as notebooks
-from server.services import Services
 
 router = APIRouter(prefix="/api/notebooks/{notebook_id}", tags=["files"])
+log = logging.getLogger(__name__)
 
 # Served files never run in our origin: an uploaded page or SVG is a download, not a page.
 SAFE_HEADERS = {
@@ -72,14 +72,20 @@ async def download(path: str, access: Readable, services: AppServices) -> Respon
 
 
 async def serve(files: FileStorage, notebook_id: str, row: NotebookFile) -> Response:
+    """A file's content as a download (404 if storage lost it: never a 500)."""
     name = posixpath.basename(row.path)
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     headers = {**SAFE_HEADERS, "ETag": f'"{row.sha256}"'}
     headers["Content-Disposition"] = attachment(name)
     local = files.store.local_path(notebook_id, row.sha256)
-    if local is not None:
-        return FileResponse(local, media_type=media_type, headers=headers)
-    stream = await run_in_threadpool(files.store.open, notebook_id, row.sha256)
+    try:
+        if local is not None:
+            await run_in_threadpool(local.stat)
+            return FileResponse(local, media_type=media_type, headers=headers)
+        stream = await run_in_threadpool(files.store.open, notebook_id, row.sha256)
+    except FileNotFoundError:
+        log.error("notebook %s: the content of %s is missing from storage", notebook_id, row.path)
+        raise NotFound(f"the content of {row.path} is missing from storage") from None
     headers["Content-Length"] = str(row.size)
     return StreamingResponse(
         iterate_in_threadpool(chunks(stream)), media_type=media_type, headers=headers
@@ -90,15 +96,6 @@ def attachment(name: str) -> str:
     """Content-Disposition for a download named `name` (RFC 6266, UTF-8 names as RFC 5987)."""
     fallback = re.sub(r'[^\x20-\x7e]|["\\]', "_", name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def precondition(request: Request) -> service.Precondition:
-    if_match = request.headers.get("if-match")
-    if if_match is not None:
-        if_match = if_match.strip().removeprefix("W/").strip('"')
-    return service.Precondition(
-        if_match=if_match, if_none_match=request.headers.get("if-none-match", "").strip() == "*"
-    )
 
 
 @router.put(
@@ -122,67 +119,6 @@ async def upload(
         {**service.public(row).model_dump(mode="json"), "replaced": previous is not None},
         status_code=200 if previous is not None else 201,
     )
-
-
-async def receive(
-    services: Services,
-    notebook_id: str,
-    path: str,
-    request: Request,
-    by: str,
-    *,
-    mirror: bool = True,
-    executable: bool = False,
-) -> tuple[NotebookFile, NotebookFile | None]:
-    """Spool, hash, store and record one upload, then tell everyone; shared with workers."""
-    files = services.files
-    condition = precondition(request)
-    quota = files.limits.quota_bytes
-    used = await in_db(services, lambda db: service.total_bytes(db, notebook_id))
-    room = quota - used
-    existing = await in_db(services, lambda db: service.find(db, notebook_id, path))
-    if existing is not None:
-        room += existing.size
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > room:
-        raise UploadTooLarge(
-            f"{path} is {int(declared) / service.MB:.1f} MB; the notebook's files have "
-            f"{max(room, 0) / service.MB:.1f} MB left of their "
-            f"{quota / service.MB:.0f} MB quota (TANDEM_NOTEBOOK_FILES_MB)"
-        )
-    staged = await spool(request.stream(), files.store, max(room, 0))
-    try:
-        await run_in_threadpool(files.store.put, notebook_id, staged.sha256, staged.path)
-    finally:
-        staged.path.unlink(missing_ok=True)
-
-    def commit(db: Session) -> tuple[NotebookFile, NotebookFile | None]:
-        row, previous = service.write(
-            db,
-            notebook_id,
-            path,
-            sha256=staged.sha256,
-            size=staged.size,
-            by=by,
-            limits=files.limits,
-            precondition=condition,
-            executable=executable,
-        )
-        db.commit()
-        db.refresh(row)
-        return row, previous
-
-    try:
-        row, previous = await in_db(services, commit)
-    except Exception:
-        files.sweep_soon(notebook_id)
-        raise
-    replaced: dict[str, Any] = {}
-    if previous is not None:
-        replaced = {"replaced": {"sha256": previous.sha256, "by": previous.modified_by}}
-        files.sweep_soon(notebook_id)
-    files.changed(notebook_id, service.public(row), "written", mirror=mirror, **replaced)
-    return row, previous
 
 
 @router.post("/files/{path:filepath}", status_code=201)
@@ -248,9 +184,11 @@ async def download_archive(access: Readable, services: AppServices) -> Response:
     content = await run_in_threadpool(notebooks.export, state)
     rows = await in_db(services, lambda db: service.listing(db, notebook.id))
     title = re.sub(r"[^\w\- .]", "_", notebook.title)[:80].strip() or "notebook"
-    built = await run_in_threadpool(
-        archive.build, services.files.store, notebook.id, title, content, rows
-    )
+    # Each zip is built on disk, up to the quota: a few at a time, the rest wait.
+    async with services.files.archive_slots:
+        built = await run_in_threadpool(
+            archive.build, services.files.store, notebook.id, title, content, rows
+        )
     return FileResponse(
         built.path,
         media_type="application/zip",

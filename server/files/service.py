@@ -14,6 +14,7 @@ from sqlmodel import Session, col, delete, select
 from server.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UploadTooLarge
 from server.files.models import FileKind, FilePublic, NotebookFile, VersionFile, WorkerFile
 from server.files.paths import is_inside, moved, parents
+from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 
 MB = 1024 * 1024
@@ -101,16 +102,41 @@ def get_file(db: Session, notebook_id: str, path: str) -> NotebookFile:
 
 
 def _under(db: Session, notebook_id: str, folder: str) -> list[NotebookFile]:
-    # `path LIKE folder/%` with the folder's own % and _ escaped.
-    pattern = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    # A prefix compared exactly: LIKE ignores case in SQLite, and `Data` is not `data`.
+    prefix = folder + "/"
     return list(
         db.exec(
             select(NotebookFile).where(
                 NotebookFile.notebook_id == notebook_id,
-                col(NotebookFile.path).like(pattern, escape="\\"),
+                func.substr(col(NotebookFile.path), 1, len(prefix)) == prefix,
             )
         )
     )
+
+
+def lock(db: Session, notebook_id: str) -> None:
+    """Serialise changes to one notebook's files (its row, FOR UPDATE, on PostgreSQL; SQLite
+    has one writer anyway), so two writers cannot both pass the quota or both create a path."""
+    found = db.exec(select(Notebook.id).where(Notebook.id == notebook_id).with_for_update()).first()
+    if found is None:
+        raise NotFound("no such notebook")
+
+
+def check_write(
+    db: Session,
+    notebook_id: str,
+    path: str,
+    limits: Limits,
+    precondition: Precondition = Precondition(),
+) -> int:
+    """What a write of `path` would be refused for, found before its body is read; the
+    bytes the upload may have (the quota left, counting the file it replaces)."""
+    _check_place(db, notebook_id, path, FileKind.FILE)
+    current = find(db, notebook_id, path)
+    precondition.check(current)
+    if current is None:
+        _check_count(db, notebook_id, limits)
+    return limits.quota_bytes - total_bytes(db, notebook_id) + (current.size if current else 0)
 
 
 def _check_place(db: Session, notebook_id: str, path: str, kind: FileKind) -> None:
@@ -142,6 +168,7 @@ def write(
     executable: bool = False,
 ) -> tuple[NotebookFile, NotebookFile | None]:
     """Make `path` hold the blob `sha256`: the new row and (a copy of) the one it replaced."""
+    lock(db, notebook_id)
     _check_place(db, notebook_id, path, FileKind.FILE)
     current = find(db, notebook_id, path)
     precondition.check(current)
@@ -185,6 +212,7 @@ def _drop_implied_folders(db: Session, notebook_id: str, path: str) -> None:
 
 
 def make_folder(db: Session, notebook_id: str, path: str, by: str, limits: Limits) -> NotebookFile:
+    lock(db, notebook_id)
     _check_place(db, notebook_id, path, FileKind.DIRECTORY)
     current = find(db, notebook_id, path)
     if current is not None or _under(db, notebook_id, path):
@@ -206,6 +234,7 @@ def remove(
     db: Session, notebook_id: str, path: str, precondition: Precondition = Precondition()
 ) -> list[str]:
     """Delete a file, or a folder with everything in it; the paths that went."""
+    lock(db, notebook_id)
     current = find(db, notebook_id, path)
     if current is not None and current.kind == FileKind.FILE:
         precondition.check(current)
@@ -224,6 +253,7 @@ def move(db: Session, notebook_id: str, source: str, target: str, by: str) -> li
         raise InvalidInput("the new path is the old one")
     if is_inside(target, source):
         raise InvalidInput("a folder cannot move into itself")
+    lock(db, notebook_id)
     current = find(db, notebook_id, source)
     rows = ([current] if current is not None else []) + _under(db, notebook_id, source)
     if not rows:
@@ -276,6 +306,7 @@ def record(db: Session, notebook_id: str, version_id: str) -> None:
 
 def restore(db: Session, notebook_id: str, version_id: str, by: str) -> None:
     """Make the notebook's files what `version_id` recorded."""
+    lock(db, notebook_id)
     db.exec(delete(NotebookFile).where(col(NotebookFile.notebook_id) == notebook_id))
     now = utcnow()
     for row in db.exec(select(VersionFile).where(VersionFile.version_id == version_id)):

@@ -47,20 +47,20 @@ class FileStorage:
         self._engine = engine
         self._bus = bus
         self._sweeps: dict[str, asyncio.Task[int]] = {}
+        # A zip is built on disk, up to a notebook's quota: a few at a time, the rest wait.
+        self.archive_slots = asyncio.Semaphore(2)
         # Tells the runtime of a notebook that its files changed (set by the gateway).
         self.on_change: Callable[[str], None] = lambda _notebook_id: None
         bus.subscribe_all(self._on_event)
 
-    def announce(
-        self, notebook_id: str, action: str, by: str, *, mirror: bool = True, **data: object
-    ) -> None:
-        """Every panel of the notebook refreshes; unless the change came from the runtime
-        itself (`mirror=False`), its kernel's worker mirrors it into /content."""
+    def announce(self, notebook_id: str, action: str, by: str, **data: object) -> None:
+        """Every panel of the notebook refreshes; the workers holding its working directory
+        mirror the change (the one that pushed it too: a cheap no-op, and another worker
+        that took the notebook over meanwhile must not miss it)."""
         self._bus.publish(
             NotebookEvent(notebook_id, FILES_CHANGED, {"action": action, "by": by, **data})
         )
-        if mirror:
-            self.on_change(notebook_id)
+        self.on_change(notebook_id)
 
     def refused(self, notebook_id: str, entry: str, reason: str) -> None:
         """A file the runtime wrote that could not be kept (over the quota, a bad name)."""
@@ -72,14 +72,10 @@ class FileStorage:
         notebook_id: str,
         row: FilePublic,
         action: str,
-        *,
-        mirror: bool = True,
         **extra: object,
     ) -> None:
         file = row.model_dump(mode="json")
-        self.announce(
-            notebook_id, action, row.modified_by, mirror=mirror, path=row.path, file=file, **extra
-        )
+        self.announce(notebook_id, action, row.modified_by, path=row.path, file=file, **extra)
 
     def sweep_soon(self, notebook_id: str) -> None:
         """Drop the blobs no row names any more, in the background (one sweep at a time)."""

@@ -5,6 +5,8 @@ kernel's /content and pushes back what the kernel wrote.
     GET    /api/workers/notebooks/{id}/blobs/{sha}    one file's content, by its hash
     PUT    /api/workers/notebooks/{id}/files/{path}   what the kernel wrote (raw body)
     DELETE /api/workers/notebooks/{id}/files/{path}   what the kernel deleted
+    POST   /api/workers/notebooks/{id}/refusals       a file the worker did not even send
+                                                      (past the quota, a name not UTF-8)
 
 Each call carries the worker's token, and a worker reaches only the notebooks it runs a
 kernel of (or ran one of moments ago): one compromised worker machine cannot read every
@@ -24,9 +26,10 @@ from starlette.concurrency import run_in_threadpool
 from server.deps import AppServices, in_db
 from server.errors import NotFound, PermissionDenied, UploadTooLarge
 from server.files import service
-from server.files.models import NotebookFile, WorkerFile
+from server.files.models import NotebookFile, WorkerManifest, WorkerRefusal
 from server.files.paths import BadPath, check_path
-from server.files.routes import receive, serve
+from server.files.routes import serve
+from server.files.uploads import receive
 
 router = APIRouter(prefix="/api/workers/notebooks/{notebook_id}", tags=["workers"])
 
@@ -47,8 +50,16 @@ HostedNotebook = Annotated[str, Depends(hosting_worker)]
 
 
 @router.get("/files")
-async def worker_manifest(notebook_id: HostedNotebook, services: AppServices) -> list[WorkerFile]:
-    return await in_db(services, lambda db: service.manifest(db, notebook_id))
+async def worker_manifest(notebook_id: HostedNotebook, services: AppServices) -> WorkerManifest:
+    def read(db: Session) -> WorkerManifest:
+        files = service.manifest(db, notebook_id)
+        return WorkerManifest(
+            files=files,
+            total_bytes=sum(f.size for f in files),
+            quota_bytes=services.files.limits.quota_bytes,
+        )
+
+    return await in_db(services, read)
 
 
 @router.get("/blobs/{sha256}")
@@ -76,9 +87,7 @@ async def worker_push(
     try:
         path = check_path(path)
         executable = request.headers.get("x-tandem-executable") == "1"
-        row, _ = await receive(
-            services, notebook_id, path, request, RUNTIME, mirror=False, executable=executable
-        )
+        row, _ = await receive(services, notebook_id, path, request, RUNTIME, executable=executable)
     except (UploadTooLarge, BadPath) as error:
         services.files.refused(notebook_id, path[:1024], error.message)
         raise
@@ -99,8 +108,25 @@ async def worker_delete(path: str, notebook_id: HostedNotebook, services: AppSer
 
     gone = await in_db(services, remove)
     if gone:
-        services.files.announce(
-            notebook_id, "deleted", RUNTIME, mirror=False, path=path, paths=gone[:1000]
-        )
+        services.files.announce(notebook_id, "deleted", RUNTIME, path=path, paths=gone[:1000])
         services.files.sweep_soon(notebook_id)
+    return Response(status_code=204)
+
+
+@router.post("/refusals", status_code=204)
+async def worker_refusal(
+    refusal: WorkerRefusal, notebook_id: HostedNotebook, services: AppServices
+) -> Response:
+    """Everyone with the notebook open learns which file was not kept, and why."""
+    if refusal.reason == "quota":
+        limits = services.files.limits
+        used = await in_db(services, lambda db: service.total_bytes(db, notebook_id))
+        reason = (
+            f"{refusal.path} ({refusal.size / service.MB:.1f} MB) is past the notebook's "
+            f"quota: {used / service.MB:.1f} of {limits.quota_bytes / service.MB:.0f} MB used "
+            "(TANDEM_NOTEBOOK_FILES_MB)"
+        )
+    else:
+        reason = f"{refusal.path}: the file's name is not valid UTF-8 text"
+    services.files.refused(notebook_id, refusal.path, reason)
     return Response(status_code=204)

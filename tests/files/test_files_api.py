@@ -300,3 +300,51 @@ def test_deleting_a_notebook_deletes_its_files(cluster: Cluster) -> None:
     while (cluster.server.data_dir / "files" / nb).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not (cluster.server.data_dir / "files" / nb).exists()
+
+
+def test_folders_are_matched_by_exact_name_not_ignoring_case(cluster: Cluster) -> None:
+    """SQLite's LIKE ignores case: `DATA` must not be `data`."""
+    ann = cluster.api("ann")
+    nb = ann.create("Case")
+    base = f"/api/notebooks/{nb}/files"
+    assert put(ann, nb, "data/x.csv", b"x").status_code == 201
+    assert put(ann, nb, "res/y.csv", b"y").status_code == 201
+    assert ann.client.delete(f"{base}/DATA").status_code == 404
+    assert ann.client.patch(f"{base}/RES", json={"path": "moved"}).status_code == 404
+    assert put(ann, nb, "Data", b"a file beside the folder").status_code == 201
+    assert set(files_of(ann, nb)) == {"data/x.csv", "res/y.csv", "Data"}
+
+
+def test_refused_uploads_store_nothing(cluster: Cluster) -> None:
+    """A write refused for its precondition, its place or the quota is refused before its
+    body is stored: failing uploads cannot fill the disk."""
+    ann = cluster.api("ann")
+    nb = ann.create("No orphans")
+    assert put(ann, nb, "a.txt", b"a").status_code == 201
+    blobs = cluster.server.data_dir / "files" / nb
+    before = sorted(p.name for p in blobs.glob("*/*"))
+    for index in range(3):
+        body = f"stale {index}".encode()
+        assert put(ann, nb, "a.txt", body, **{"If-Match": '"0000"'}).status_code == 412
+        assert put(ann, nb, "a.txt/inside", body).status_code == 409
+        assert put(ann, nb, "a.txt", body, **{"If-None-Match": "*"}).status_code == 412
+    assert sorted(p.name for p in blobs.glob("*/*")) == before
+    assert staging(cluster) == []
+
+
+def test_content_lost_from_storage_is_a_404_and_the_zip_says_so(cluster: Cluster) -> None:
+    ann = cluster.api("ann")
+    nb = ann.create("Lost blob")
+    assert put(ann, nb, "kept.txt", b"kept").status_code == 201
+    assert put(ann, nb, "lost.txt", b"lost").status_code == 201
+    for blob in (cluster.server.data_dir / "files" / nb).glob("*/*"):
+        if blob.read_bytes() == b"lost":
+            blob.unlink()
+    answer = ann.client.get(f"/api/notebooks/{nb}/files/lost.txt")
+    assert answer.status_code == 404
+    assert "missing from storage" in answer.json()["detail"]
+    archive = ann.client.get(f"/api/notebooks/{nb}/archive")
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        assert zf.read("kept.txt") == b"kept"
+        assert b"lost.txt" in zf.read("Lost blob.ipynb.missing.txt")

@@ -26,6 +26,13 @@ from server.files.paths import BadPath, check_path, moved, parents
         "x" * 256,
         "é" * 128,  # 256 bytes in UTF-8
         "a/" * 600 + "b",
+        "zero\u200bwidth",
+        "replaced\ufffd",
+        "e\u0301.txt",  # decomposed: é must arrive composed (NFC)
+        "\ufdd0",
+        "private\ue000",
+        ".tandem-notes.txt",  # the worker's own temporary names
+        "pkg/__pycache__/mod.pyc",
     ],
 )
 def test_paths_that_are_not_a_notebook_file_are_refused(raw: str) -> None:

@@ -256,3 +256,104 @@ def test_the_workers_file_api_serves_only_workers_running_that_notebook(cluster:
     ):
         assert answer.status_code in (401, 403), answer.text
     assert set(listed(cluster, nb)) == {"secret.txt"}
+
+
+async def test_odd_names_and_growing_files_never_stall_a_cell(cluster: Cluster) -> None:
+    """A name that is not UTF-8 and a file growing while it goes up once hung the cell
+    (the push raised past its handler, and the cell's end was never reported)."""
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with (
+        YClient(sync_url(cluster.server, nb, token)) as client,
+        Events(events_url(cluster.server, nb, token)) as events,
+    ):
+        code = (
+            "import threading, time\n"
+            "open(b'caf\\xe9.txt', 'wb').write(b'latin-1 name')\n"
+            "def grow():\n"
+            "    with open('train.log', 'a') as log:\n"
+            "        for step in range(400):\n"
+            "            log.write('step %d\\n' % step * 500)\n"
+            "            log.flush()\n"
+            "            time.sleep(0.01)\n"
+            "threading.Thread(target=grow, daemon=True).start()\n"
+            "time.sleep(0.5)\n"
+            "print('first')"
+        )
+        assert await run_code(cluster, nb, code, client) == "first\n"
+        assert await run_code(cluster, nb, "print('second')", client) == "second\n"
+        refused = await events.wait("files.refused")
+        assert "caf\\xe9.txt" in str(refused["path"])
+        await eventually(lambda: "train.log" in listed(cluster, nb), timeout=30)
+        await asyncio.sleep(4.5)  # the writer is done: the last push has it all
+        size = await run_code(cluster, nb, "import os\nprint(os.path.getsize('train.log'))", client)
+        await eventually(lambda: listed(cluster, nb)["train.log"]["size"] == int(size), 10)
+
+
+async def test_what_the_server_did_not_take_stays_in_content(cluster: Cluster) -> None:
+    """A pull never deletes a kernel's file the server has not got (refused or unpushed),
+    and a file replaced by a folder of the same name goes up."""
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        await run_code(cluster, nb, "open('out', 'w').write('a file first')", client)
+        code = (
+            "import os\n"
+            "open('over.bin', 'wb').write(b'x' * 9_000_000)\n"
+            "open('bad\\x01name.txt', 'w').write('refused name')\n"
+            "os.remove('out')\nos.makedirs('out')\nopen('out/a.txt', 'w').write('now a folder')"
+        )
+        await run_code(cluster, nb, code, client)
+        assert "out/a.txt" in listed(cluster, nb)
+        upload = api.client.put(f"/api/notebooks/{nb}/files/colleague.txt", content=b"hi")
+        assert upload.status_code == 201
+        check = (
+            "import os\nprint(sorted(p for p in os.listdir('.') if p != '.local'),"
+            " os.path.getsize('over.bin'))"
+        )
+        shown = await run_code(cluster, nb, check, client)
+        assert shown == "['bad\\x01name.txt', 'colleague.txt', 'out', 'over.bin'] 9000000\n"
+
+
+async def test_a_huge_sparse_file_is_refused_without_being_read(cluster: Cluster) -> None:
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    token = cluster.person("ann").token
+    async with (
+        YClient(sync_url(cluster.server, nb, token)) as client,
+        Events(events_url(cluster.server, nb, token)) as events,
+    ):
+        code = "f = open('sparse.img', 'wb')\nf.truncate(40 * 2**30)\nf.close()\nprint('made')"
+        assert await run_code(cluster, nb, code, client) == "made\n"
+        refused = await events.wait("files.refused", lambda e: e.get("path") == "sparse.img")
+        assert "quota" in str(refused["reason"])
+        for _ in range(3):
+            assert await run_code(cluster, nb, "print(1)", client) == "1\n"
+
+
+async def test_a_kernel_cannot_make_the_worker_remove_folders_outside_content(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Removing a file the server deleted tidies its empty folders: through directory
+    descriptors, so a folder the kernel swapped for a symlink leads nowhere."""
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    victim = tmp_path / "victim"
+    (victim / "empty").mkdir(parents=True)
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        assert (
+            api.client.put(f"/api/notebooks/{nb}/files/a/empty/f.txt", content=b"f").status_code
+            == 201
+        )
+        swap = f"import os, shutil\nshutil.rmtree('a')\nos.symlink({str(victim)!r}, 'a')"
+        await run_code(cluster, nb, "print(open('a/empty/f.txt').read())", client)
+        await run_code(cluster, nb, swap, client)
+        assert api.client.delete(f"/api/notebooks/{nb}/files/a/empty/f.txt").status_code in (
+            204,
+            404,
+        )
+        await run_code(cluster, nb, "print('after')", client)
+    assert (victim / "empty").is_dir()
