@@ -1,8 +1,8 @@
 """The open rooms of this server: load on first join, keep while used, unload after a grace.
 
-Loading is snapshot + tail of the update log; two people opening a cold notebook at the
-same moment share one load. An unloaded room is compacted first, so the next open reads
-one snapshot.
+Loading is snapshot + tail of the update log, read and applied in a worker thread; two
+people opening a cold notebook at the same moment share one load. An unloaded room is
+compacted first, so the next open reads one snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from pycrdt import Doc
 
 from server.collab.room import Connection, Room, RoomLimits
-from server.collab.update_log import UpdateLog
+from server.collab.update_log import StoredDocument, UpdateLog
 from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, EventBus, NotebookEvent
 from server.notebooks.models import Role
 
@@ -99,8 +99,8 @@ class RoomManager:
         room = self.get(notebook_id)
         if room is not None:
             return room.doc.get_update()
-        doc, _ = await self._load_doc(notebook_id)
-        return doc.get_update()
+        stored = await self._log.load(notebook_id)
+        return await asyncio.to_thread(_integrated_state, notebook_id, stored)
 
     async def _acquire(self, notebook_id: str) -> Room:
         entry = self._entries.get(notebook_id)
@@ -160,17 +160,7 @@ class RoomManager:
 
     async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:
         stored = await self._log.load(notebook_id)
-        doc: Doc[Any] = Doc()
-        updates = [(stored.upto_seq, stored.snapshot)] if stored.snapshot is not None else []
-        updates += stored.updates
-        last_seq = stored.upto_seq
-        for seq, update in updates:
-            try:
-                doc.apply_update(update)
-            except Exception:
-                log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
-            last_seq = seq
-        return doc, last_seq
+        return await asyncio.to_thread(build_doc, notebook_id, stored)
 
     def _on_event(self, event: NotebookEvent) -> None:
         room = self.get(event.notebook_id)
@@ -199,3 +189,29 @@ class RoomManager:
                 await compaction
         if self._unloading:
             await asyncio.gather(*self._unloading, return_exceptions=True)
+
+
+def build_doc(notebook_id: str, stored: StoredDocument) -> tuple[Doc[Any], int]:
+    """The Doc that `stored` describes, and the seq of the last update in it.
+
+    Run in a worker thread: a big notebook's snapshot takes a while to apply. pycrdt's Doc
+    may move between threads (its Rust core is built `Send`), and nothing else holds this
+    one until it is returned. Each `apply_update` keeps the GIL while it runs, so the event
+    loop gets its turns between updates, not inside one.
+    """
+    doc: Doc[Any] = Doc()
+    updates = [(stored.upto_seq, stored.snapshot)] if stored.snapshot is not None else []
+    updates += stored.updates
+    last_seq = stored.upto_seq
+    for seq, update in updates:
+        try:
+            doc.apply_update(update)
+        except Exception:
+            log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
+        last_seq = seq
+    return doc, last_seq
+
+
+def _integrated_state(notebook_id: str, stored: StoredDocument) -> bytes:
+    doc, _ = build_doc(notebook_id, stored)
+    return doc.get_update()
