@@ -10,6 +10,11 @@ from tests.support import Api, Person, ServerProcess, make_people
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-seed", type=int, default=None, help="seed for tests/fuzz")
+    parser.addoption("--long", action="store_true", help="run tests/fuzz for hours")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the tests that do not restart it."""

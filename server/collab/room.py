@@ -1,8 +1,9 @@
 """A Room is one open notebook: its pycrdt Doc, the people connected to it and their presence.
 
-Every incoming update goes: role check -> decode check -> update log (durable) -> apply to
-the Doc -> broadcast to every connection, the sender's echo included. Nothing reaches a
-client before it is stored, so anything anyone has seen survives a crash.
+Every incoming update goes: role check -> decode check -> schema guard (tried on a shadow
+Doc; see `guard`) -> update log (durable) -> apply to the Doc -> broadcast to every
+connection, the sender's echo included. Nothing reaches a client before it is stored, so
+anything anyone has seen survives a crash, and nothing is stored that breaks the notebook.
 
 The server edits the document itself too (kernel outputs, execution state) with `edit`:
 the change is made in the Doc, stored, and only then sent; while such a change is not yet
@@ -22,6 +23,7 @@ from typing import Any
 from pycrdt import Array, Doc, Snapshot, YSyncMessageType, get_state, get_update, merge_updates
 
 from server import protocol
+from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
 from server.errors import FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
@@ -159,11 +161,13 @@ class Room:
     # Told when an update left fewer cells than before: (room, seq, before, after).
     on_cells_removed: Callable[[Room, int, int, int], None] | None = None
     _cells: Array[Any] = field(init=False)
+    guard: SchemaGuard = field(init=False)
     # Callers waiting for the Doc to hold a state vector (see `holds`).
     _state_waiters: list[tuple[dict[int, int], asyncio.Future[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._cells = self.doc.get("cells", type=Array)  # a root: the same for the Doc's life
+        self.guard = SchemaGuard(self.notebook_id, self.doc, self.update_log)
 
     # --- connections -------------------------------------------------------------------
 
@@ -286,25 +290,35 @@ class Room:
             get_state(update)
         except Exception:
             raise InvalidUpdate("the update could not be decoded") from None
+        verdict = await self.guard.check(update)
+        if isinstance(verdict, Refused):
+            # Like a reader's write: dropped, said why, nothing stored. The client keeps the
+            # change (and what builds on it) until it reloads.
+            connection.send(protocol.encode_permission_denied(verdict.reason))
+            return
         message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
         try:
             await self.update_log.append(
-                self.notebook_id, update, lambda seq: self._apply(update, message, seq)
+                self.notebook_id, update, lambda seq: self._apply(update, message, seq, verdict)
             )
         except Exception:
             # Not stored, so not applied: the client still has the edit and resends it
             # when it reconnects and syncs.
+            self.guard.lost(verdict)
             raise TandemError("could not save the change; reconnect to retry") from None
 
-    def _apply(self, update: bytes, message: bytes, seq: int) -> None:
+    def _apply(self, update: bytes, message: bytes, seq: int, accepted: Accepted) -> None:
         watch = self.on_cells_removed
         cells = self._cells if watch is not None else None
         before = len(cells) if cells is not None else 0
         try:
             self.doc.apply_update(update)
         except Exception:
+            # The shadow applied it; the room's Doc should too. Stored, so the log replays it.
             log.warning("notebook %s: update %d could not be applied", self.notebook_id, seq)
+            self.guard.lost(accepted)
             return
+        self.guard.landed(accepted)
         self.last_seq = seq
         if watch is not None and cells is not None and len(cells) < before:
             watch(self, seq, before, len(cells))
@@ -363,6 +377,7 @@ class Room:
         if not update or update == protocol.EMPTY_UPDATE:
             done.set_result(None)
             return done
+        self.guard.server_edit(update)
         message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
         self._unsaved_edits += 1
         self._edits_saved.clear()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -97,10 +98,12 @@ class Checkpoints:
             log.warning("notebook %s: the state before a mass deletion was compacted", notebook_id)
             return
         doc: Doc[Any] = Doc()
-        for _, update in [(stored.upto_seq, stored.snapshot)] if stored.snapshot else []:
-            doc.apply_update(update)
-        for update_seq, update in stored.updates:
-            if update_seq < seq:
+        updates = [stored.snapshot] if stored.snapshot else []
+        updates += [update for update_seq, update in stored.updates if update_seq < seq]
+        for update in updates:
+            # One the room skipped when it loaded (stored before updates were tried first),
+            # this skips too.
+            with contextlib.suppress(Exception):
                 doc.apply_update(update)
         log.info(
             "notebook %s: %d of %d cells removed at once; kept a version",

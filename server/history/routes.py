@@ -67,23 +67,29 @@ async def _state(services: Services, notebook_id: str, version_id: str) -> bytes
 async def compare_versions(
     base: str, access: Readable, services: AppServices, other: str = CURRENT
 ) -> Comparison:
-    """Cell by cell from `base` to `other` (a version id, or `current`)."""
+    """Cell by cell from `base` to `other` (a version id, or `current`), each read as its
+    export reads it (what cannot be exported is left out of the comparison too)."""
     notebook, _ = access
-    before = notebooks.content_of(await _state(services, notebook.id, base))
-    after = notebooks.content_of(await _state(services, notebook.id, other))
+    before_state = await _state(services, notebook.id, base)
+    after_state = await _state(services, notebook.id, other)
+    before = await run_in_threadpool(notebooks.content_of, before_state)
+    after = await run_in_threadpool(notebooks.content_of, after_state)
     return service.compare(base, before, other, after)
 
 
 @router.get("/api/notebooks/{notebook_id}/versions/{version_id}/export")
 async def export_version(version_id: str, access: Readable, services: AppServices) -> JSONResponse:
+    """A version as valid nbformat 4; as for the notebook's export, what had to be repaired
+    or left out is named in the `X-Tandem-Repaired` header and the answer is still 200."""
     notebook, _ = access
     state = await _state(services, notebook.id, version_id)
-    content = await run_in_threadpool(notebooks.export, state)
+    reading = await run_in_threadpool(notebooks.export_reading, state)
     filename = re.sub(r"[^\w\- .]", "_", notebook.title)[:80] or "notebook"
     return JSONResponse(
-        content,
+        reading.content,
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}-{version_id[:8]}.ipynb"'
+            "Content-Disposition": f'attachment; filename="{filename}-{version_id[:8]}.ipynb"',
+            **reading.headers(),
         },
     )
 
@@ -93,10 +99,12 @@ async def restore_version(
     version_id: str, access: Editable, user: CurrentUser, services: AppServices
 ) -> Restored:
     """Bring a version back, as new edits on top of the current notebook; what it was just
-    before is kept as a version too. Nobody's connection breaks."""
+    before is kept as a version too. Nobody's connection breaks. The version is restored as
+    its export reads it, so a version holding what the schema guard refuses comes back
+    repaired, and whatever the current document holds is replaced."""
     notebook, _ = access
     version = await in_db(services, lambda db: service.get(db, notebook.id, version_id))
-    target = notebooks.content_of(version.state)
+    target = await run_in_threadpool(notebooks.content_of, version.state)
     async with services.rooms.hold(notebook.id) as room:
         current = room.doc.get_update()
 

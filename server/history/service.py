@@ -20,6 +20,7 @@ from pycrdt import Array, Doc, Map, Text
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from server.collab.schema import text_problem, to_plain
 from server.errors import NotFound
 from server.files import service as files
 from server.files.models import VersionFile
@@ -181,10 +182,16 @@ def restore_into(doc: Doc[Any], target: dict[str, Any]) -> None:
     wanted = [c for c in target.get("cells", []) if isinstance(c, dict)]
     wanted_ids = [str(c.get("id")) for c in wanted]
     wanted_set = set(wanted_ids)
-    for index in reversed(range(len(cells))):
-        cell = cells[index]
-        if not isinstance(cell, Map) or str(cell.get("id")) not in wanted_set:
-            del cells[index]
+    seen: set[str] = set()
+    unwanted = []
+    for index, cell in enumerate(cells):
+        cell_id = str(cell.get("id")) if isinstance(cell, Map) else None
+        if cell_id is None or cell_id not in wanted_set or cell_id in seen:
+            unwanted.append(index)  # not a cell, not in the version, or a repeated id
+        else:
+            seen.add(cell_id)
+    for index in reversed(unwanted):
+        del cells[index]
     current_ids = [str(cell.get("id")) for cell in cells]
     keep = set(_stable_order(current_ids, [i for i in wanted_ids if i in set(current_ids)]))
     for index in reversed(range(len(cells))):
@@ -198,8 +205,7 @@ def restore_into(doc: Doc[Any], target: dict[str, Any]) -> None:
             cells.insert(position, notebook.create_ycell(json.loads(json.dumps(value))))
     meta = doc.get("meta", type=Map)
     metadata = target.get("metadata", {})
-    current = meta.get("metadata")
-    if not isinstance(current, Map) or current.to_py() != metadata:
+    if _plain(meta.get("metadata")) != metadata:
         meta["metadata"] = Map(metadata)
     for key in ("nbformat", "nbformat_minor"):
         if key in target and meta.get(key) != target[key]:
@@ -207,27 +213,46 @@ def restore_into(doc: Doc[Any], target: dict[str, Any]) -> None:
 
 
 def _update_cell(notebook: YNotebook, cell: Map[Any], value: dict[str, Any]) -> None:
-    if cell.get("cell_type") != value.get("cell_type"):
-        cell["cell_type"] = value.get("cell_type")
+    kind = value.get("cell_type")
+    if cell.get("cell_type") != kind:
+        cell["cell_type"] = kind
+    # Whatever the version's cell lacks goes (a key its type does not have, or one that
+    # slipped in before the schema guard), except the live execution state of a code cell.
+    for key in [key for key in list(cell.keys()) if key not in value]:
+        if not (key == "execution_state" and kind == "code"):
+            del cell[key]
+    if kind == "code" and not isinstance(cell.get("execution_state"), str):
+        cell["execution_state"] = "idle"
+    if cell.get("id") != value.get("id") and "id" in value:
+        cell["id"] = value["id"]
     source = cell.get("source")
     wanted = _source(value)
-    if isinstance(source, Text):
+    if isinstance(source, Text) and text_problem(source, "source") is None:
         _rewrite(source, wanted)
     else:
         cell["source"] = Text(wanted)
     metadata = value.get("metadata", {})
-    current = cell.get("metadata")
-    if not isinstance(current, Map) or current.to_py() != metadata:
+    if _plain(cell.get("metadata")) != metadata:
         cell["metadata"] = Map(metadata)
-    if value.get("cell_type") == "code":
+    if kind == "code":
         outputs = value.get("outputs", [])
         current_outputs = cell.get("outputs")
-        if not isinstance(current_outputs, Array) or current_outputs.to_py() != outputs:
+        if not isinstance(current_outputs, Array) or _plain(current_outputs) != outputs:
             cell["outputs"] = Array(notebook._create_youtputs(outputs))
         if cell.get("execution_count") != value.get("execution_count"):
             cell["execution_count"] = value.get("execution_count")
     if "attachments" in value and cell.get("attachments") != value["attachments"]:
         cell["attachments"] = value["attachments"]
+
+
+def _plain(value: Any) -> Any:
+    """A Map's or Array's content, or None when it is not one or cannot be read."""
+    if not isinstance(value, Map | Array):
+        return None
+    try:
+        return to_plain(value)
+    except ValueError:
+        return None
 
 
 def _rewrite(text: Text, wanted: str) -> None:

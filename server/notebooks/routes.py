@@ -145,13 +145,20 @@ def delete_notebook(access: Owned, db: DbSession, services: AppServices) -> None
 
 @router.get("/{notebook_id}/export")
 async def export_notebook(access: Readable, services: AppServices) -> Response:
+    """The notebook as valid nbformat 4. Content the schema guard would refuse today but that
+    was stored before it (a number among the cells, NaN in metadata, ...) is repaired or left
+    out, and the answer is still 200; then the header `X-Tandem-Repaired` names each repair,
+    as a JSON list of strings (the first 20). A notebook still invalid after that is 409."""
     notebook, _ = access
     state = await services.rooms.snapshot(notebook.id)
-    content = await run_in_threadpool(service.export, state)
+    reading = await run_in_threadpool(service.export_reading, state)
     filename = re.sub(r"[^\w\- .]", "_", notebook.title)[:100] or "notebook"
     return JSONResponse(
-        content,
-        headers={"Content-Disposition": f'attachment; filename="{filename}.ipynb"'},
+        reading.content,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}.ipynb"',
+            **reading.headers(),
+        },
     )
 
 

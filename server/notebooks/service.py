@@ -1,12 +1,13 @@
 """Notebook records: create (blank or from .ipynb), list, rename, delete, members, export.
 
-Content goes in and out through jupyter_ydoc's YNotebook (the schema JupyterLab shares) and
-is checked by nbformat both ways.
+Content goes in through jupyter_ydoc's YNotebook (the schema JupyterLab shares) and out
+through `repair` (which reads whatever is stored); nbformat checks it both ways.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 import warnings
 from typing import Any
@@ -24,6 +25,7 @@ from server.comments.models import CommentThread
 from server.errors import Conflict, InvalidInput, InvalidNotebook, NotFound
 from server.files.models import NotebookFile, VersionFile
 from server.history.models import Version
+from server.notebooks import repair
 from server.notebooks.models import (
     MemberPublic,
     MemberRole,
@@ -35,6 +37,8 @@ from server.notebooks.models import (
 from server.shares import service as shares
 from server.shares.models import ShareLink
 from server.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def blank_notebook() -> dict[str, Any]:
@@ -153,21 +157,23 @@ def initial_state(content: dict[str, Any]) -> bytes:
 
 
 def content_of(state: bytes) -> dict[str, Any]:
-    """The document's content as jupyter_ydoc reads it (not yet filled in or validated)."""
-    doc: Doc[Any] = Doc()
-    doc.apply_update(state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        content: dict[str, Any] = YNotebook(doc).get()
-    return content
+    """The document's content as valid nbformat 4, whatever slipped into it (see `repair`)."""
+    return repair.read_state(state).content
 
 
 def export(state: bytes) -> dict[str, Any]:
-    """The document as nbformat 4 JSON, validated."""
-    content = _with_required_fields(content_of(state))
+    """The document as nbformat 4 JSON, validated; what could not be exported is left out
+    (`export_reading` says what)."""
+    return export_reading(state).content
+
+
+def export_reading(state: bytes) -> repair.Reading:
+    """The document as validated nbformat 4 JSON, and the repairs that took. CPU-bound on a
+    big notebook: call it off the event loop."""
+    reading = repair.read_state(state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nb = nbformat.from_dict(content)
+        nb = nbformat.from_dict(reading.content)
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError as error:
@@ -175,23 +181,13 @@ def export(state: bytes) -> dict[str, Any]:
                 f"the notebook holds content that is not valid nbformat: "
                 f"{_first_line(error.message)}"
             ) from None
-    return dict(nb)
-
-
-def _with_required_fields(content: dict[str, Any]) -> dict[str, Any]:
-    """Fill in what nbformat requires and a hand-written client may leave out."""
-    for cell in content.get("cells", []):
-        cell.setdefault("metadata", {})
-        cell.setdefault("source", "")
-        if cell.get("cell_type") == "code":
-            cell.setdefault("outputs", [])
-            cell.setdefault("execution_count", None)
-            for output in cell["outputs"]:
-                # Display ids let the server update an output in place; nbformat has no
-                # field for them.
-                if isinstance(output, dict):
-                    output.pop("transient", None)
-    return content
+    if reading.repairs:
+        log.warning(
+            "notebook content repaired on export: %s%s",
+            "; ".join(reading.repairs[:10]),
+            f" (and {len(reading.repairs) - 10} more)" if len(reading.repairs) > 10 else "",
+        )
+    return repair.Reading(dict(nb), reading.repairs)
 
 
 # Bidirectional overrides and isolates make a title read differently from what it is
