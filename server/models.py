@@ -4,6 +4,7 @@ from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
 from server.comments.models import Comment, CommentThread, Mention
+from server.files.models import NotebookFile, VersionFile
 from server.gateway.models import WorkerToken
 from server.history.models import Version
 from server.notebooks.models import Membership, Notebook
@@ -18,11 +19,13 @@ __all__ = [
     "Membership",
     "Mention",
     "Notebook",
+    "NotebookFile",
     "ShareLink",
     "Snapshot",
     "UpdateRecord",
     "User",
     "Version",
+    "VersionFile",
     "WebSession",
     "WorkerToken",
 ]

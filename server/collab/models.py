@@ -12,6 +12,10 @@ from server.timeutil import utcnow
 
 class UpdateRecord(SQLModel, table=True):
     __tablename__ = "update_log"
+    # A seq is never handed out twice: a plain rowid would reuse the numbers of the rows a
+    # compaction deleted, and an update numbered at or below its snapshot's `upto_seq` is
+    # skipped on the next load (PostgreSQL's sequence never reuses one anyway).
+    __table_args__ = {"sqlite_autoincrement": True}
     # INTEGER (not BIGINT) so SQLite makes it the rowid and autoincrements it.
     seq: int | None = Field(
         default=None,
