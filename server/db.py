@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
 from server.config import Settings
@@ -37,6 +37,18 @@ def make_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # Up to 40 connections a replica, as many as the server's thread pool has threads;
+        # the update log's writer and background jobs share them. A dead server is noticed
+        # (pre-ping) and a refused connection fails in seconds, not at the TCP timeout.
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=30,
+            pool_timeout=30,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10},
+        )
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -60,9 +72,22 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Any fixed 64-bit number: the key of the PostgreSQL advisory lock replicas migrate under.
+_MIGRATION_LOCK = 0x54414E44454D  # "TANDEM"
+
+
 def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest revision."""
+    """Create or upgrade the schema to the newest revision.
+
+    On PostgreSQL, replicas starting together take turns: each waits for a transaction-level
+    advisory lock, so one migrates and the others then find the schema at head. (DDL is
+    transactional there, so a replica that dies half way leaves the schema as it was.)
+    """
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"), {"key": _MIGRATION_LOCK}
+            )
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

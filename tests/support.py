@@ -142,8 +142,11 @@ class Person:
     token: str
 
 
-def make_people(data_dir: Path, names: list[str], *, admin: bool = False) -> dict[str, Person]:
-    engine = make_engine(Settings(data_dir=data_dir))
+def make_people(
+    data_dir: Path, names: list[str], *, admin: bool = False, database_url: str = ""
+) -> dict[str, Person]:
+    """People with tokens, in the server's database (its data dir's SQLite by default)."""
+    engine = make_engine(Settings(data_dir=data_dir, database_url=database_url))
     migrate(engine)
     people = {}
     with Session(engine) as db:
@@ -159,7 +162,8 @@ def start_with_alice(server: ServerProcess, **env: str) -> tuple[Person, Api]:
     """Start a server of the test's own with these TANDEM_* settings; alice owns it."""
     server.env.update(env)
     server.start()
-    alice = make_people(server.data_dir, ["alice"])["alice"]
+    database_url = server.env.get("TANDEM_DATABASE_URL", "")
+    alice = make_people(server.data_dir, ["alice"], database_url=database_url)["alice"]
     return alice, Api(server, alice)
 
 

@@ -15,8 +15,9 @@ class Cluster:
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        self.admin = make_people(server.data_dir, ["root"], admin=True)["root"]
-        self.people = make_people(server.data_dir, ["ann", "ben"])
+        url = server.env.get("TANDEM_DATABASE_URL", "")
+        self.admin = make_people(server.data_dir, ["root"], admin=True, database_url=url)["root"]
+        self.people = make_people(server.data_dir, ["ann", "ben"], database_url=url)
         self.admin_api = Api(server, self.admin)
         self.workers: list[WorkerProcess] = []
         self._apis: list[Api] = []
