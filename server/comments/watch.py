@@ -22,7 +22,7 @@ from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.comments.models import CommentThread
 from server.events.bus import EventBus, NotebookEvent
-from server.notebooks.document import cells_of
+from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,14 @@ class _RoomWatch:
         for cell_id in cell_ids:
             self.track(cell_id)
 
-    def _by_id(self) -> dict[str, Map[Any]]:
-        return {
-            str(cell.get("id")): cell
-            for cell in self.cells
-            if isinstance(cell, Map) and isinstance(cell.get("id"), str)
-        }
+    def _ids(self) -> set[str]:
+        return {s.id for s in summaries(self.cells) if s is not None and isinstance(s.id, str)}
 
     def track(self, cell_id: str) -> None:
         if cell_id in self.tracked:
             return
         self.tracked.add(cell_id)
-        cell = self._by_id().get(cell_id)
+        cell = find_cell(self.cells, cell_id)
         if cell is not None:
             self.present.add(cell_id)
             self._follow(cell_id, cell)
@@ -81,11 +77,11 @@ class _RoomWatch:
     def _cells_changed(self) -> None:
         if not self.tracked:
             return
-        cells = self._by_id()
-        gone = {c for c in self.present if c not in cells}
-        back = {c for c in self.tracked - self.present if c in cells}
-        for cell_id in back:
-            self._follow(cell_id, cells[cell_id])
+        ids = self._ids()
+        gone = {c for c in self.present if c not in ids}
+        back = {c for c in self.tracked - self.present if c in ids}
+        for cell_id, cell in cells_by_id(self.cells, back).items():
+            self._follow(cell_id, cell)
         self.present = (self.present - gone) | back
         if gone or back:
             last = {cell_id: self.texts.get(cell_id, "") for cell_id in gone}

@@ -32,7 +32,7 @@ from server.events.bus import EventBus, NotebookEvent
 from server.gateway import outputs
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
-from server.notebooks.document import cells_of, find_cell
+from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -161,11 +161,10 @@ class NotebookRuntime:
         room = await self._hold_room()
         if seen:
             await self._wait_for(room, seen)
-        cells = cells_of(room.doc)
-        kinds = {}
-        for cell in cells:
-            if isinstance(cell, Map):
-                kinds[cell.get("id")] = cell.get("cell_type")
+        kinds: dict[Any, Any] = {}
+        for summary in summaries(cells_of(room.doc)):
+            if summary is not None:
+                kinds.setdefault(summary.id, summary.cell_type)
         unknown = [cell_id for cell_id in cell_ids if cell_id not in kinds]
         if unknown:
             await self._release_room_if_unused()
@@ -513,9 +512,8 @@ class NotebookRuntime:
         def mark(doc: Doc[Any]) -> None:
             if not wanted:
                 return
-            for cell in cells_of(doc):
-                if isinstance(cell, Map) and cell.get("id") in wanted:
-                    cell["execution_state"] = state
+            for cell in cells_by_id(cells_of(doc), wanted).values():
+                cell["execution_state"] = state
 
         return room.start_edit(mark)
 
@@ -655,6 +653,9 @@ def unknown_cells(unknown: list[str]) -> NotFound:
 
 def reset_stale_states(doc: Doc[Any]) -> None:
     """Cells a stopped server left queued or running: nothing will run them now."""
-    for cell in cells_of(doc):
-        if isinstance(cell, Map) and cell.get("execution_state") in ("queued", "running"):
-            cell["execution_state"] = "idle"
+    cells = cells_of(doc)
+    for index, summary in enumerate(summaries(cells)):
+        if summary is not None and summary.execution_state in ("queued", "running"):
+            cell = cells[index]
+            if isinstance(cell, Map):
+                cell["execution_state"] = "idle"
