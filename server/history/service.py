@@ -26,29 +26,43 @@ from server.files import service as files
 from server.files.models import VersionFile
 from server.history.models import CellChange, Comparison, Version, VersionKind, VersionPublic
 from server.notebooks.document import cells_of
-from server.notebooks.service import content_of
+
+# Versions people make, and the state a restore replaced, keep the notebook's file list
+# (restoring brings the files back); automatic checkpoints keep cells only, or every ten
+# minutes of a training loop rewriting a model file would keep one more copy of it.
+KEEPS_FILES = frozenset({VersionKind.NAMED, VersionKind.BEFORE_RESTORE})
 
 
 def save(
     db: Session, notebook_id: str, state: bytes, kind: VersionKind, by: str, name: str = ""
 ) -> Version:
-    cells = len(content_of(state).get("cells", []))
     version = Version(
         id=uuid.uuid4().hex,
         notebook_id=notebook_id,
         kind=kind.value,
         name=name.strip()[:100],
         created_by=by,
-        cells=cells,
+        cells=count_cells(state),
         state=state,
-        files_recorded=True,
+        files_recorded=kind in KEEPS_FILES,
     )
     db.add(version)
     db.flush()
-    files.record(db, notebook_id, version.id)
+    if version.files_recorded:
+        files.record(db, notebook_id, version.id)
     db.commit()
     db.refresh(version)
     return version
+
+
+def count_cells(state: bytes) -> int:
+    """How many cells the stored document has (items of `cells`; no conversion)."""
+    doc: Doc[Any] = Doc()
+    try:
+        doc.apply_update(state)
+    except Exception:
+        return 0
+    return len(cells_of(doc))
 
 
 def public(version: Version, counts: dict[str, int] | None = None) -> VersionPublic:
