@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.requests import ClientDisconnect
 
 from server import __version__
@@ -105,6 +106,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(TandemError)
     async def tandem_error(_request: Request, error: TandemError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def database_away(request: Request, error: OperationalError) -> JSONResponse:
+        # The database cannot be reached (a restart, a failover): the client may retry;
+        # one line in the log, no traceback, no SQL in the answer.
+        log.warning(
+            "%s %s: the database is unavailable (%s)",
+            request.method,
+            request.url.path,
+            type(error.orig).__name__,
+        )
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(ClientDisconnect)
     async def went_away(request: Request, _error: ClientDisconnect) -> Response:

@@ -359,6 +359,10 @@ async def _edit_through_a_restart(postgres: PostgresServer, server: ServerProces
     assert await writer.wait_closed(timeout=30) == 1011
     await writer.close()
     assert str(reader.cells[0]["source"]) == "before "  # nothing unstored was broadcast
+    # REST meanwhile: a clear 503 to retry, never a 500 with a traceback in the log.
+    away = api.client.get("/api/notebooks")
+    assert away.status_code == 503, away.text
+    assert away.headers["retry-after"] == "2"
     postgres.start()
 
     await writer.connect()  # its copy still holds the unsaved edit, sent again on sync
@@ -368,3 +372,4 @@ async def _edit_through_a_restart(postgres: PostgresServer, server: ServerProces
     await writer.close()
     await reader.close()
     api.client.close()
+    assert "Traceback" not in server.log()

@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from server.audit import service as audit
@@ -44,6 +45,10 @@ class LinkExpiry:
             now = utcnow()
             try:
                 await asyncio.to_thread(self._sweep, since, now)
+            except OperationalError as error:
+                # The database is away (restarting): one line each time, not a traceback
+                # every half second.
+                log.warning("expiring share links failed: %s", type(error.orig).__name__)
             except Exception:
                 log.exception("expiring share links failed")
                 continue
