@@ -76,8 +76,8 @@ def read_doc(doc: Doc[Any]) -> Reading:
     metadata = _read_metadata(doc.get("meta", type=Map), repairs)
     cells: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for index, item in enumerate(doc.get("cells", type=Array)):
-        cell = _read_cell(item, f"cell {index}", repairs)
+    for index, value in enumerate(_cell_values(doc.get("cells", type=Array), repairs)):
+        cell = None if value is None else _read_cell_value(value, f"cell {index}", repairs)
         if cell is None:
             continue
         if cell["id"] in seen:
@@ -131,13 +131,39 @@ def _plain(value: Any, where: str, repairs: list[str]) -> Any:
         return None
 
 
-def _read_cell(item: object, where: str, repairs: list[str]) -> dict[str, Any] | None:
+# pycrdt reads an Array item by walking from its start: past this many cells, one JSON
+# encoding of the whole array (linear) beats reading them one by one (quadratic).
+_WALK_LIMIT = 400
+
+
+def _cell_values(cells: Array[Any], repairs: list[str]) -> list[dict[str, Any] | None]:
+    """Each item of `cells` as plain data (None for an item that is not a cell)."""
+    if len(cells) >= _WALK_LIMIT:
+        try:
+            listed = json.loads(str(cells))
+        except ValueError:
+            listed = None
+        if isinstance(listed, list):
+            values: list[dict[str, Any] | None] = []
+            for index, value in enumerate(listed):
+                if not isinstance(value, dict):
+                    repairs.append(f"cell {index}: skipped, {kind(value)} is not a cell")
+                values.append(value if isinstance(value, dict) else None)
+            return values
+    return [_cell_value(item, f"cell {index}", repairs) for index, item in enumerate(cells)]
+
+
+def _cell_value(item: object, where: str, repairs: list[str]) -> dict[str, Any] | None:
     if not isinstance(item, Map):
         repairs.append(f"{where}: skipped, {kind(item)} is not a cell")
         return None
     value = _plain(item, where, repairs)
-    if not isinstance(value, dict):
-        return None
+    return value if isinstance(value, dict) else None
+
+
+def _read_cell_value(
+    value: dict[str, Any], where: str, repairs: list[str]
+) -> dict[str, Any] | None:
     cell: dict[str, Any] = as_nbformat_cell(_json_only(value, where, repairs))
     cell_id = cell.get("id")
     if not isinstance(cell_id, str) or not CELL_ID.match(cell_id):

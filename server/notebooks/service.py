@@ -147,11 +147,14 @@ def initial_state(content: dict[str, Any]) -> bytes:
     doc: Doc[Any] = Doc()
     model = YNotebook(doc)
     with doc.transaction():
-        model.set(content)
+        model.set({**content, "cells": []})
         # jupyter_ydoc gives an empty notebook a blank cell and fills in empty kernelspec and
-        # language_info; an import keeps the file exactly as it was.
-        if not content.get("cells"):
-            del model.ycells[:]
+        # language_info; an import keeps the file exactly as it was. Cells go in at the front,
+        # last first: inserting at the end walks the array from its start every time
+        # (YNotebook.set and Array.extend: 6-9 s for 20,000 cells, against 0.3 s).
+        del model.ycells[:]
+        for cell in reversed(content.get("cells", [])):
+            model.ycells.insert(0, model.create_ycell(cell))
         doc.get("meta", type=Map)["metadata"] = Map(content.get("metadata", {}))
     return doc.get_update()
 
