@@ -7,6 +7,7 @@ transaction, so a change and its quota check land together or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
@@ -266,18 +267,7 @@ def move(db: Session, notebook_id: str, source: str, target: str, by: str) -> li
     landed = []
     for row in rows:
         new_path = moved(row.path, source, target)
-        db.add(
-            NotebookFile(
-                notebook_id=notebook_id,
-                path=new_path,
-                kind=row.kind,
-                sha256=row.sha256,
-                size=row.size,
-                executable=row.executable,
-                modified=now,
-                modified_by=by[:100],
-            )
-        )
+        db.add(_placed(row, notebook_id, new_path, by, now))
         db.delete(row)
         landed.append(new_path)
     db.flush()
@@ -310,18 +300,23 @@ def restore(db: Session, notebook_id: str, version_id: str, by: str) -> None:
     db.exec(delete(NotebookFile).where(col(NotebookFile.notebook_id) == notebook_id))
     now = utcnow()
     for row in db.exec(select(VersionFile).where(VersionFile.version_id == version_id)):
-        db.add(
-            NotebookFile(
-                notebook_id=notebook_id,
-                path=row.path,
-                kind=row.kind,
-                sha256=row.sha256,
-                size=row.size,
-                executable=row.executable,
-                modified=now,
-                modified_by=by[:100],
-            )
-        )
+        db.add(_placed(row, notebook_id, row.path, by, now))
+
+
+def _placed(
+    row: NotebookFile | VersionFile, notebook_id: str, path: str, by: str, when: datetime
+) -> NotebookFile:
+    """The same content (kind, blob, size, mode) at `path`, changed by `by` at `when`."""
+    return NotebookFile(
+        notebook_id=notebook_id,
+        path=path,
+        kind=row.kind,
+        sha256=row.sha256,
+        size=row.size,
+        executable=row.executable,
+        modified=when,
+        modified_by=by[:100],
+    )
 
 
 def referenced(db: Session, notebook_id: str) -> set[str]:
