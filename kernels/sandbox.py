@@ -30,6 +30,7 @@ from typing import Literal
 from kernels import messages as m
 from kernels.cgroups import KernelCgroup, LimitsBackend
 from kernels.environments import BuiltEnvironment
+from kernels.quota import DiskQuotas
 
 CONTENT = Path("/content")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -270,6 +271,7 @@ class Sandboxer:
         self._hide = list(hide)
         self._defaults = defaults or m.Limits()
         self.unavailable = ""
+        self.quotas = DiskQuotas()
 
     def probe(self) -> None:
         """Try a box once: where it cannot be made, no kernel starts, and `describe` says
@@ -314,6 +316,8 @@ class Sandboxer:
         if self.unavailable:
             return m.Sandbox(kind="unavailable", detail=self.unavailable)
         notes = [self._limits_note] if self._limits_note else []
+        if self.quotas.unavailable:
+            notes.append(self.quotas.unavailable)
         if not self._as_root:
             notes.append("kernels share the worker's uid (run the worker as root for its own)")
         limits = self._limits.describe()

@@ -91,6 +91,12 @@ class Worker:
 
     async def run(self) -> None:
         """Stay connected until cancelled; raises WorkerRejected on a refused token."""
+        try:
+            await self._connect_forever()
+        finally:
+            await asyncio.to_thread(self._sandboxer.quotas.release_all)
+
+    async def _connect_forever(self) -> None:
         backoff = 0.2
         while True:
             try:
@@ -203,7 +209,8 @@ class Worker:
 
         try:
             environment = await self._environments.get(message.environment, progress)
-            await self._fetch_files(message.workspace, progress)
+            disk_mb = self._sandboxer.effective(message.limits).disk_mb
+            await self._fetch_files(message.workspace, progress, disk_mb)
             launch = await asyncio.to_thread(
                 self._sandboxer.prepare,
                 kernel_id,
@@ -277,7 +284,10 @@ class Worker:
         return mirror
 
     async def _fetch_files(
-        self, notebook_id: str, progress: Callable[[str], Coroutine[Any, Any, None]]
+        self,
+        notebook_id: str,
+        progress: Callable[[str], Coroutine[Any, Any, None]],
+        disk_mb: int = 0,
     ) -> None:
         """The notebook's files into /content before its kernel starts (what an earlier
         kernel here wrote and never pushed goes up first)."""
@@ -291,6 +301,8 @@ class Worker:
         def sync() -> None:
             if known:
                 mirror.workspace.push()
+            # /content on a disk of its own, `disk_mb` big (root workers).
+            self._sandboxer.quotas.apply(mirror.workspace.root, disk_mb, self._sandboxer.file_owner)
             mirror.workspace.pull(report)
 
         await self._locked(mirror, sync)

@@ -29,6 +29,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             [
                 {"name": "cpu", "label": "CPU"},
                 {"name": "cpu-small", "label": "Small", "memory_mb": 512},
+                {"name": "small-disk", "label": "Small disk", "disk_mb": 16},
             ]
         ),
     ) as shared:
@@ -357,3 +358,29 @@ async def test_a_kernel_cannot_make_the_worker_remove_folders_outside_content(
         )
         await run_code(cluster, nb, "print('after')", client)
     assert (victim / "empty").is_dir()
+
+
+async def test_disk_mb_is_a_disk_of_that_size_inside_the_kernel(cluster: Cluster) -> None:
+    """A runtime type's `disk_mb` is /content's size (a file system of its own on a root
+    worker): writing past it fails with 'No space left on device', and what fitted is kept."""
+    api = cluster.api("ann")
+    nb, _ = notebook_with_code(api, ["pass"])
+    assert api.client.put(f"/api/notebooks/{nb}/files/kept.txt", content=b"kept").status_code == 201
+    changed = api.client.put(f"/api/notebooks/{nb}/runtime", json={"type": "small-disk"})
+    assert changed.status_code == 200, changed.text
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, nb, token)) as client:
+        code = (
+            "import errno, os\n"
+            "size = os.statvfs('.').f_blocks * os.statvfs('.').f_frsize\n"
+            "print(12 * 2**20 < size <= 16 * 2**20, open('kept.txt').read())\n"
+            "open('fits.bin', 'wb').write(b'x' * 5_000_000)\n"
+            "try:\n"
+            "    for i in range(4):\n"
+            "        open(f'more{i}.bin', 'wb').write(b'y' * 5_000_000)\n"
+            "except OSError as error:\n"
+            "    print(errno.errorcode[error.errno])"
+        )
+        assert await run_code(cluster, nb, code, client) == "True kept\nENOSPC\n"
+        # Then the notebook's own quota (8 MB here) decides what is kept of what fitted.
+        assert "kept.txt" in listed(cluster, nb)
