@@ -4,6 +4,8 @@ import * as Y from 'yjs'
 import { EditorView, keymap } from '@codemirror/view'
 import { EditorState } from '@codemirror/state'
 import { basicSetup } from 'codemirror'
+import { indentWithTab } from '@codemirror/commands'
+import { indentUnit } from '@codemirror/language'
 import { python } from '@codemirror/lang-python'
 import { markdown } from '@codemirror/lang-markdown'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
@@ -128,13 +130,18 @@ export class CellView {
       { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
       { key: 'Escape', run: () => { this.doneEditingMarkdown(); this.el.focus(); return true } },
       { key: 'Mod-Shift--', run: () => { nb.split(this); return true } },
-      ...yUndoManagerKeymap
+      ...yUndoManagerKeymap,
+      // Tab indents and Shift+Tab dedents, as in Jupyter: neither leaves the editor (Shift+Tab
+      // went back to the cell's Delete button, so Shift+Tab then Enter deleted the cell).
+      // A read-only editor lets them through, so a viewer can still tab around the page.
+      indentWithTab
     ])
     const state = EditorState.create({
       doc: ytext.toString(),
       extensions: [
         keys,
         basicSetup,
+        indentUnit.of('    '), // Jupyter's (and PEP 8's) four spaces, not CodeMirror's two
         this.type === 'code' ? python() : markdown(),
         yCollab(ytext, nb.provider.awareness, { undoManager }),
         EditorState.readOnly.of(!nb.canEdit),

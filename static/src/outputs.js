@@ -39,10 +39,15 @@ window.addEventListener('message', (event) => {
   if (frame && event.source === frame.contentWindow) frame.style.height = Math.min(Math.max(data.height, 20), 2000) + 'px'
 })
 
+// The frame gets its HTML on every load, not only the first: a browser reloads an iframe
+// whenever it is taken out of the page and put back (a cell list drawn again after a cell
+// is added, deleted or moved), and a frame fed once then stayed an empty box. A load that
+// the written document itself causes is answered too, and ignored there (frame.js takes
+// one message only).
 function sandboxed (html) {
   const id = ++frames
   const frame = h('iframe', { class: 'output-frame', sandbox: 'allow-scripts', src: '/frame', 'data-frame': id, title: 'output' })
-  frame.addEventListener('load', () => frame.contentWindow.postMessage({ tandemFrame: id, html }, '*'), { once: true })
+  frame.addEventListener('load', () => frame.contentWindow?.postMessage({ tandemFrame: id, html }, '*'))
   return frame
 }
 
