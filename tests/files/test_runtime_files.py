@@ -384,3 +384,28 @@ async def test_disk_mb_is_a_disk_of_that_size_inside_the_kernel(cluster: Cluster
         assert await run_code(cluster, nb, code, client) == "True kept\nENOSPC\n"
         # Then the notebook's own quota (8 MB here) decides what is kept of what fitted.
         assert "kept.txt" in listed(cluster, nb)
+
+
+async def test_files_and_the_pip_layer_outlive_the_idle_limit(tmp_path: Path) -> None:
+    """The idle limit ends the kernel; its files, the `%pip install` layer (the user site
+    in /content/.local) included, are there for the next one."""
+    with running_cluster(tmp_path, {"idler": []}, TANDEM_KERNEL_IDLE_TIMEOUT_SECONDS="2") as c:
+        api = c.api("ann")
+        nb, ids = notebook_with_code(
+            api,
+            [
+                "import os, site\n"
+                "os.makedirs(site.getusersitepackages(), exist_ok=True)\n"
+                "open(os.path.join(site.getusersitepackages(), 'layered.py'), 'w')"
+                ".write('ANSWER = 42')\n"
+                "open('result.txt', 'w').write('kept')",
+                "import layered\nprint(layered.ANSWER, open('result.txt').read())",
+            ],
+        )
+        token = c.person("ann").token
+        async with YClient(sync_url(c.server, nb, token)) as client:
+            await run(api, nb, [ids[0]], client, timeout=120)
+            await eventually(lambda: status_of(c, nb) == "stopped", timeout=30)
+            await run(api, nb, [ids[1]], client, timeout=120)
+            assert text_of(client, ids[1]) == "42 kept\n"
+        assert any(p.endswith("site-packages/layered.py") for p in listed(c, nb))
