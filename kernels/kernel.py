@@ -4,6 +4,8 @@ ZMQ on unix sockets in the kernel's run directory (see `sandbox.py`).
 The kernel's messages are turned into worker-protocol messages: IOPub outputs tagged with
 the server's execution id, stdin prompts, and `execute_done` once both the execute reply
 and the kernel's idle status arrived (so every output of a cell went out before it).
+Completion and inspection go on the same shell channel; their replies are matched to the
+waiting request by the kernel's msg_id.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -80,6 +83,11 @@ class RunningKernel:
         self._client: AsyncKernelClient | None = None
         self._executions: dict[str, _Execution] = {}  # by the kernel's msg_id
         self._waiting_input: str | None = None
+        self._queries: dict[str, asyncio.Future[dict[str, Any]]] = {}  # by the kernel's msg_id
+        # Asked, given up on, still in the kernel's queue: while any is, the kernel is busy
+        # and no new question joins it (Tab pressed 20 times during a long cell must not
+        # leave 20 completions to run before the next cell).
+        self._unanswered: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._context: zmq.asyncio.Context | None = None
@@ -137,6 +145,40 @@ class RunningKernel:
         msg_id = self._client.execute(code, allow_stdin=True, stop_on_error=False)
         self._executions[msg_id] = _Execution(execution_id)
 
+    async def complete(self, request: m.Complete) -> m.CompleteReply:
+        client = self._client
+        content = await self._ask(
+            None if client is None else lambda: client.complete(request.code, request.cursor_pos)
+        )
+        return completion_reply(self.kernel_id, request.request_id, content)
+
+    async def inspect(self, request: m.Inspect) -> m.InspectReply:
+        client = self._client
+        content = await self._ask(
+            None
+            if client is None
+            else lambda: client.inspect(request.code, request.cursor_pos, request.detail_level)
+        )
+        return inspection_reply(self.kernel_id, request.request_id, content)
+
+    async def _ask(self, send: Callable[[], str] | None) -> dict[str, Any] | None:
+        """The content of the kernel's reply to what `send` sent, or None when the kernel is
+        busy: it did not answer in time, or an earlier question still waits in its queue."""
+        if send is None or self._unanswered:
+            return None
+        running = bool(self._executions)
+        wait = m.QUERY_WAIT_BUSY_SECONDS if running else m.QUERY_WAIT_IDLE_SECONDS
+        msg_id = send()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queries[msg_id] = future
+        try:
+            return await asyncio.wait_for(future, wait)
+        except TimeoutError:
+            self._unanswered.add(msg_id)
+            return None
+        finally:
+            del self._queries[msg_id]
+
     async def interrupt(self) -> None:
         if self._manager is not None:
             await self._manager.interrupt_kernel()
@@ -187,6 +229,12 @@ class RunningKernel:
         while True:
             msg = await client.get_shell_msg()
             msg_id = msg["parent_header"].get("msg_id", "")
+            if msg["msg_type"] in ("complete_reply", "inspect_reply"):
+                self._unanswered.discard(msg_id)
+                query = self._queries.get(msg_id)
+                if query is not None and not query.done():
+                    query.set_result(msg["content"])
+                continue
             execution = self._executions.get(msg_id)
             if execution is None or msg["msg_type"] != "execute_reply":
                 continue
@@ -299,6 +347,70 @@ def _exit_reason(manager: AsyncKernelManager) -> str:
                 return "the kernel was killed (SIGKILL; often out of memory)"
             return f"the kernel died ({name})"
     return f"the kernel exited (status {code})"
+
+
+# CSI (colours, cursor), OSC (titles, links) and two-character escapes.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def completion_reply(
+    kernel_id: str, request_id: str, content: dict[str, Any] | None
+) -> m.CompleteReply:
+    """The kernel's complete_reply content as the protocol carries it (None: busy); what is
+    too long or malformed is dropped, never passed on."""
+    if content is None or content.get("status") != "ok":
+        status: m.QueryStatus = "busy" if content is None else "error"
+        return m.CompleteReply(kernel_id=kernel_id, request_id=request_id, status=status)
+    raw = content.get("matches")
+    matches = [x for x in raw if isinstance(x, str)] if isinstance(raw, list) else []
+    metadata = content.get("metadata")
+    typed = metadata.get("_jupyter_types_experimental") if isinstance(metadata, dict) else None
+    kinds: list[str] = []
+    # ipykernel lists one typed completion per match, in the same order.
+    if isinstance(typed, list) and [t.get("text") for t in typed if isinstance(t, dict)] == matches:
+        kinds = [str(t.get("type") or "")[:64] for t in typed]
+    kept = [i for i, match in enumerate(matches) if len(match) <= m.MAX_MATCH_CHARS]
+    kept = kept[: m.MAX_MATCHES]
+    return m.CompleteReply(
+        kernel_id=kernel_id,
+        request_id=request_id,
+        status="ok",
+        matches=[matches[i] for i in kept],
+        types=[kinds[i] for i in kept] if kinds else [],
+        cursor_start=_position(content.get("cursor_start")),
+        cursor_end=_position(content.get("cursor_end")),
+    )
+
+
+def _position(value: object) -> int:
+    return min(max(value, 0), m.MAX_QUERY_CODE_CHARS) if isinstance(value, int) else 0
+
+
+def inspection_reply(
+    kernel_id: str, request_id: str, content: dict[str, Any] | None
+) -> m.InspectReply:
+    """The text/plain of the kernel's inspect_reply, ANSI stripped, cut to the limit."""
+    if content is None or content.get("status") != "ok":
+        status: m.QueryStatus = "busy" if content is None else "error"
+        return m.InspectReply(kernel_id=kernel_id, request_id=request_id, status=status)
+    data = content.get("data")
+    text = data.get("text/plain", "") if isinstance(data, dict) else ""
+    text = strip_ansi(text) if isinstance(text, str) else ""
+    limit = m.MAX_INSPECT_CHARS
+    if len(text) > limit:
+        note = "\n[cut: the rest is too long to show]"
+        text = text[: limit - len(note)] + note
+    return m.InspectReply(
+        kernel_id=kernel_id,
+        request_id=request_id,
+        status="ok",
+        found=bool(content.get("found")) and bool(text),
+        text=text,
+    )
 
 
 def cap_output(msg_type: str, content: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -5,9 +5,14 @@ then sends `heartbeat`s and kernel traffic; the server sends kernel commands. Ev
 one of the models below, told apart by `type`; anything else is refused by `parse_*`.
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
-                      kernel_died, kernel_usage, output, input_request, execute_done
+                      kernel_died, kernel_usage, output, input_request, execute_done,
+                      complete_reply, inspect_reply
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed
+                      shutdown_kernel, files_changed, complete, inspect
+
+`complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
+its shell channel and always answers with the same `request_id`, `status` "busy" when the
+kernel did not answer in time (a cell is running), so the editor falls back at once.
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -22,6 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 PROTOCOL_VERSION = 1
 _ID = Field(min_length=1, max_length=64)
 _TEXT = Field(default="", max_length=4096)
+# Completion and inspection: the code around the cursor travels whole (Jupyter's protocol
+# wants the cell), bounded; the answers are bounded too, whatever the kernel sends.
+MAX_QUERY_CODE_CHARS = 1_000_000
+MAX_MATCHES = 1000
+MAX_MATCH_CHARS = 1000
+MAX_INSPECT_CHARS = 64 * 1024
+QueryStatus = Literal["ok", "busy", "error"]
+# How long the worker waits for the kernel's answer before it says "busy": a kernel running
+# a cell answers only once the cell ends, so the editor falls back soon; an idle one always
+# answers, but its first completion can take seconds (jedi loading its caches).
+QUERY_WAIT_BUSY_SECONDS = 1.0
+QUERY_WAIT_IDLE_SECONDS = 5.0
 
 
 class _Message(BaseModel):
@@ -175,6 +192,37 @@ class ExecuteDone(_Message):
     execution_count: int | None = None
 
 
+class CompleteReply(_Message):
+    """The kernel's completions of `code` at `cursor_pos`: `matches` replace
+    code[cursor_start:cursor_end]; `types` is empty or one kind per match ("function",
+    "module", ...). Positions count Unicode code points, as Jupyter's protocol does."""
+
+    type: Literal["complete_reply"] = "complete_reply"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    status: QueryStatus
+    matches: list[Annotated[str, Field(max_length=MAX_MATCH_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_MATCHES
+    )
+    types: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_MATCHES
+    )
+    cursor_start: int = Field(default=0, ge=0, le=MAX_QUERY_CODE_CHARS)
+    cursor_end: int = Field(default=0, ge=0, le=MAX_QUERY_CODE_CHARS)
+
+
+class InspectReply(_Message):
+    """What the kernel knows of the name at the cursor: the text/plain of its answer with
+    the ANSI colours taken out (a tooltip shows plain text), cut to `MAX_INSPECT_CHARS`."""
+
+    type: Literal["inspect_reply"] = "inspect_reply"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    status: QueryStatus
+    found: bool = False
+    text: str = Field(default="", max_length=MAX_INSPECT_CHARS)
+
+
 FromWorker = Annotated[
     Hello
     | Heartbeat
@@ -185,7 +233,9 @@ FromWorker = Annotated[
     | KernelUsage
     | Output
     | InputRequest
-    | ExecuteDone,
+    | ExecuteDone
+    | CompleteReply
+    | InspectReply,
     Field(discriminator="type"),
 ]
 
@@ -245,8 +295,37 @@ class FilesChanged(_Message):
     workspace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
+class Complete(_Message):
+    """Complete `code` at `cursor_pos` (a code-point index into `code`)."""
+
+    type: Literal["complete"] = "complete"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    code: str = Field(max_length=MAX_QUERY_CODE_CHARS)
+    cursor_pos: int = Field(ge=0, le=MAX_QUERY_CODE_CHARS)
+
+
+class Inspect(_Message):
+    """Inspect the name at `cursor_pos`; detail 1 adds the source where the kernel has it."""
+
+    type: Literal["inspect"] = "inspect"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    code: str = Field(max_length=MAX_QUERY_CODE_CHARS)
+    cursor_pos: int = Field(ge=0, le=MAX_QUERY_CODE_CHARS)
+    detail_level: Literal[0, 1] = 0
+
+
 FromServer = Annotated[
-    Welcome | StartKernel | Execute | Interrupt | InputReply | ShutdownKernel | FilesChanged,
+    Welcome
+    | StartKernel
+    | Execute
+    | Interrupt
+    | InputReply
+    | ShutdownKernel
+    | FilesChanged
+    | Complete
+    | Inspect,
     Field(discriminator="type"),
 ]
 

@@ -180,6 +180,8 @@ class Worker:
             await kernel.interrupt()
         elif isinstance(message, m.InputReply):
             kernel.reply_input(message.value)
+        elif isinstance(message, m.Complete | m.Inspect):
+            self._spawn(self._query(kernel, message, send))
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
             # In the background: one kernel's last push must not hold up the others.
@@ -200,6 +202,21 @@ class Worker:
                 pass
         if self._kernels.get(message.kernel_id) is kernel:
             kernel.execute(message.execution_id, message.code)
+
+    @staticmethod
+    async def _query(kernel: RunningKernel, message: m.Complete | m.Inspect, send: Send) -> None:
+        """Ask the kernel; the server always gets an answer to the request."""
+        reply: m.CompleteReply | m.InspectReply
+        try:
+            if isinstance(message, m.Complete):
+                reply = await kernel.complete(message)
+            else:
+                reply = await kernel.inspect(message)
+        except Exception as error:  # a kernel stopping under the question, say
+            log.info("kernel %s: %s failed: %s", kernel.kernel_id[:8], message.type, error)
+            kind = m.CompleteReply if isinstance(message, m.Complete) else m.InspectReply
+            reply = kind(kernel_id=kernel.kernel_id, request_id=message.request_id, status="error")
+        await send(reply)
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
         kernel_id = message.kernel_id

@@ -23,11 +23,18 @@ from server.auth.service import hash_secret
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
-from server.errors import InvalidInput, NotAuthenticated
+from server.errors import Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
-from server.gateway import tokens
-from server.gateway.models import RuntimeStatus, RuntimeType
-from server.gateway.registry import WorkerLink, WorkerRegistry
+from server.gateway import completion, tokens
+from server.gateway.models import (
+    CompleteRequest,
+    Completions,
+    Inspection,
+    InspectRequest,
+    RuntimeStatus,
+    RuntimeType,
+)
+from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
@@ -53,6 +60,7 @@ class Gateway:
         self._types = {t.name: t for t in settings.runtime_types}
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._queries = completion.KernelQueries()
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
@@ -110,6 +118,20 @@ class Gateway:
         return RuntimeStatus(
             type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
         )
+
+    async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:
+        return await completion.complete(self._queries, self._kernel_of(notebook_id), request)
+
+    async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
+        return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
+
+    def _kernel_of(self, notebook_id: str) -> Placement:
+        """The notebook's running kernel; a question about code never starts one."""
+        runtime = self._runtimes.get(notebook_id)
+        placement = runtime.running_kernel if runtime is not None else None
+        if placement is None:
+            raise Conflict("no kernel is running: run a cell to start one")
+        return placement
 
     def _on_room_load(self, room: Room) -> None:
         runtime = self._runtimes.get(room.notebook_id)
@@ -191,6 +213,9 @@ class Gateway:
         placement = worker.kernels.get(message.kernel_id)
         if placement is None:
             return  # a kernel the server already let go of
+        if isinstance(message, m.CompleteReply | m.InspectReply):
+            self._queries.answer(message)
+            return
         runtime = self._runtimes.get(placement.owner)
         if runtime is None:
             return

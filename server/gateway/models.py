@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from sqlmodel import Field, SQLModel
 
-from kernels.messages import Gpu, Limits, Sandbox
+from kernels.messages import MAX_QUERY_CODE_CHARS, Gpu, Limits, QueryStatus, Sandbox
 from server.timeutil import utcnow
 
 
@@ -95,6 +95,46 @@ class RuntimeChange(BaseModel):
 
 class InputValue(BaseModel):
     value: str = Field(max_length=1_000_000)
+
+
+class CompleteRequest(BaseModel):
+    """The editor's Tab: the cell's code and the cursor in it. Positions count Unicode code
+    points (Python's string index), as Jupyter's protocol does, not JavaScript's UTF-16."""
+
+    code: str = Field(max_length=MAX_QUERY_CODE_CHARS)
+    cursor_pos: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _cursor_in_code(self) -> CompleteRequest:
+        if self.cursor_pos > len(self.code):
+            raise ValueError("cursor_pos is past the end of code")
+        return self
+
+
+class InspectRequest(CompleteRequest):
+    """Shift+Tab; `detail_level` 1 asks for the source too, where the kernel has it."""
+
+    detail_level: Literal[0, 1] = 0
+
+
+class Completions(BaseModel):
+    """`matches` replace code[cursor_start:cursor_end]; `types` is empty or one kind per
+    match ("function", "module", "instance", ...). "busy": the kernel is running a cell and
+    did not answer in time; the editor falls back (word completion)."""
+
+    status: QueryStatus
+    matches: list[str] = Field(default_factory=list)
+    types: list[str] = Field(default_factory=list)
+    cursor_start: int = 0
+    cursor_end: int = 0
+
+
+class Inspection(BaseModel):
+    """The kernel's help on the name at the cursor, as plain text (ANSI colours removed)."""
+
+    status: QueryStatus
+    found: bool = False
+    text: str = ""
 
 
 class RuntimeStatus(BaseModel):

@@ -1,5 +1,6 @@
-"""REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type;
-worker tokens and the worker list (admins); the socket workers dial into."""
+"""REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type,
+completion and inspection; worker tokens and the worker list (admins); the socket workers
+dial into."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from server.errors import InvalidInput, TandemError
 from server.gateway import tokens
 from server.gateway.gateway import WorkerGone
 from server.gateway.models import (
+    CompleteRequest,
+    Completions,
     ExecuteAccepted,
     ExecuteRequest,
     InputValue,
+    Inspection,
+    InspectRequest,
     RuntimeChange,
     RuntimeStatus,
     WorkerPublic,
@@ -78,6 +83,22 @@ async def answer_input(
     runtime = await services.gateway.runtime(access[0].id)
     runtime.answer_input(user.username, value.value)
     return Response(status_code=204)
+
+
+@router.post("/api/notebooks/{notebook_id}/complete")
+async def complete(
+    request: CompleteRequest, access: Editable, services: AppServices
+) -> Completions:
+    """Tab: the kernel's completions at the cursor. 409 when no kernel runs (asking never
+    starts one); status "busy" when the kernel is running a cell and did not answer."""
+    return await services.gateway.complete(access[0].id, request)
+
+
+@router.post("/api/notebooks/{notebook_id}/inspect")
+async def inspect(request: InspectRequest, access: Editable, services: AppServices) -> Inspection:
+    """Shift+Tab: the kernel's help on the name at the cursor, as plain text; 409 and
+    "busy" as for completion."""
+    return await services.gateway.inspect(access[0].id, request)
 
 
 @router.get("/api/notebooks/{notebook_id}/runtime")

@@ -148,6 +148,11 @@ class NotebookRuntime:
         self._set_state("waiting", reason)
 
     @property
+    def running_kernel(self) -> Placement | None:
+        """Where the kernel runs once it has started; None while none runs or it starts."""
+        return self._placement if self._kernel_ready else None
+
+    @property
     def busy(self) -> bool:
         return self._runner is not None or self._placement is not None
 
