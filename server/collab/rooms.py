@@ -18,7 +18,8 @@ from pycrdt import Doc
 
 from server.collab.room import Connection, Room, RoomLimits
 from server.collab.update_log import StoredDocument, UpdateLog
-from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
 from server.notebooks.models import Role
 
 log = logging.getLogger(__name__)
@@ -166,11 +167,10 @@ class RoomManager:
         room = self.get(event.notebook_id)
         if room is None:
             return
-        if event.type == MEMBERS_CHANGED:
-            changed = event.data.get("changed", {})
-            role = changed.get("role")
-            room.set_role(changed.get("username", ""), Role(role) if role else None)
-        elif event.type == NOTEBOOK_DELETED:
+        if isinstance(event, MembersChanged):
+            role = event.changed.role
+            room.set_role(event.changed.username, Role(role) if role else None)
+        elif isinstance(event, NotebookDeleted):
             room.close_all(4404, "this notebook was deleted")
             entry = self._entries.pop(event.notebook_id, None)
             if entry is not None and entry.unload is not None:

@@ -22,27 +22,25 @@ from server.comments.models import (
     ThreadPublic,
 )
 from server.deps import AppServices, Commentable, CurrentUser, DbSession, Readable, in_db
-from server.events.bus import NotebookEvent
+from server.events.types import ThreadCreated, ThreadUpdated
 from server.notebooks.models import Notebook, Role
 from server.services import Services
 
 router = APIRouter(tags=["comments"])
 
-THREAD_CREATED = "thread.created"
-THREAD_UPDATED = "thread.updated"
-
 
 async def _publish(
-    services: Services, notebook: Notebook, thread_id: str, kind: str = THREAD_UPDATED
+    services: Services,
+    notebook: Notebook,
+    thread_id: str,
+    kind: type[ThreadCreated | ThreadUpdated] = ThreadUpdated,
 ) -> ThreadPublic:
     """The thread as it is now, announced to everyone with the notebook open."""
     thread = await in_db(services, lambda db: service.get_thread(db, notebook, thread_id))
     doc = await services.rooms.document(notebook.id)
     placed = service.resolve(doc, thread)
     public = await in_db(services, lambda db: service.public(db, thread, placed))
-    services.bus.publish(
-        NotebookEvent(notebook.id, kind, {"thread": public.model_dump(mode="json")})
-    )
+    services.bus.publish(kind(notebook_id=notebook.id, thread=public.model_dump(mode="json")))
     services.comments.track(notebook.id, thread.cell_id)
     return public
 
@@ -75,7 +73,7 @@ async def create_thread(
         return thread.id
 
     thread_id = await in_db(services, create)
-    return await _publish(services, notebook, thread_id, THREAD_CREATED)
+    return await _publish(services, notebook, thread_id, ThreadCreated)
 
 
 def _change(

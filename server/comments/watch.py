@@ -21,13 +21,11 @@ from sqlmodel import Session, select
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.comments.models import CommentThread
-from server.events.bus import EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import ThreadsOrphaned, ThreadsRestored
 from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
 
 log = logging.getLogger(__name__)
-
-THREADS_ORPHANED = "thread.orphaned"
-THREADS_RESTORED = "thread.restored"
 
 
 class _RoomWatch:
@@ -143,13 +141,15 @@ class CommentWatch:
         except Exception:
             log.exception("recording orphaned threads of %s failed", notebook_id)
             return
-        for kind, cell_ids in ((THREADS_ORPHANED, set(gone)), (THREADS_RESTORED, back)):
+        kinds: tuple[tuple[type[ThreadsOrphaned | ThreadsRestored], set[str]], ...] = (
+            (ThreadsOrphaned, set(gone)),
+            (ThreadsRestored, back),
+        )
+        for kind, cell_ids in kinds:
             ids = [t for t, cell_id in threads if cell_id in cell_ids]
             if ids:
                 self._bus.publish(
-                    NotebookEvent(
-                        notebook_id, kind, {"thread_ids": ids, "cell_ids": sorted(cell_ids)}
-                    )
+                    kind(notebook_id=notebook_id, thread_ids=ids, cell_ids=sorted(cell_ids))
                 )
 
     def _save_texts(

@@ -10,24 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+
+from server.events.types import NotebookEvent
 
 log = logging.getLogger(__name__)
-
-MEMBERS_CHANGED = "members.changed"
-NOTEBOOK_DELETED = "notebook.deleted"
-NOTEBOOK_RENAMED = "notebook.renamed"
-
-
-@dataclass(frozen=True)
-class NotebookEvent:
-    notebook_id: str
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "notebook_id": self.notebook_id, **self.data}
 
 
 Listener = Callable[[NotebookEvent], None]

@@ -1,11 +1,8 @@
 """The events websocket: JSON messages about a notebook that are not part of its document.
 
 The server sends `{"type": "hello", "role": ..., "user": ..., "runtime": {...}}` first, then
-every event of the notebook as it happens (`members.changed`, `notebook.renamed`,
-`notebook.deleted`, `runtime.status`, `runtime.warning`, `kernel.input_requested`,
-`kernel.input_answered`, `files.changed` (someone, or the runtime, changed the notebook's
-files: `action`, `by`, `path`), `files.refused` (a file the runtime wrote was not kept:
-`path`, `reason`)).
+every event of the notebook as it happens (listed in `server.events`, typed in
+`server.events.types`).
 A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
 socket (4403).
 """
@@ -21,7 +18,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from server.deps import websocket_access
-from server.events.bus import MEMBERS_CHANGED, NOTEBOOK_DELETED, NotebookEvent
+from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
 from server.services import Services
 
 router = APIRouter(tags=["events"])
@@ -42,10 +39,10 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
     def on_event(event: NotebookEvent) -> None:
         message = event.to_json()
         closing: tuple[int, str] | None = None
-        if event.type == MEMBERS_CHANGED and message["changed"]["username"] == user.username:
-            if message["changed"]["role"] is None:
+        if isinstance(event, MembersChanged) and event.changed.username == user.username:
+            if event.changed.role is None:
                 closing = (4403, "your access to this notebook was removed")
-        elif event.type == NOTEBOOK_DELETED:
+        elif isinstance(event, NotebookDeleted):
             closing = (4404, "this notebook was deleted")
         with contextlib.suppress(asyncio.QueueFull):
             outbox.put_nowait(message)

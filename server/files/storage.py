@@ -13,7 +13,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.config import Settings
-from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import (
+    FileAction,
+    FileReplaced,
+    FilesChanged,
+    FilesRefused,
+    NotebookDeleted,
+    NotebookEvent,
+)
 from server.files import service
 from server.files.models import FilePublic
 from server.files.store import BlobStore, LocalBlobStore, s3_store
@@ -21,8 +29,6 @@ from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-FILES_CHANGED = "files.changed"
-FILES_REFUSED = "files.refused"
 # A blob put moments ago may not be named by its row yet (the commit follows the put):
 # only blobs older than this are swept.
 SWEEP_GRACE = timedelta(hours=1)
@@ -53,29 +59,51 @@ class FileStorage:
         self.on_change: Callable[[str], None] = lambda _notebook_id: None
         bus.subscribe_all(self._on_event)
 
-    def announce(self, notebook_id: str, action: str, by: str, **data: object) -> None:
+    def announce(
+        self,
+        notebook_id: str,
+        action: FileAction,
+        by: str,
+        *,
+        path: str | None = None,
+        to: str | None = None,
+        paths: list[str] | None = None,
+        version: str | None = None,
+        file: FilePublic | None = None,
+        replaced: FileReplaced | None = None,
+    ) -> None:
         """Every panel of the notebook refreshes; the workers holding its working directory
         mirror the change (the one that pushed it too: a cheap no-op, and another worker
         that took the notebook over meanwhile must not miss it)."""
         self._bus.publish(
-            NotebookEvent(notebook_id, FILES_CHANGED, {"action": action, "by": by, **data})
+            FilesChanged(
+                notebook_id=notebook_id,
+                action=action,
+                by=by,
+                path=path,
+                file=file.model_dump(mode="json") if file is not None else None,
+                replaced=replaced,
+                to=to,
+                paths=paths,
+                version=version,
+            )
         )
         self.on_change(notebook_id)
 
     def refused(self, notebook_id: str, entry: str, reason: str) -> None:
         """A file the runtime wrote that could not be kept (over the quota, a bad name)."""
-        data = {"path": entry, "reason": reason}
-        self._bus.publish(NotebookEvent(notebook_id, FILES_REFUSED, data))
+        self._bus.publish(FilesRefused(notebook_id=notebook_id, path=entry, reason=reason))
 
     def changed(
         self,
         notebook_id: str,
         row: FilePublic,
-        action: str,
-        **extra: object,
+        action: FileAction,
+        replaced: FileReplaced | None = None,
     ) -> None:
-        file = row.model_dump(mode="json")
-        self.announce(notebook_id, action, row.modified_by, path=row.path, file=file, **extra)
+        self.announce(
+            notebook_id, action, row.modified_by, path=row.path, file=row, replaced=replaced
+        )
 
     def sweep_soon(self, notebook_id: str) -> None:
         """Drop the blobs no row names any more, in the background (one sweep at a time)."""
@@ -111,7 +139,7 @@ class FileStorage:
         return gone
 
     def _on_event(self, event: NotebookEvent) -> None:
-        if event.type == NOTEBOOK_DELETED:
+        if isinstance(event, NotebookDeleted):
             task = asyncio.create_task(asyncio.to_thread(self.store.drop, event.notebook_id))
             task.add_done_callback(_log_failure)
 

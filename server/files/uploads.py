@@ -4,8 +4,6 @@ people's uploads and workers' pushes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +11,7 @@ from starlette.requests import Request
 
 from server.deps import in_db
 from server.errors import NotFound, UploadTooLarge
+from server.events.types import FileReplaced
 from server.files import service
 from server.files.models import NotebookFile
 from server.files.transfer import spool
@@ -82,9 +81,9 @@ async def receive(
     except Exception:
         files.sweep_soon(notebook_id)
         raise
-    replaced: dict[str, Any] = {}
+    replaced = None
     if previous is not None:
-        replaced = {"replaced": {"sha256": previous.sha256, "by": previous.modified_by}}
+        replaced = FileReplaced(sha256=previous.sha256, by=previous.modified_by)
         files.sweep_soon(notebook_id)
-    files.changed(notebook_id, service.public(row), "written", **replaced)
+    files.changed(notebook_id, service.public(row), "written", replaced)
     return row, previous

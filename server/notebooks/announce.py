@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from server.auth.models import User
-from server.events.bus import MEMBERS_CHANGED, EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import MemberChange, MembersChanged
 from server.notebooks import service
 from server.notebooks.models import MemberPublic, Notebook
 
@@ -18,8 +19,6 @@ def access_changed(
     members = [m.model_dump(mode="json") for m in listing]
     for person in people:
         role = service.role_of(db, notebook, person)
-        changed = {"username": person.username, "role": role.value if role else None}
-        bus.publish(
-            NotebookEvent(notebook.id, MEMBERS_CHANGED, {"members": members, "changed": changed})
-        )
+        changed = MemberChange(username=person.username, role=role.value if role else None)
+        bus.publish(MembersChanged(notebook_id=notebook.id, members=members, changed=changed))
     return listing

@@ -17,11 +17,7 @@ from server.audit import service as audit
 from server.auth import service as users
 from server.deps import AppServices, CurrentUser, DbSession, Editable, Owned, Readable
 from server.errors import InvalidInput, PermissionDenied, UploadTooLarge
-from server.events.bus import (
-    NOTEBOOK_DELETED,
-    NOTEBOOK_RENAMED,
-    NotebookEvent,
-)
+from server.events.types import NotebookDeleted, NotebookRenamed
 from server.notebooks import service
 from server.notebooks.announce import access_changed
 from server.notebooks.models import (
@@ -131,7 +127,7 @@ def rename_notebook(
 ) -> NotebookPublic:
     notebook, role = access
     renamed = service.rename(db, notebook, body.title)
-    services.bus.publish(NotebookEvent(renamed.id, NOTEBOOK_RENAMED, {"title": renamed.title}))
+    services.bus.publish(NotebookRenamed(notebook_id=renamed.id, title=renamed.title))
     return service.public(db, renamed, role)
 
 
@@ -140,7 +136,7 @@ def delete_notebook(access: Owned, db: DbSession, services: AppServices) -> None
     notebook, _ = access
     notebook_id = notebook.id
     service.remove(db, notebook)
-    services.bus.publish(NotebookEvent(notebook_id, NOTEBOOK_DELETED))
+    services.bus.publish(NotebookDeleted(notebook_id=notebook_id))
 
 
 @router.get("/{notebook_id}/export")

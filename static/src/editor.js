@@ -9,6 +9,7 @@ import { cellProblem } from './schema.js'
 import { SidePanel } from './panel.js'
 import { commandFor } from './commands.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
+import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -64,7 +65,11 @@ function copyCell (ymap, type) {
 }
 
 export async function editorPage (root, notebookId) {
-  const [me, info] = await Promise.all([api('GET', '/api/me'), api('GET', `/api/notebooks/${encodeURIComponent(notebookId)}`)])
+  const [me, info] = await Promise.all([api('GET', '/api/me'), api('GET', `/api/notebooks/${encodeURIComponent(notebookId)}`).catch((error) => error)])
+  if (info instanceof Error) {
+    if (info.status === 403 || info.status === 404) forgetLocally(me.id, notebookId)
+    throw info
+  }
   const nb = new Notebook(root, me, info)
   window.tandem = nb // for the browser tests and the curious
   return nb
@@ -77,12 +82,23 @@ class Notebook {
     this.canEdit = info.role === 'owner' || info.role === 'editor'
     this.doc = new Y.Doc()
     this.cells = this.doc.getArray('cells')
+    // Only edits need keeping: a reader's would be refused by the server anyway (and what
+    // was kept while this person could edit is dropped, not sent on a later promotion).
+    this.store = this.canEdit ? keepLocally(me.id, info.id, this.doc) : null
+    if (!this.canEdit) forgetLocally(me.id, info.id)
     this.views = new Map()
     this.unrenderable = new Map() // item (or index and value, for a plain value) -> row
     this.current = null
     this.lastKey = null
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
     this.provider = new WebsocketProvider(`${scheme}://${location.host}/api/notebooks`, `${info.id}/sync`, this.doc)
+    this.unsent = new UnsentEdits(this.provider)
+    window.addEventListener('beforeunload', (event) => {
+      if (!this.unsent.any) return
+      event.preventDefault()
+      event.returnValue = '' // older browsers want it set to show the prompt
+    })
+    this.provider.on('connection-close', (event) => { if (event?.code === 4403 || event?.code === 4404) this.forgetLocally() })
     this.provider.awareness.setLocalStateField('user', { name: me.username, color: colorFor(me.username), colorLight: colorFor(me.username) + '33' })
     // The server answers a refused edit with the y-protocols permission-denied message.
     this.provider.messageHandlers[2] = (_encoder, decoder) => {
@@ -141,6 +157,12 @@ class Notebook {
     const text = !navigator.onLine ? 'offline — edits are kept' : status === 'connected' ? 'connected' : 'reconnecting…'
     this.status.textContent = text
     this.status.dataset.state = !navigator.onLine ? 'offline' : status
+  }
+
+  forgetLocally () {
+    if (this.store) this.store.clearData()
+    else forgetLocally(this.me.id, this.info.id)
+    this.store = null
   }
 
   denied (reason) {
@@ -381,7 +403,10 @@ class Notebook {
       this.panel.event(message)
     })
     socket.addEventListener('close', (event) => {
-      if (event.code === 4403 || event.code === 4404) this.denied(event.reason || 'access ended')
+      if (event.code === 4403 || event.code === 4404) {
+        this.forgetLocally()
+        this.denied(event.reason || 'access ended')
+      }
       else setTimeout(() => this.connectEvents(), 2000)
     })
   }

@@ -1,4 +1,5 @@
 import { api, h, toast } from './api.js'
+import { forgetEverything } from './offline.js'
 
 export async function listPage (root) {
   const me = await api('GET', '/api/me')
@@ -67,7 +68,7 @@ export async function listPage (root) {
     h('h1', {}, 'Tandem'),
     h('span', { class: 'spacer' }),
     h('span', { class: 'who' }, me.username),
-    h('button', { onclick: async () => { await api('POST', '/api/auth/logout'); location.href = '/login' } }, 'Sign out'))
+    h('button', { onclick: async () => { await api('POST', '/api/auth/logout'); await forgetEverything(me.id); location.href = '/login' } }, 'Sign out'))
   const tools = h('div', { class: 'tools' },
     me.is_guest ? null : h('button', {
       class: 'primary',

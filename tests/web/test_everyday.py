@@ -5,11 +5,13 @@ that indent and stay in the editor, and edits made offline that survive closing 
 from __future__ import annotations
 
 import asyncio
+import re
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, WebSocketRoute, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import notebook_with_code
+from tests.support_web import open_notebook, run_module, signed_in
 from tests.web.test_editor import ann_and_ben, cells_in, source_in, wait_source
 
 TABLE = "from IPython.display import HTML; HTML('<table><tr><td>42</td></tr></table>')"
@@ -101,3 +103,119 @@ async def test_tab_indents_four_spaces_and_shift_tab_stays_in_the_editor(
         await wait_source(theirs, "def f():\nreturn 1\n")
         assert [source for _, source in await cells_in(theirs)] == ["def f():\nreturn 1\n", "kept"]
         assert await source_in(mine, 1) == "kept"
+
+
+async def stores_in(page: Page) -> list[str]:
+    """The names of this browser's IndexedDB databases (the notebooks kept locally)."""
+    return list(await page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)"))
+
+
+async def test_an_offline_edit_is_kept_across_closing_the_tab(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["shared"], title="Train")
+    ann.share(notebook, "ben", "editor")
+    # Chromium's offline mode leaves an open websocket open: ben's sync socket goes through
+    # a route instead, which the test closes and then refuses, as a dead network would.
+    cut = False
+    sockets: list[WebSocketRoute] = []
+
+    async def route(socket: WebSocketRoute) -> None:
+        if cut:
+            await socket.close()
+            return
+        sockets.append(socket)
+        socket.connect_to_server()
+
+    contexts = [await signed_in(browser, web, name) for name in ("ann", "ben")]
+    try:
+        await contexts[1].route_web_socket(re.compile(r"/sync"), route)
+        theirs, mine = [await context.new_page() for context in contexts]
+        await asyncio.gather(open_notebook(theirs, notebook), open_notebook(mine, notebook))
+        cut = True
+        for socket in sockets:
+            await socket.close()
+        await mine.wait_for_function("() => !window.tandem.provider.wsconnected")
+        await mine.locator(".cell .cm-content").first.click()
+        await mine.keyboard.press("End")
+        await mine.keyboard.type(" from the train")
+        assert await mine.evaluate("() => window.tandem.unsent.any")
+        # Leaving now asks first; the person stays, then closes the tab anyway.
+        dialogs: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            dialogs.append(dialog.type)
+            await dialog.dismiss()
+
+        mine.on("dialog", answer)
+        await asyncio.sleep(0.5)  # the browser's own store writes the edit
+        await mine.close(run_before_unload=True)
+        for _ in range(100):
+            if dialogs:
+                break
+            await asyncio.sleep(0.05)
+        assert dialogs == ["beforeunload"]
+        await mine.close()
+        assert ann.export(notebook)["cells"][0]["source"] == "shared"
+        # The network is back: the tab opened again sends what was kept, and everyone gets it.
+        cut = False
+        again = await contexts[1].new_page()
+        await open_notebook(again, notebook)
+        for page in (theirs, again):
+            await wait_source(page, "shared from the train")
+        assert ann.export(notebook)["cells"][0]["source"] == "shared from the train"
+        await again.wait_for_function("() => !window.tandem.unsent.any")
+        async with again.expect_event("close"):
+            await again.close(run_before_unload=True)
+        # A deleted notebook leaves nothing behind in the browser of someone who had it open.
+        watcher = await contexts[1].new_page()
+        await open_notebook(watcher, notebook)
+        store = f"tandem:{await watcher.evaluate('() => window.tandem.me.id')}:{notebook}"
+        assert store in await stores_in(watcher)
+        assert ann.client.delete(f"/api/notebooks/{notebook}").status_code == 204
+        await expect(watcher.get_by_role("alert")).to_contain_text("deleted")
+        for _ in range(100):
+            if store not in await stores_in(watcher):
+                break
+            await asyncio.sleep(0.05)
+        assert store not in await stores_in(watcher)
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+UNSENT = """await (async () => {
+  const Y = await import('yjs')
+  const encoding = await import('lib0/encoding')
+  const decoding = await import('lib0/decoding')
+  const doc = new Y.Doc()
+  const provider = { doc, messageHandlers: [() => 0] }
+  const unsent = new m.UnsentEdits(provider)
+  const updates = []
+  doc.on('update', (update) => updates.push(update))
+  const fromServer = (kind, payload) => {
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, kind)
+    encoding.writeVarUint8Array(encoder, payload)
+    provider.messageHandlers[0](null, decoding.createDecoder(encoding.toUint8Array(encoder)))
+  }
+  const seen = [unsent.any]
+  doc.getText('t').insert(0, 'a')
+  doc.getText('t').insert(1, 'b')
+  seen.push(unsent.any)
+  fromServer(2, updates[0])
+  seen.push(unsent.any)
+  fromServer(2, updates[1])
+  seen.push(unsent.any)
+  doc.getText('t').insert(2, 'c') // offline: the reconnect's step 2 carries it
+  fromServer(0, Y.encodeStateVector(new Y.Doc()))
+  seen.push(unsent.any)
+  fromServer(2, Y.encodeStateAsUpdate(doc))
+  seen.push(unsent.any)
+  return seen
+})()"""
+
+
+def test_an_edit_is_unsent_until_the_server_echoes_it() -> None:
+    assert run_module("offline.js", UNSENT) == [False, True, True, False, True, False]
