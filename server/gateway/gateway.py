@@ -24,7 +24,8 @@ from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
 from server.errors import Conflict, InvalidInput, NotAuthenticated
-from server.events.bus import NOTEBOOK_DELETED, EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import NotebookDeleted, NotebookEvent
 from server.gateway import completion, tokens
 from server.gateway.models import (
     CompleteRequest,
@@ -147,7 +148,7 @@ class Gateway:
                 runtime.mark_waiting()
 
     def _on_event(self, event: NotebookEvent) -> None:
-        if event.type != NOTEBOOK_DELETED:
+        if not isinstance(event, NotebookDeleted):
             return
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:

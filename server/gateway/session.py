@@ -28,7 +28,13 @@ from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
 from server.errors import Conflict, NotFound, PermissionDenied
-from server.events.bus import EventBus, NotebookEvent
+from server.events.bus import EventBus
+from server.events.types import (
+    InputAnswered,
+    InputRequested,
+    RuntimeLimitWarning,
+    RuntimeStatusChanged,
+)
 from server.gateway import outputs
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
@@ -36,11 +42,6 @@ from server.notebooks.document import cells_by_id, cells_of, find_cell, summarie
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-
-RUNTIME_STATUS = "runtime.status"
-RUNTIME_WARNING = "runtime.warning"
-INPUT_REQUESTED = "kernel.input_requested"
-INPUT_ANSWERED = "kernel.input_answered"
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,8 @@ class NotebookRuntime:
         self.publish_status()
 
     def publish_status(self) -> None:
-        self._publish(RUNTIME_STATUS, {"runtime": self.status().model_dump(mode="json")})
-
-    def _publish(self, kind: str, data: dict[str, Any]) -> None:
-        self._ctx.bus.publish(NotebookEvent(self.notebook_id, kind, data))
+        runtime = self.status().model_dump(mode="json")
+        self._ctx.bus.publish(RuntimeStatusChanged(notebook_id=self.notebook_id, runtime=runtime))
 
     def mark_waiting(self) -> None:
         if self._ctx.registry.anyone_offers(self.runtime):
@@ -232,7 +231,7 @@ class NotebookRuntime:
             raise PermissionDenied("only the person who ran this cell can answer its prompt")
         current.prompt = None
         placement.worker.send(m.InputReply(kernel_id=placement.kernel_id, value=value))
-        self._publish(INPUT_ANSWERED, {"cell_id": current.cell_id})
+        self._ctx.bus.publish(InputAnswered(notebook_id=self.notebook_id, cell_id=current.cell_id))
         self.publish_status()
 
     async def stop(self, state: str, reason: str, cell_error: str) -> None:
@@ -290,14 +289,14 @@ class NotebookRuntime:
         if current is None or current.id != execution_id:
             return
         current.prompt = {"prompt": prompt, "password": password}
-        self._publish(
-            INPUT_REQUESTED,
-            {
-                "cell_id": current.cell_id,
-                "username": current.username,
-                "prompt": prompt,
-                "password": password,
-            },
+        self._ctx.bus.publish(
+            InputRequested(
+                notebook_id=self.notebook_id,
+                cell_id=current.cell_id,
+                username=current.username,
+                prompt=prompt,
+                password=password,
+            )
         )
         self.publish_status()
 
@@ -617,9 +616,10 @@ class NotebookRuntime:
 
     def _warn(self, kind: str, deadline: datetime) -> None:
         seconds = max(0, int((deadline - utcnow()).total_seconds()))
-        self._publish(
-            RUNTIME_WARNING,
-            {"reason": kind, "seconds_left": seconds, "deadline": deadline.isoformat()},
+        self._ctx.bus.publish(
+            RuntimeLimitWarning(
+                notebook_id=self.notebook_id, reason=kind, seconds_left=seconds, deadline=deadline
+            )
         )
 
     def _limit_reached(self, kind: str) -> None:
