@@ -286,9 +286,13 @@ class Notebook {
     // At the cursor: what follows it becomes a new cell of the same type below.
     const editor = view.view
     if (!this.canEdit || !editor) return
-    const at = editor.state.selection.main.head
+    const head = editor.state.selection.main.head
     const ytext = view.ytext
-    const rest = ytext.toString().slice(at)
+    const source = ytext.toString()
+    const rest = source.slice(head)
+    // The line break at the cut goes with neither half (at the start of a line, it is the
+    // one before): a trailing newline made merging back add a blank line.
+    const at = head > 0 && source[head - 1] === '\n' && !rest.startsWith('\n') ? head - 1 : head
     const index = this.indexOf(view)
     const cell = newCell(view.type, rest.replace(/^\n/, ''))
     this.doc.transact(() => {

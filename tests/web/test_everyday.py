@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Dialog, Page, WebSocketRoute, expect
 from tests.gateway.conftest import Cluster
 from tests.support import notebook_with_code
 from tests.support_web import open_notebook, run_module, signed_in
-from tests.web.test_editor import ann_and_ben, cells_in, source_in, wait_source
+from tests.web.test_editor import ann_and_ben, cells_in, source_in, wait_cells, wait_source
 
 TABLE = "from IPython.display import HTML; HTML('<table><tr><td>42</td></tr></table>')"
 
@@ -219,3 +219,24 @@ UNSENT = """await (async () => {
 
 def test_an_edit_is_unsent_until_the_server_echoes_it() -> None:
     assert run_module("offline.js", UNSENT) == [False, True, True, False, True, False]
+
+
+async def test_split_at_a_line_start_merges_back_unchanged_and_caret_names_show(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["first\nsecond"], title="Split")
+    async with ann_and_ben(browser, web, notebook) as (mine, theirs):
+        await mine.locator(".cell .cm-content").first.click()
+        await mine.keyboard.press("Control+Home")
+        await mine.keyboard.press("ArrowDown")
+        await mine.keyboard.press("Control+Shift+Minus")
+        await wait_cells(theirs, [("code", "first"), ("code", "second")])
+        await mine.locator(".cell").first.focus()
+        await mine.keyboard.press("Shift+M")
+        await wait_cells(theirs, [("code", "first\nsecond")])
+        # The other person's name is on their caret without hovering it.
+        await theirs.locator(".cell .cm-content").first.click()
+        name = mine.locator(".cm-ySelectionInfo", has_text="ben")
+        await expect(name).to_have_count(1)
+        await expect(name).to_have_css("opacity", "1")
