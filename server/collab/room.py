@@ -26,7 +26,7 @@ from server import protocol
 from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
-from server.errors import FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
+from server.errors import CloseCode, FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
 from server.notebooks.models import Role
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Connection:
             return
         if len(self._outbox) >= self._limit:
             # A client this far behind resyncs faster from scratch than from a backlog.
-            self.close(1013, "too far behind; reconnect to resync")
+            self.close(CloseCode.TOO_FAR_BEHIND, "too far behind; reconnect to resync")
             return
         self._outbox.append(message)
         self._ready.set()
@@ -186,7 +186,7 @@ class Room:
             self._forget_presence(connection)
             if not sender.done():
                 # Give a requested close (or the last messages) a moment to go out.
-                connection.close(1000, "")
+                connection.close(CloseCode.NORMAL, "")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(sender), 1.0)
             for task in (reader, sender):
@@ -203,7 +203,9 @@ class Room:
             except Disconnected:
                 return
             except TextFrame:
-                connection.close(1003, "binary frames only (y-websocket protocol)")
+                connection.close(
+                    CloseCode.UNKNOWN_TYPE, "binary frames only (y-websocket protocol)"
+                )
                 return
             try:
                 await self.handle(connection, frame)
@@ -218,7 +220,9 @@ class Room:
             if connection.username != username:
                 continue
             if role is None:
-                connection.close(4403, "your access to this notebook was removed")
+                connection.close(
+                    CloseCode.ACCESS_REMOVED, "your access to this notebook was removed"
+                )
             else:
                 connection.role = role
 

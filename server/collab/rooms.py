@@ -18,6 +18,7 @@ from pycrdt import Doc
 
 from server.collab.room import Connection, Room, RoomLimits
 from server.collab.update_log import StoredDocument, UpdateLog
+from server.errors import CloseCode
 from server.events.bus import EventBus
 from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
 from server.notebooks.models import Role
@@ -171,7 +172,7 @@ class RoomManager:
             role = event.changed.role
             room.set_role(event.changed.username, Role(role) if role else None)
         elif isinstance(event, NotebookDeleted):
-            room.close_all(4404, "this notebook was deleted")
+            room.close_all(CloseCode.DELETED, "this notebook was deleted")
             entry = self._entries.pop(event.notebook_id, None)
             if entry is not None and entry.unload is not None:
                 entry.unload.cancel()
@@ -180,7 +181,7 @@ class RoomManager:
         """Snapshot every open room (the log already holds everything; this makes reopening
         fast)."""
         for entry in list(self._entries.values()):
-            entry.room.close_all(1012, "server restarting")
+            entry.room.close_all(CloseCode.RESTARTING, "server restarting")
             if entry.unload is not None:
                 entry.unload.cancel()
             await self._run_unload_hooks(entry.room)

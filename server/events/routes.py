@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from server.deps import websocket_access
+from server.errors import CloseCode
 from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
 from server.services import Services
 
@@ -41,9 +42,9 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
         closing: tuple[int, str] | None = None
         if isinstance(event, MembersChanged) and event.changed.username == user.username:
             if event.changed.role is None:
-                closing = (4403, "your access to this notebook was removed")
+                closing = (CloseCode.ACCESS_REMOVED, "your access to this notebook was removed")
         elif isinstance(event, NotebookDeleted):
-            closing = (4404, "this notebook was deleted")
+            closing = (CloseCode.DELETED, "this notebook was deleted")
         with contextlib.suppress(asyncio.QueueFull):
             outbox.put_nowait(message)
         if closing is not None:

@@ -23,7 +23,7 @@ from server.auth.service import hash_secret
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
-from server.errors import Conflict, InvalidInput, NotAuthenticated
+from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent
 from server.gateway import completion, tokens
@@ -251,7 +251,7 @@ class Gateway:
             for worker in list(self.registry.workers.values()):
                 if now - worker.last_seen > timeout:
                     log.warning("worker %s (%s) missed its heartbeats", worker.id, worker.name)
-                    worker.close(4408, "no heartbeat")
+                    worker.close(CloseCode.NO_HEARTBEAT, "no heartbeat")
                     self._lose(
                         worker, f"the runtime was lost: worker {worker.name} stopped responding"
                     )
@@ -259,7 +259,7 @@ class Gateway:
     def revoke(self, token_id: int) -> None:
         for worker in list(self.registry.workers.values()):
             if worker.token_id == token_id:
-                worker.close(4401, "worker token revoked")
+                worker.close(CloseCode.NOT_AUTHENTICATED, "worker token revoked")
                 self._lose(worker, f"the runtime was lost: worker {worker.name} was removed")
 
     # --- notebook files ----------------------------------------------------------------
@@ -292,4 +292,4 @@ class Gateway:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         for worker in list(self.registry.workers.values()):
-            worker.close(1012, "server restarting")
+            worker.close(CloseCode.RESTARTING, "server restarting")

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kernels import messages as m
 from server.deps import AdminUser, AppServices, CurrentUser, DbSession, Editable, Readable
-from server.errors import InvalidInput, TandemError
+from server.errors import CloseCode, InvalidInput, TandemError
 from server.gateway import tokens
 from server.gateway.gateway import WorkerGone
 from server.gateway.models import (
@@ -209,7 +209,7 @@ async def worker_socket(websocket: WebSocket) -> None:
         )
     except (m.BadMessage, TimeoutError, WorkerGone) as error:
         log.warning("worker connection refused: %s", error or type(error).__name__)
-        outbox.put_nowait((1008, "say hello first"))
+        outbox.put_nowait((CloseCode.POLICY, "say hello first"))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(sender), 2)
     finally:
