@@ -92,9 +92,10 @@ class Notebook {
     this.lastKey = null
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
     this.provider = new WebsocketProvider(`${scheme}://${location.host}/api/notebooks`, `${info.id}/sync`, this.doc)
-    this.unsent = new UnsentEdits(this.provider)
+    // A reader's sync step 2 is dropped without an echo, and a reader has nothing to lose.
+    this.unsent = this.canEdit ? new UnsentEdits(this.provider) : null
     window.addEventListener('beforeunload', (event) => {
-      if (!this.unsent.any) return
+      if (!this.unsent?.any) return
       event.preventDefault()
       event.returnValue = '' // older browsers want it set to show the prompt
     })

@@ -240,3 +240,34 @@ async def test_split_at_a_line_start_merges_back_unchanged_and_caret_names_show(
         name = mine.locator(".cm-ySelectionInfo", has_text="ben")
         await expect(name).to_have_count(1)
         await expect(name).to_have_css("opacity", "1")
+
+
+async def test_a_viewer_leaves_without_a_prompt_and_keeps_no_copy(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["seen"], title="Read only")
+    async with ann_and_ben(browser, web, notebook, ben_role="viewer") as (mine, theirs):
+        # A deletion puts a delete set in the sync step 2 the viewer's page sends when it
+        # reconnects, which the server drops without an echo: still nothing is unsent.
+        await mine.locator(".cell .cm-content").first.click()
+        await mine.keyboard.press("End")
+        await mine.keyboard.type("x")
+        await mine.keyboard.press("Backspace")
+        await wait_source(theirs, "seen")
+        await theirs.evaluate(
+            "() => { window.tandem.provider.disconnect(); window.tandem.provider.connect() }"
+        )
+        await expect(theirs.get_by_test_id("status")).to_have_attribute("data-state", "connected")
+        await theirs.locator(".cell .cm-content").first.click()
+        assert not [name for name in await stores_in(theirs) if name.endswith(notebook)]
+        dialogs: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            dialogs.append(dialog.type)
+            await dialog.dismiss()
+
+        theirs.on("dialog", answer)
+        async with theirs.expect_event("close", timeout=5_000):
+            await theirs.close(run_before_unload=True)
+        assert dialogs == []
