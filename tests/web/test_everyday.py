@@ -5,6 +5,7 @@ that indent and stay in the editor, and edits made offline that survive closing 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 from playwright.async_api import Browser, Dialog, Page, WebSocketRoute, expect
@@ -271,3 +272,55 @@ async def test_a_viewer_leaves_without_a_prompt_and_keeps_no_copy(
         async with theirs.expect_event("close", timeout=5_000):
             await theirs.close(run_before_unload=True)
         assert dialogs == []
+
+
+FRAME = (
+    "<style>.mine td { text-align: left }</style>"
+    "<table class='dataframe'><thead><tr><th>a</th></tr></thead>"
+    "<tbody><tr><td>1</td></tr><tr><td>2</td></tr></tbody></table>"
+    "<table class='mine'><tbody><tr><td>own</td></tr></tbody></table>"
+)
+
+
+async def test_markdown_tables_and_dataframes_are_styled(web: Cluster, browser: Browser) -> None:
+    ann = web.api("ann")
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {"cell_type": "markdown", "id": "md", "metadata": {}, "source": "| a |\n|---|\n| 1 |"},
+            {
+                "cell_type": "code",
+                "id": "df",
+                "metadata": {},
+                "source": "df",
+                "execution_count": 1,
+                "outputs": [
+                    {
+                        "output_type": "execute_result",
+                        "execution_count": 1,
+                        "metadata": {},
+                        "data": {"text/html": FRAME, "text/plain": "df"},
+                    }
+                ],
+            },
+        ],
+    }
+    response = ann.upload("tables.ipynb", json.dumps(notebook).encode(), title="Tables")
+    assert response.status_code == 201, response.text
+    context = await signed_in(browser, web, "ann")
+    page = await context.new_page()
+    await open_notebook(page, response.json()["id"])
+    await expect(page.locator(".rendered td")).to_have_css("border-top-style", "solid")
+    frame = page.frame_locator("iframe.output-frame")
+    await expect(frame.locator("table.dataframe td").first).to_have_css(
+        "background-color", "rgba(0, 0, 0, 0)"
+    )
+    await expect(frame.locator("table.dataframe tbody tr").first).to_have_css(
+        "background-color", "rgb(245, 245, 245)"
+    )
+    await expect(frame.locator("table.dataframe td").first).to_have_css("text-align", "right")
+    # The output's own rules win over the frame's look.
+    await expect(frame.locator("table.mine td")).to_have_css("text-align", "left")
+    await context.close()
