@@ -326,13 +326,11 @@ def set_member(db: Session, notebook: Notebook, user: User, role: MemberRole) ->
         membership = Membership(notebook_id=notebook.id, user_id=user.id, role=role.value)
     else:
         membership.role = role.value
-    db.add(membership)
-    db.commit()
+    db.add(membership)  # the route commits it with its audit row, in one transaction
 
 
 def remove_member(db: Session, notebook: Notebook, user: User) -> None:
     membership = db.get(Membership, (notebook.id, user.id))
     if membership is None:
         raise NotFound(f"{user.username!r} is not a member of this notebook")
-    db.delete(membership)
-    db.commit()
+    db.delete(membership)  # the route commits it with its audit row
