@@ -38,6 +38,7 @@ from server.gateway.routes import router as gateway_router
 from server.gateway.tokens import new_secret
 from server.history.checkpoints import Checkpoints
 from server.history.routes import router as history_router
+from server.notebooks.activity import EditActivity
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         comments = CommentWatch(engine, rooms, bus)
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
         checkpoints.start()
+        activity = EditActivity(engine, rooms)
+        activity.start()
         app.state.services = Services(
             settings, engine, update_log, rooms, bus, gateway, comments, files
         )
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await local_worker.stop()
             await rooms.shutdown()
             await checkpoints.stop()
+            await activity.stop()
             await comments.stop()
             await files.stop()
             await update_log.stop()
