@@ -324,3 +324,22 @@ async def test_markdown_tables_and_dataframes_are_styled(web: Cluster, browser: 
     # The output's own rules win over the frame's look.
     await expect(frame.locator("table.mine td")).to_have_css("text-align", "left")
     await context.close()
+
+
+async def test_at_760_px_the_side_panel_closes_and_nothing_is_past_the_edge(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    notebook, _ = notebook_with_code(ann, ["x = 1"], title="A narrow window")
+    context = await signed_in(browser, web, "ann")
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 760, "height": 700})
+    await open_notebook(page, notebook)
+    await page.get_by_test_id("open-comments").click()
+    close = page.get_by_test_id("panel").get_by_title("Close")
+    box = await close.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 760, box
+    assert await page.evaluate("() => document.documentElement.scrollWidth") <= 760
+    await close.click()
+    await expect(page.get_by_test_id("panel")).to_be_hidden()
+    await context.close()
