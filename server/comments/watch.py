@@ -44,6 +44,8 @@ class _RoomWatch:
             self.track(cell_id)
 
     def _ids(self) -> set[str]:
+        # Read afresh: this runs inside the array's own event, maybe before the cell
+        # index's observer has caught up with it.
         return {s.id for s in summaries(self.cells) if s is not None and isinstance(s.id, str)}
 
     def track(self, cell_id: str) -> None:

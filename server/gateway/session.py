@@ -165,10 +165,8 @@ class NotebookRuntime:
         room = await self._hold_room()
         if seen:
             await self._wait_for(room, seen)
-        kinds: dict[Any, Any] = {}
-        for summary in summaries(cells_of(room.doc)):
-            if summary is not None:
-                kinds.setdefault(summary.id, summary.cell_type)
+        found = cells_by_id(cells_of(room.doc), set(cell_ids))
+        kinds = {cell_id: cell.get("cell_type") for cell_id, cell in found.items()}
         unknown = [cell_id for cell_id in cell_ids if cell_id not in kinds]
         if unknown:
             await self._release_room_if_unused()
