@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernels.environments import DEFAULT_ENVIRONMENTS
 from kernels.messages import check_requirement
-from server.gateway.models import DEFAULT_RUNTIME_TYPES, RuntimeType
+from server.vocabulary import DEFAULT_RUNTIME_TYPES, RuntimeType
 
 
 class Settings(BaseSettings):

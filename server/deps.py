@@ -14,8 +14,9 @@ from server.auth.credentials import RequestFacts, authenticate
 from server.auth.models import User
 from server.errors import PermissionDenied, TandemError
 from server.notebooks import service as notebooks
-from server.notebooks.models import Notebook, Role
+from server.notebooks.models import Notebook
 from server.services import Services
+from server.vocabulary import Role
 
 
 def get_services(request: Request) -> Services:

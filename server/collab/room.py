@@ -27,7 +27,7 @@ from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
 from server.errors import CloseCode, FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
-from server.notebooks.models import Role
+from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
 

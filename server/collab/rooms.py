@@ -21,7 +21,7 @@ from server.collab.update_log import StoredDocument, UpdateLog
 from server.errors import CloseCode
 from server.events.bus import EventBus
 from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
-from server.notebooks.models import Role
+from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
 

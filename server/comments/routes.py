@@ -23,8 +23,9 @@ from server.comments.models import (
 )
 from server.deps import AppServices, Commentable, CurrentUser, DbSession, Readable, in_db
 from server.events.types import ThreadCreated, ThreadUpdated
-from server.notebooks.models import Notebook, Role
+from server.notebooks.models import Notebook
 from server.services import Services
+from server.vocabulary import Role
 
 router = APIRouter(tags=["comments"])
 

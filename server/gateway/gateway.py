@@ -33,12 +33,12 @@ from server.gateway.models import (
     Inspection,
     InspectRequest,
     RuntimeStatus,
-    RuntimeType,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
+from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from kernels.messages import MAX_QUERY_CODE_CHARS, Gpu, Limits, QueryStatus, Sandbox
 from server.timeutil import utcnow
+from server.vocabulary import RuntimeType
 
 
 class WorkerToken(SQLModel, table=True):
@@ -34,47 +35,6 @@ class WorkerTokenPublic(BaseModel):
 
 class WorkerTokenCreated(WorkerTokenPublic):
     token: str  # shown once
-
-
-class RuntimeType(BaseModel):
-    """A kind of runtime a notebook can ask for, as "Change runtime type" offers them."""
-
-    name: str = Field(min_length=1, max_length=64, regex=r"^[a-z0-9][a-z0-9_.-]*$")
-    label: str = Field(default="", max_length=100)
-    gpus: int = Field(default=0, ge=0, le=64)
-    # Case-insensitive part of the GPU's name ("H100", "A100"); empty takes any GPU.
-    gpu_model: str = Field(default="", max_length=100)
-    min_gpu_memory_mb: int = Field(default=0, ge=0)
-    # Limits of each kernel of this type (0: the worker's default, derived from its machine).
-    memory_mb: int = Field(default=0, ge=0)
-    cpus: float = Field(default=0, ge=0)
-    max_processes: int = Field(default=0, ge=0)
-    disk_mb: int = Field(default=0, ge=0)
-    # The runtime environment (`TANDEM_ENVIRONMENTS`) its kernels run on.
-    environment: str = Field(default="", max_length=64)
-
-    @property
-    def environment_name(self) -> str:
-        return self.environment or ("default-gpu" if self.gpus else "default")
-
-    def limits(self) -> Limits:
-        return Limits(
-            memory_mb=self.memory_mb,
-            cpus=self.cpus,
-            max_processes=self.max_processes,
-            disk_mb=self.disk_mb,
-        )
-
-    def accepts(self, gpu: Gpu) -> bool:
-        return (
-            self.gpu_model.lower() in gpu.name.lower() and gpu.memory_mb >= self.min_gpu_memory_mb
-        )
-
-
-DEFAULT_RUNTIME_TYPES = [
-    RuntimeType(name="cpu", label="CPU"),
-    RuntimeType(name="gpu", label="GPU", gpus=1),
-]
 
 
 class ExecuteRequest(BaseModel):

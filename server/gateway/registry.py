@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kernels import messages as m
-from server.gateway.models import RuntimeType, WorkerPublic
+from server.gateway.models import WorkerPublic
 from server.timeutil import utcnow
+from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
 

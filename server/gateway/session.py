@@ -36,10 +36,11 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
-from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeType, RuntimeUsage
+from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
 from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
 from server.timeutil import utcnow
+from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
 

@@ -9,27 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
 from server.timeutil import utcnow
-
-
-class Role(StrEnum):
-    VIEWER = "viewer"
-    COMMENTER = "commenter"
-    EDITOR = "editor"
-    OWNER = "owner"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
-
-    @property
-    def can_edit(self) -> bool:
-        return self.allows(Role.EDITOR)
-
-
-_RANK = {Role.VIEWER: 0, Role.COMMENTER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+from server.vocabulary import Role
 
 
 class MemberRole(StrEnum):

@@ -26,8 +26,8 @@ from server.notebooks.models import (
     NotebookCreate,
     NotebookPublic,
     NotebookUpdate,
-    Role,
 )
+from server.vocabulary import Role
 
 router = APIRouter(prefix="/api/notebooks", tags=["notebooks"])
 

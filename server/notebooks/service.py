@@ -32,11 +32,11 @@ from server.notebooks.models import (
     Membership,
     Notebook,
     NotebookPublic,
-    Role,
 )
 from server.shares import service as shares
 from server.shares.models import ShareLink
 from server.timeutil import utcnow
+from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from server.notebooks.models import MemberRole, Role
+from server.notebooks.models import MemberRole
 from server.timeutil import utcnow
+from server.vocabulary import Role
 
 
 class ShareLink(SQLModel, table=True):

@@ -18,9 +18,10 @@ from sqlmodel import Session, col, select
 from server.auth.models import User
 from server.auth.service import hash_secret
 from server.errors import InvalidInput, NotFound
-from server.notebooks.models import MemberRole, Notebook, Role
+from server.notebooks.models import MemberRole, Notebook
 from server.shares.models import LinkGrant, LinkPublic, ShareLink
 from server.timeutil import utcnow
+from server.vocabulary import Role
 
 LINK_PREFIX = "tdl_"
 

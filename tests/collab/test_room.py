@@ -19,7 +19,7 @@ from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.events.bus import EventBus
-from server.notebooks.models import Role
+from server.vocabulary import Role
 from tests.collab.memory import MemoryTransport
 from tests.support import eventually
 

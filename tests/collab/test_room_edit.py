@@ -13,7 +13,7 @@ from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.update_log import Durable, SqlUpdateLog, StoredDocument, UpdateLog
 from server.events.bus import EventBus
-from server.notebooks.models import Role
+from server.vocabulary import Role
 from tests.collab.test_room import engine_with_notebook, join
 from tests.support import eventually
 

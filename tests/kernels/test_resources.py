@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernels.resources import detect, detect_gpus, parse_nvidia_smi
-from server.gateway.models import RuntimeType
+from server.vocabulary import RuntimeType
 
 DATA = Path(__file__).parent / "data"
 
