@@ -5,11 +5,13 @@ import { EditorView, keymap } from '@codemirror/view'
 import { EditorState } from '@codemirror/state'
 import { basicSetup } from 'codemirror'
 import { indentWithTab } from '@codemirror/commands'
+import { autocompletion, acceptCompletion, closeCompletion, completeFromList, completionStatus, startCompletion } from '@codemirror/autocomplete'
 import { indentUnit } from '@codemirror/language'
 import { python } from '@codemirror/lang-python'
 import { markdown } from '@codemirror/lang-markdown'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
-import { h } from './api.js'
+import { api, h } from './api.js'
+import { inspectAt, kernelOptions, tabAction, toCodePoints, wordBefore, wordMatches } from './completion.js'
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
 import { cellProblem } from './schema.js'
@@ -23,6 +25,14 @@ const lazy = new IntersectionObserver((entries) => {
   }
 }, { rootMargin: '800px 0px' })
 
+// The language's own completion sources (python's locals and keywords), for completion
+// while typing: an `override` replaces them all, so they are asked through it.
+const typingSources = [0, 1, 2, 3].map((i) => (context) => {
+  const source = context.state.languageDataAt('autocomplete', context.pos)[i]
+  if (context.explicit || !source) return null
+  return (typeof source === 'function' ? source : completeFromList(source))(context)
+})
+
 export class CellView {
   constructor (ymap, notebook) {
     this.ymap = ymap
@@ -34,9 +44,10 @@ export class CellView {
     this.host = h('div', { class: 'source' })
     this.rendered = h('div', { class: 'markdown rendered' })
     this.outputs = h('div', { class: 'outputs', 'data-testid': 'outputs' })
+    this.inspector = h('pre', { class: 'inspect', 'data-testid': 'inspect', role: 'status', hidden: true })
     this.tools = this.toolbar()
     this.el = h('section', { class: 'cell', tabindex: '-1', 'data-cell-id': ymap.get('id') },
-      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.rendered, this.outputs))
+      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.inspector, this.rendered, this.outputs))
     this.el.tandemCell = this
     if (notebook.canEdit) {
       this.prompt.draggable = true
@@ -128,9 +139,13 @@ export class CellView {
       { key: 'Shift-Enter', run: () => { nb.runAndAdvance(this, false); return true } },
       { key: 'Mod-Enter', run: () => { nb.run([this.id]); this.doneEditingMarkdown(); return true } },
       { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
-      { key: 'Escape', run: () => { this.doneEditingMarkdown(); this.el.focus(); return true } },
+      { key: 'Escape', run: () => { if (!this.inspector.hidden) { this.inspector.hidden = true; return true } this.doneEditingMarkdown(); this.el.focus(); return true } },
       { key: 'Mod-Shift--', run: () => { nb.split(this); return true } },
       ...yUndoManagerKeymap,
+      // Tab after a name (or a dot) completes from the kernel, Shift+Tab there shows its
+      // documentation; elsewhere they fall through to indenting, below.
+      { key: 'Tab', run: (view) => this.tab(view) },
+      { key: 'Shift-Tab', run: (view) => this.shiftTab(view) },
       // Tab indents and Shift+Tab dedents, as in Jupyter: neither leaves the editor (Shift+Tab
       // went back to the cell's Delete button, so Shift+Tab then Enter deleted the cell).
       // A read-only editor lets them through, so a viewer can still tab around the page.
@@ -144,6 +159,9 @@ export class CellView {
         indentUnit.of('    '), // Jupyter's (and PEP 8's) four spaces, not CodeMirror's two
         this.type === 'code' ? python() : markdown(),
         yCollab(ytext, nb.provider.awareness, { undoManager }),
+        // The kernel answers asked-for completions (Tab, Ctrl+Space) only: what pops up while
+        // typing stays the language's own, with no request per keystroke.
+        autocompletion({ override: [(context) => context.explicit ? this.complete(context) : null, ...typingSources] }),
         EditorState.readOnly.of(!nb.canEdit),
         EditorView.editable.of(nb.canEdit),
         EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) })
@@ -152,6 +170,61 @@ export class CellView {
     this.view = new EditorView({ state, parent: this.host })
     this.host.querySelector('pre.placeholder')?.remove()
     this.refresh()
+  }
+
+  // The line's text before the cursor, and whether something is selected.
+  before (state) {
+    const selection = state.selection.main
+    const line = state.doc.lineAt(selection.head)
+    return [state.sliceDoc(line.from, selection.head), !selection.empty || state.selection.ranges.length > 1]
+  }
+
+  tab (view) {
+    if (!this.nb.canEdit) return false
+    if (completionStatus(view.state) === 'active') return acceptCompletion(view)
+    if (tabAction(...this.before(view.state)) !== 'complete') return false
+    return startCompletion(view)
+  }
+
+  shiftTab (view) {
+    if (!this.nb.canEdit || !inspectAt(...this.before(view.state))) return false
+    closeCompletion(view) // so that Esc then closes the documentation
+    this.inspect(view.state)
+    return true
+  }
+
+  // A completion source: the kernel's matches, else words from the notebook's cells (the
+  // kernel is busy, failed, or none runs).
+  async complete (context) {
+    const code = context.state.doc.toString()
+    let reply = null
+    try {
+      reply = await api('POST', `/api/notebooks/${encodeURIComponent(this.nb.info.id)}/complete`, { code, cursor_pos: toCodePoints(code, context.pos) })
+    } catch (error) {
+      if (!error.status) throw error
+    }
+    if (context.aborted) return null
+    const kernel = kernelOptions(code, reply)
+    if (kernel) return kernel
+    const line = context.state.doc.lineAt(context.pos)
+    const prefix = wordBefore(line.text.slice(0, context.pos - line.from))
+    const texts = this.nb.cells.toArray().map((cell) => (cell instanceof Y.Map && cell.get('source') instanceof Y.Text ? cell.get('source').toString() : ''))
+    const words = wordMatches(texts, prefix)
+    if (!words.length) return null
+    return { from: context.pos - prefix.length, options: words.map((label) => ({ label, type: 'text' })), validFor: /^[\p{L}\p{N}_]*$/u }
+  }
+
+  async inspect (state) {
+    const code = state.doc.toString()
+    const show = (text) => { this.inspector.textContent = text; this.inspector.hidden = false }
+    try {
+      const reply = await api('POST', `/api/notebooks/${encodeURIComponent(this.nb.info.id)}/inspect`, { code, cursor_pos: toCodePoints(code, state.selection.main.head) })
+      if (reply.status === 'ok' && reply.found) show(reply.text)
+      else show(reply.status === 'busy' ? 'The kernel is busy: try again when it is done.' : 'No documentation found.')
+    } catch (error) {
+      if (!error.status) throw error
+      show(error.status === 409 ? 'No kernel runs: run a cell to see documentation.' : `No documentation: ${error.message}`)
+    }
   }
 
   focusEditor () {

@@ -86,23 +86,26 @@ async def test_tab_indents_four_spaces_and_shift_tab_stays_in_the_editor(
         await mine.keyboard.press("End")
         # Auto-indent after a colon is Jupyter's four spaces.
         await mine.keyboard.press("Enter")
-        await mine.keyboard.type("return 1")
-        await wait_source(theirs, "def f():\n    return 1")
+        await mine.keyboard.type("return [1]")
+        await wait_source(theirs, "def f():\n    return [1]")
         # Tab indents the line by four more; Shift+Tab takes them off again, and both keep
-        # the focus in this editor.
+        # the focus in this editor. (After a name Tab completes instead: test_completion.py.)
         await mine.keyboard.press("Tab")
-        await wait_source(theirs, "def f():\n        return 1")
+        await wait_source(theirs, "def f():\n        return [1]")
         assert await focused_editor_index(mine) == 0
         await mine.keyboard.press("Shift+Tab")
-        await wait_source(theirs, "def f():\n    return 1")
+        await wait_source(theirs, "def f():\n    return [1]")
         assert await focused_editor_index(mine) == 0
         # Shift+Tab then Enter once deleted the cell (the focus was on its Delete button).
         await mine.keyboard.press("Shift+Tab")
         await mine.keyboard.press("Enter")
         await asyncio.sleep(0.3)
         assert await focused_editor_index(mine) == 0
-        await wait_source(theirs, "def f():\nreturn 1\n")
-        assert [source for _, source in await cells_in(theirs)] == ["def f():\nreturn 1\n", "kept"]
+        await wait_source(theirs, "def f():\nreturn [1]\n")
+        assert [source for _, source in await cells_in(theirs)] == [
+            "def f():\nreturn [1]\n",
+            "kept",
+        ]
         assert await source_in(mine, 1) == "kept"
 
 
