@@ -14,14 +14,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 import zmq
@@ -71,10 +69,13 @@ class RunningKernel:
         launch: Launch,
         max_output_bytes: int,
         before_done: Callable[[], Awaitable[None]] | None = None,
+        disk_usage: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.kernel_id = kernel_id
         # Runs after a cell ends, before the server hears of it (the files it wrote go up).
         self._before_done = before_done
+        # /content's size, as the files mirror last measured it (one walk, not two).
+        self._disk_usage = disk_usage
         self.gpus = gpus
         self._send = send
         self._launch = launch
@@ -298,7 +299,7 @@ class RunningKernel:
         last: tuple[int | None, ...] = ()
         while True:
             memory = self._launch.cgroup.memory_bytes()
-            disk = await asyncio.to_thread(directory_size, self._launch.workdir)
+            disk = self._disk_usage()
             gpu = await asyncio.to_thread(gpu_memory_used, self.gpus)
             now = tuple(None if v is None else v >> 20 for v in (memory, disk, gpu))
             if now != last:
@@ -321,16 +322,6 @@ def _drain(stream: IO[bytes], kernel_id: str, keep: int = 50) -> None:
         if number < keep:
             log.info("kernel %s stderr: %r", kernel_id[:8], line[:300].decode(errors="replace"))
     stream.close()
-
-
-def directory_size(root: Path) -> int:
-    """Bytes on disk under `root` (symlinks not followed)."""
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-    return total
 
 
 def _exit_reason(manager: AsyncKernelManager) -> str:

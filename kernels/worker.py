@@ -248,6 +248,7 @@ class Worker:
             launch=launch,
             max_output_bytes=self._max_output_bytes,
             before_done=lambda: self._push_soon(workspace),
+            disk_usage=lambda: self._mirror(workspace).workspace.disk_bytes,
         )
         self._kernels[kernel_id] = kernel
         self._workspace_of[kernel_id] = workspace

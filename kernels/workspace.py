@@ -156,6 +156,8 @@ class Workspace:
     seen: dict[str, Seen] = field(default_factory=dict)
     # What the server would not keep, by (size, mtime): not retried until it changes.
     refused: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Bytes on disk of /content's files when the last push walked it (the usage bar).
+    disk_bytes: int | None = None
     # Whether `seen` is known (loaded or built): with no memory of the last sync, the
     # server's files win over whatever an earlier session left in the directory.
     _known: bool = False
@@ -291,6 +293,7 @@ class Workspace:
     def push(self) -> list[str]:
         """Send the server what the kernel changed; the paths sent or deleted."""
         local = dict(self._walk())
+        self.disk_bytes = sum(found.st_blocks * 512 for found in local.values())
         sent: list[str] = []
         for path in sorted(set(self.seen) - set(local)):
             self.client.delete(self.notebook_id, path)

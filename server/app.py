@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
         files = FileStorage(settings, engine, bus, await asyncio.to_thread(make_store, settings))
+        files.start()
         files.on_change = gateway.files_changed
         comments = CommentWatch(engine, rooms, bus)
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)

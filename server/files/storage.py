@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # A blob put moments ago may not be named by its row yet (the commit follows the put):
 # only blobs older than this are swept.
 SWEEP_GRACE = timedelta(hours=1)
+SWEEP_EVERY = timedelta(minutes=10)
 
 
 def make_store(settings: Settings) -> BlobStore:
@@ -52,7 +53,8 @@ class FileStorage:
         )
         self._engine = engine
         self._bus = bus
-        self._sweeps: dict[str, asyncio.Task[int]] = {}
+        self._dirty: set[str] = set()  # notebooks that may hold blobs nothing names
+        self._sweeper: asyncio.Task[None] | None = None
         # A zip is built on disk, up to a notebook's quota: a few at a time, the rest wait.
         self.archive_slots = asyncio.Semaphore(2)
         # Tells the runtime of a notebook that its files changed (set by the gateway).
@@ -106,37 +108,49 @@ class FileStorage:
         )
 
     def sweep_soon(self, notebook_id: str) -> None:
-        """Drop the blobs no row names any more, in the background (one sweep at a time)."""
-        if notebook_id in self._sweeps:
-            return
-        task = asyncio.create_task(asyncio.to_thread(self.sweep, notebook_id))
-        self._sweeps[notebook_id] = task
+        """Mark the notebook for the next sweep. Sweeps run every `SWEEP_EVERY`, not per
+        change: a blob only goes once it is older than the grace anyway, and a log a cell
+        rewrites every 2 s must not list the whole store (an S3 LIST) every 2 s."""
+        self._dirty.add(notebook_id)
 
-        def done(task: asyncio.Task[int]) -> None:
-            self._sweeps.pop(notebook_id, None)
-            if not task.cancelled() and task.exception() is not None:
-                log.error(
-                    "sweeping notebook %s's files failed", notebook_id, exc_info=task.exception()
-                )
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_now_and_then())
 
-        task.add_done_callback(done)
+    async def _sweep_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY.total_seconds())
+            for notebook_id in list(self._dirty):
+                try:
+                    _, waiting = await asyncio.to_thread(self._sweep, notebook_id, SWEEP_GRACE)
+                except Exception:
+                    log.exception("sweeping notebook %s's files failed", notebook_id)
+                    continue
+                if not waiting:
+                    # Unnamed blobs still inside the grace keep the notebook marked.
+                    self._dirty.discard(notebook_id)
 
     def sweep(self, notebook_id: str, grace: timedelta = SWEEP_GRACE) -> int:
         """Delete this notebook's unnamed blobs older than `grace`; how many went."""
+        return self._sweep(notebook_id, grace)[0]
+
+    def _sweep(self, notebook_id: str, grace: timedelta) -> tuple[int, int]:
+        """(blobs deleted, unnamed blobs too young to delete yet)."""
         with Session(self._engine) as db:
             named = service.referenced(db, notebook_id)
         cutoff = utcnow() - grace
-        gone = 0
+        gone = waiting = 0
         for blob in self.store.blobs(notebook_id):
-            if blob.sha256 in named or blob.modified >= cutoff:
+            if blob.sha256 in named:
                 continue
             # Put again since the listing (an upload of the same content, its row about
-            # to be committed)? Then it stays.
+            # to be committed)? Then it stays for now.
             again = self.store.modified(notebook_id, blob.sha256)
-            if again is not None and again < cutoff:
+            if blob.modified < cutoff and again is not None and again < cutoff:
                 self.store.delete(notebook_id, blob.sha256)
                 gone += 1
-        return gone
+            elif again is not None:
+                waiting += 1
+        return gone, waiting
 
     def _on_event(self, event: NotebookEvent) -> None:
         if isinstance(event, NotebookDeleted):
@@ -144,7 +158,9 @@ class FileStorage:
             task.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         self.store.close()
 
 

@@ -338,7 +338,10 @@ async def test_a_kernel_cannot_make_the_worker_remove_folders_outside_content(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     """Removing a file the server deleted tidies its empty folders: through directory
-    descriptors, so a folder the kernel swapped for a symlink leads nowhere."""
+    descriptors, so a folder the kernel replaced by a symlink leads nowhere. (This plants
+    the symlink between syncs; the mid-walk swap race the review proved against the old
+    path-string walk needs renameat2 and thousands of tries, too slow for the suite: the
+    walk is `os.fwalk` and every removal is relative to a held descriptor.)"""
     api = cluster.api("ann")
     nb, _ = notebook_with_code(api, ["pass"])
     victim = tmp_path / "victim"
