@@ -6,13 +6,18 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
-                      complete_reply, inspect_reply
+                      complete_reply, inspect_reply, comm, comm_idle
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed, complete, inspect
+                      shutdown_kernel, files_changed, complete, inspect, comm_msg
 
 `complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
 its shell channel and always answers with the same `request_id`, `status` "busy" when the
 kernel did not answer in time (a cell is running), so the editor falls back at once.
+
+`comm` carries the kernel's `comm_open` / `comm_msg` / `comm_close` (ipywidgets' models),
+whoever caused them; `comm_msg` is a person's widget change going to the kernel's shell, and
+`comm_idle` says the kernel has finished with it (the kernel's idle status for it), which
+is what paces a widget's next change. Binary buffers travel base64-encoded.
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -223,6 +228,38 @@ class InspectReply(_Message):
     text: str = Field(default="", max_length=MAX_INSPECT_CHARS)
 
 
+CommType = Literal["comm_open", "comm_msg", "comm_close"]
+# One comm message, buffers included, is at most this big (a widget's state, an image's bytes).
+MAX_COMM_BYTES = 10 * 1024 * 1024
+MAX_COMM_BUFFERS = 64
+_B64 = Annotated[str, Field(max_length=MAX_COMM_BYTES * 4 // 3 + 4)]
+_MSG_ID = Field(default="", max_length=128)
+
+
+class Comm(_Message):
+    """A comm message the kernel sent on IOPub. `parent_msg_id` is the kernel message it
+    answers (a person's `comm_msg`, or an execution): ipywidgets' `echo_update` names the
+    change it echoes by it."""
+
+    type: Literal["comm"] = "comm"
+    kernel_id: str = _ID
+    msg_type: CommType
+    comm_id: str = _ID
+    target_name: str = Field(default="", max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+    parent_msg_id: str = _MSG_ID
+
+
+class CommIdle(_Message):
+    """The kernel is done with the `comm_msg` `msg_id` (its handlers ran)."""
+
+    type: Literal["comm_idle"] = "comm_idle"
+    kernel_id: str = _ID
+    msg_id: str = Field(min_length=1, max_length=128)
+
+
 FromWorker = Annotated[
     Hello
     | Heartbeat
@@ -235,7 +272,9 @@ FromWorker = Annotated[
     | InputRequest
     | ExecuteDone
     | CompleteReply
-    | InspectReply,
+    | InspectReply
+    | Comm
+    | CommIdle,
     Field(discriminator="type"),
 ]
 
@@ -316,6 +355,18 @@ class Inspect(_Message):
     detail_level: Literal[0, 1] = 0
 
 
+class CommMsg(_Message):
+    """A person's message to the kernel's comm `comm_id` (a widget change), sent on the
+    kernel's shell channel as a `comm_msg` whose msg_id is `msg_id`."""
+
+    type: Literal["comm_msg"] = "comm_msg"
+    kernel_id: str = _ID
+    msg_id: str = Field(min_length=1, max_length=128)
+    comm_id: str = _ID
+    data: dict[str, Any]
+    buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+
+
 FromServer = Annotated[
     Welcome
     | StartKernel
@@ -325,7 +376,8 @@ FromServer = Annotated[
     | ShutdownKernel
     | FilesChanged
     | Complete
-    | Inspect,
+    | Inspect
+    | CommMsg,
     Field(discriminator="type"),
 ]
 

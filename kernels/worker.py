@@ -180,6 +180,8 @@ class Worker:
             await kernel.interrupt()
         elif isinstance(message, m.InputReply):
             kernel.reply_input(message.value)
+        elif isinstance(message, m.CommMsg):
+            kernel.comm_msg(message)
         elif isinstance(message, m.Complete | m.Inspect):
             self._spawn(self._query(kernel, message, send))
         elif isinstance(message, m.ShutdownKernel):

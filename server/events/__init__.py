@@ -8,6 +8,9 @@ carries (`types`), and the in-process bus that feeds it (`bus`).
     runtime.warning          a limit stops the runtime soon: `reason`, `seconds_left`, `deadline`
     kernel.input_requested   a cell waits for input: `cell_id`, `username`, `prompt`, `password`
     kernel.input_answered    `cell_id`
+    widget.comm              a kernel widget's comm message: `seq`, `msg_type`, `comm_id`,
+                             `data`, `metadata`, `buffers`, `parent_msg_id`
+    widget.reset             the widgets' kernel is gone: `seq`
     thread.created           `thread`
     thread.updated           `thread`
     thread.orphaned          the threads' cells were deleted: `thread_ids`, `cell_ids`

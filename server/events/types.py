@@ -94,6 +94,29 @@ class InputAnswered(Event):
     cell_id: str
 
 
+class WidgetComm(Event):
+    """A comm message of the kernel's widgets (ipywidgets): `comm_open`, `comm_msg`
+    (`data.method` update, echo_update, custom) or `comm_close`, buffers base64-encoded.
+    `seq` orders them against the snapshot at GET .../widgets; `parent_msg_id` is the
+    person's msg_id that an echo_update answers."""
+
+    type: Literal["widget.comm"] = "widget.comm"
+    seq: int
+    msg_type: str
+    comm_id: str
+    data: JsonObject
+    metadata: JsonObject
+    buffers: list[str]
+    parent_msg_id: str
+
+
+class WidgetsReset(Event):
+    """The kernel the widgets belonged to is gone (restarted, stopped, lost)."""
+
+    type: Literal["widget.reset"] = "widget.reset"
+    seq: int
+
+
 # --- comments -------------------------------------------------------------------------------
 
 
@@ -174,6 +197,8 @@ NotebookEvent = Annotated[
     | RuntimeLimitWarning
     | InputRequested
     | InputAnswered
+    | WidgetComm
+    | WidgetsReset
     | ThreadCreated
     | ThreadUpdated
     | ThreadsOrphaned

@@ -25,8 +25,9 @@ from server.collab.rooms import RoomManager
 from server.config import Settings
 from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import EventBus
-from server.events.types import NotebookDeleted, NotebookEvent
+from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.comms import WidgetRelay
 from server.gateway.models import (
     CompleteRequest,
     Completions,
@@ -62,6 +63,7 @@ class Gateway:
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queries = completion.KernelQueries()
+        self.widgets = WidgetRelay(bus)
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
@@ -126,6 +128,22 @@ class Gateway:
     async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
         return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
 
+    def widget_state(self, notebook_id: str) -> dict[str, Any]:
+        """The widgets of the notebook's running kernel, as a page starts from them."""
+        placement = self._running(notebook_id)
+        return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
+
+    async def widget_message(
+        self, notebook_id: str, comm_id: str, msg_id: str, data: dict[str, Any], buffers: list[str]
+    ) -> bool:
+        """An editor's message to a widget; True once the kernel is idle after it."""
+        placement = self._running(notebook_id)
+        return await self.widgets.send(notebook_id, placement, comm_id, msg_id, data, buffers)
+
+    def _running(self, notebook_id: str) -> Placement | None:
+        runtime = self._runtimes.get(notebook_id)
+        return runtime.running_kernel if runtime is not None else None
+
     def _kernel_of(self, notebook_id: str) -> Placement:
         """The notebook's running kernel; a question about code never starts one."""
         runtime = self._runtimes.get(notebook_id)
@@ -148,8 +166,14 @@ class Gateway:
                 runtime.mark_waiting()
 
     def _on_event(self, event: NotebookEvent) -> None:
+        if isinstance(event, RuntimeStatusChanged):
+            # A kernel restarting, stopped or lost takes its widgets with it.
+            if event.runtime.get("status") not in ("idle", "busy"):
+                self.widgets.reset(event.notebook_id)
+            return
         if not isinstance(event, NotebookDeleted):
             return
+        self.widgets.reset(event.notebook_id)
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
             task = asyncio.create_task(
@@ -216,6 +240,12 @@ class Gateway:
             return  # a kernel the server already let go of
         if isinstance(message, m.CompleteReply | m.InspectReply):
             self._queries.answer(message)
+            return
+        if isinstance(message, m.Comm):
+            self.widgets.from_kernel(placement.owner, message)
+            return
+        if isinstance(message, m.CommIdle):
+            self.widgets.idle(message)
             return
         runtime = self._runtimes.get(placement.owner)
         if runtime is None:

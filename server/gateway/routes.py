@@ -1,6 +1,6 @@
 """REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type,
-completion and inspection; worker tokens and the worker list (admins); the socket workers
-dial into."""
+completion and inspection, widget state and widget messages; worker tokens and the worker
+list (admins); the socket workers dial into."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from server.gateway.models import (
     InspectRequest,
     RuntimeChange,
     RuntimeStatus,
+    WidgetMessage,
+    WidgetMessageDone,
+    WidgetState,
     WorkerPublic,
     WorkerTokenCreate,
     WorkerTokenCreated,
@@ -99,6 +102,25 @@ async def inspect(request: InspectRequest, access: Editable, services: AppServic
     """Shift+Tab: the kernel's help on the name at the cursor, as plain text; 409 and
     "busy" as for completion."""
     return await services.gateway.inspect(access[0].id, request)
+
+
+@router.get("/api/notebooks/{notebook_id}/widgets")
+async def widget_state(access: Readable, services: AppServices) -> WidgetState:
+    """The current state of every widget of the running kernel (empty when none runs)."""
+    return WidgetState.model_validate(services.gateway.widget_state(access[0].id))
+
+
+@router.post("/api/notebooks/{notebook_id}/widgets/{comm_id}")
+async def widget_message(
+    comm_id: str, message: WidgetMessage, access: Editable, services: AppServices
+) -> WidgetMessageDone:
+    """An editor moves a slider, clicks a button: the message goes to the kernel's widget
+    (404 when the running kernel has no such widget), and the answer comes once the kernel
+    has handled it. Everyone's widget moves with the kernel's echo (`widget.comm`)."""
+    idle = await services.gateway.widget_message(
+        access[0].id, comm_id, message.msg_id, message.data, message.buffers
+    )
+    return WidgetMessageDone(idle=idle)
 
 
 @router.get("/api/notebooks/{notebook_id}/runtime")

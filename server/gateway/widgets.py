@@ -1,0 +1,120 @@
+"""The shared state of a notebook's widgets (ipywidgets models), kept by the server.
+
+The kernel is the source of truth: every `comm_open`, `update` and `echo_update` it sends
+is applied here (buffers included) and broadcast to every page as a `widget.comm` event; a
+page opened later starts from `snapshot()`. A person's change goes to the kernel only; the
+kernel's `echo_update` of it is what moves everyone's widget, the sender's included (the
+sender's widget manager recognises its own echo by the msg_id and does not apply it twice).
+A store belongs to one kernel: a new kernel starts an empty one.
+
+Pure: messages in, state and events out, no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernels import messages as m
+
+WIDGET_TARGET = "jupyter.widget"
+# What a person may send to a widget: a state change, or a custom message (a click).
+PERSON_METHODS = frozenset({"update", "custom"})
+# Every event of every store is numbered from one counter: a page that loaded a snapshot
+# numbered N drops the events up to N it also received, across kernel restarts too.
+_sequence = itertools.count(1)
+
+
+def next_seq() -> int:
+    return next(_sequence)
+
+
+BufferPath = tuple[str | int, ...]
+
+
+@dataclass
+class WidgetModel:
+    comm_id: str
+    state: dict[str, Any]
+    metadata: dict[str, Any]
+    buffers: dict[BufferPath, str] = field(default_factory=dict)  # path -> base64
+
+    def public(self) -> dict[str, Any]:
+        paths = list(self.buffers)
+        return {
+            "comm_id": self.comm_id,
+            "state": self.state,
+            "metadata": self.metadata,
+            "buffer_paths": [list(path) for path in paths],
+            "buffers": [self.buffers[path] for path in paths],
+        }
+
+    def apply(self, state: dict[str, Any], paths: list[BufferPath], buffers: list[str]) -> None:
+        """A delta: its keys replace ours; a buffer at a path replaces what was there."""
+        for key, value in state.items():
+            self.state[key] = copy.deepcopy(value)
+            self.buffers = {p: b for p, b in self.buffers.items() if p[0] != key}
+        for path, buffer in zip(paths, buffers, strict=False):
+            if path and path[0] in state:
+                self.buffers[path] = buffer
+
+
+def buffer_paths(data: dict[str, Any]) -> list[BufferPath]:
+    raw = data.get("buffer_paths")
+    if not isinstance(raw, list):
+        return []
+    paths: list[BufferPath] = []
+    for path in raw:
+        if isinstance(path, list) and path and all(isinstance(p, str | int) for p in path):
+            paths.append(tuple(path))
+        else:
+            paths.append(())  # keeps the pairing of paths and buffers by position
+    return paths
+
+
+class WidgetStore:
+    """The widget models of one kernel, as the kernel last described them."""
+
+    def __init__(self, kernel_id: str) -> None:
+        self.kernel_id = kernel_id
+        self.models: dict[str, WidgetModel] = {}
+        self.seq = 0
+
+    def apply(self, comm: m.Comm) -> bool:
+        """Apply one of the kernel's comm messages; False when it concerns no widget (another
+        comm target, a comm never opened) and should not be passed on."""
+        data = comm.data
+        if comm.msg_type == "comm_open":
+            if comm.target_name != WIDGET_TARGET or not isinstance(data.get("state"), dict):
+                return False
+            opened = WidgetModel(comm.comm_id, {}, dict(comm.metadata))
+            opened.apply(data["state"], buffer_paths(data), comm.buffers)
+            self.models[comm.comm_id] = opened
+            return True
+        model = self.models.get(comm.comm_id)
+        if model is None:
+            return False
+        if comm.msg_type == "comm_close":
+            del self.models[comm.comm_id]
+            return True
+        state = data.get("state")
+        if data.get("method") in ("update", "echo_update") and isinstance(state, dict):
+            model.apply(state, buffer_paths(data), comm.buffers)
+        return True
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [model.public() for model in self.models.values()]
+
+
+def person_message_problem(store: WidgetStore | None, comm_id: str, data: dict[str, Any]) -> str:
+    """Why a person's message to a widget is refused; "" when it may go to the kernel."""
+    if store is None or comm_id not in store.models:
+        return "no such widget in the running kernel"
+    method = data.get("method")
+    if method not in PERSON_METHODS:
+        return "a widget message is an update or a custom message"
+    if method == "update" and not isinstance(data.get("state"), dict):
+        return "an update carries a state object"
+    return ""
