@@ -2,7 +2,7 @@
 import * as esbuild from 'esbuild'
 
 await esbuild.build({
-  entryPoints: { app: 'src/main.js', frame: 'src/frame.js' },
+  entryPoints: { app: 'src/main.js', frame: 'src/frame.js', 'widgets-manager': 'src/widgets-manager.js' },
   bundle: true,
   minify: true,
   format: 'esm',

@@ -10,6 +10,8 @@ import { SidePanel } from './panel.js'
 import { commandFor } from './commands.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
+import { renderOutput, setWidgetRenderer } from './outputs.js'
+import { Widgets } from './widgets.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -80,6 +82,8 @@ class Notebook {
     this.me = me
     this.info = info
     this.canEdit = info.role === 'owner' || info.role === 'editor'
+    this.widgets = new Widgets(info.id, { canEdit: this.canEdit, renderOutput })
+    setWidgetRenderer((data) => this.widgets.render(data))
     this.doc = new Y.Doc()
     this.cells = this.doc.getArray('cells')
     // Only edits need keeping: a reader's would be refused by the server anyway (and what
@@ -400,6 +404,8 @@ class Notebook {
     const socket = new WebSocket(`${scheme}://${location.host}/api/notebooks/${this.info.id}/events`)
     socket.addEventListener('message', (event) => {
       const message = JSON.parse(event.data)
+      if (message.type === 'hello') this.widgets.connected()
+      this.widgets.event(message)
       if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
       else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)

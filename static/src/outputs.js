@@ -51,6 +51,12 @@ function sandboxed (html) {
   return frame
 }
 
+// Widget views (ipywidgets) are drawn by widgets.js once a notebook sets it up; without it,
+// their text/plain stands in.
+let widgetRenderer = null
+export function setWidgetRenderer (render) { widgetRenderer = render }
+const WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
+
 const ORDER = ['application/javascript', 'text/html', 'text/markdown', 'text/latex', 'image/svg+xml', 'image/png', 'image/jpeg', 'application/json', 'text/plain']
 
 function richest (data) {
@@ -59,6 +65,7 @@ function richest (data) {
 }
 
 function renderData (data) {
+  if (data[WIDGET_VIEW] && widgetRenderer) return widgetRenderer(data)
   const mime = richest(data)
   const value = data[mime]
   switch (mime) {

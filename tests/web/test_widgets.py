@@ -1,0 +1,150 @@
+"""ipywidgets shared between people (issue 11), in Chromium with two people and a real
+kernel: a slider moved by one moves for both and the kernel sees each move once; a
+tqdm.notebook bar progresses in both pages; a viewer sees widgets but cannot move them; a
+page opened later shows the current state. And the pure part of static/src/widgets.js."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from kernels.environments import SCIENTIFIC_STACK
+from tests.gateway.conftest import Cluster, running_cluster
+from tests.gateway.helpers import text_of
+from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
+from tests.support_web import run_module
+from tests.web.test_editor import ann_and_ben
+
+SLIDER = (
+    "import ipywidgets as w\n"
+    "changes = []\n"
+    "slider = w.IntSlider(value=1, max=50, description='n')\n"
+    "slider.observe(lambda change: changes.append(change['new']), 'value')\n"
+    "slider"
+)
+TQDM = (
+    "from tqdm.notebook import tqdm\n"
+    "import time\n"
+    "for i in tqdm(range(30), desc='steps'):\n"
+    "    time.sleep(0.15)"
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A server with one worker whose kernels have the scientific stack (ipywidgets, tqdm)."""
+    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    data = tmp_path_factory.mktemp("widgets")
+    with running_cluster(data, {"cpu-1": []}, TANDEM_ENVIRONMENTS=environments) as cluster:
+        yield cluster
+
+
+def test_events_up_to_the_snapshot_are_dropped() -> None:
+    events = [{"seq": 3}, {"seq": 5}, {"seq": 6}, {}]
+    assert run_module("widgets.js", "m.eventsAfter(...args)", events, 5) == [{"seq": 6}]
+
+
+async def execute(api: Api, notebook: str, cell_id: str) -> None:
+    response = api.client.post(f"/api/notebooks/{notebook}/execute", json={"cell_ids": [cell_id]})
+    assert response.status_code == 202, response.text
+
+
+async def printed(cluster: Cluster, api: Api, notebook: str, cell_id: str) -> str:
+    """Run the cell and return what it printed."""
+    token = cluster.person("ann").token
+    async with YClient(sync_url(cluster.server, notebook, token)) as client:
+        await eventually(lambda: bool(client.cells), 10)
+        before = text_of(client, cell_id)
+        await execute(api, notebook, cell_id)
+        await eventually(lambda: text_of(client, cell_id) not in ("", before), 30)
+        return text_of(client, cell_id).strip()
+
+
+def slider_in(page: Page) -> tuple[object, object]:
+    slider = page.locator(".widget-slider").first
+    return slider.locator(".noUi-handle"), slider.locator(".widget-readout")
+
+
+async def test_a_slider_moved_by_one_moves_for_both_and_the_kernel_sees_it_once(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [SLIDER, "print(changes)"], title="Slider")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("1", timeout=60_000)  # type: ignore[attr-defined]
+        # Ben moves it with the keyboard, one step at a time: both pages follow each step.
+        handle, _ = slider_in(theirs)
+        await handle.focus()  # type: ignore[attr-defined]
+        for value in (2, 3, 4):
+            await theirs.keyboard.press("ArrowRight")
+            for page in (mine, theirs):
+                await expect(slider_in(page)[1]).to_have_text(str(value))  # type: ignore[attr-defined]
+        assert await printed(stack, ann, notebook, ids[1]) == "[2, 3, 4]"
+
+        # Ann drags it: ben's follows to where she let go, and the kernel saw each value
+        # once, in order, ending there.
+        handle, readout = slider_in(mine)
+        box = await handle.bounding_box()  # type: ignore[attr-defined]
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        await mine.mouse.move(x, y)
+        await mine.mouse.down()
+        for step in range(1, 9):
+            await mine.mouse.move(x + 15 * step, y)
+        await mine.mouse.up()
+        value = (await readout.text_content() or "").strip()  # type: ignore[attr-defined]
+        assert value.isdigit() and int(value) > 4, value
+        await expect(slider_in(theirs)[1]).to_have_text(value)  # type: ignore[attr-defined]
+        seen = json.loads(await printed(stack, ann, notebook, ids[1]))
+        assert seen[:3] == [2, 3, 4] and seen[-1] == int(value), seen
+        assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
+
+        # A page opened (or reloaded) later shows the slider where it is now.
+        await theirs.reload()
+        await expect(slider_in(theirs)[1]).to_have_text(value, timeout=30_000)  # type: ignore[attr-defined]
+
+
+async def test_tqdm_notebook_progresses_in_both_pages(stack: Cluster, browser: Browser) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [TQDM], title="Progress")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            bar = page.locator(".widget-hprogress, .widget-progress").first
+            await expect(bar).to_be_visible(timeout=60_000)
+            # Part way, then done: the bar's text moves while the loop runs.
+            label = page.locator(".widget-html").filter(has_text=re.compile(r"/30"))
+            await expect(label.first).to_contain_text(re.compile(r"\b([1-9]|1\d|2[0-9])/30\b"))
+        for page in (mine, theirs):
+            label = page.locator(".widget-html").filter(has_text=re.compile(r"/30"))
+            await expect(label.first).to_contain_text("30/30", timeout=30_000)
+            fill = page.locator(".progress-bar").first
+            await expect(fill).to_have_attribute("style", re.compile(r"width: 100%"))
+
+
+async def test_a_viewer_sees_widgets_but_cannot_move_them(stack: Cluster, browser: Browser) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [SLIDER, "print(changes)"], title="Viewer")
+    async with ann_and_ben(browser, stack, notebook, ben_role="viewer") as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("1", timeout=60_000)  # type: ignore[attr-defined]
+        handle, readout = slider_in(theirs)
+        await handle.click(force=True)  # type: ignore[attr-defined]
+        await theirs.keyboard.press("ArrowRight")
+        await theirs.keyboard.press("End")
+        box = await handle.bounding_box()  # type: ignore[attr-defined]
+        assert box is not None
+        await theirs.mouse.click(box["x"] + 200, box["y"] + box["height"] / 2)
+        await expect(readout).to_have_text("1")  # type: ignore[attr-defined]
+        # Ann's moves still reach the viewer.
+        await slider_in(mine)[0].focus()  # type: ignore[attr-defined]
+        await mine.keyboard.press("ArrowRight")
+        await expect(readout).to_have_text("2")  # type: ignore[attr-defined]
+        assert await printed(stack, ann, notebook, ids[1]) == "[2]"
