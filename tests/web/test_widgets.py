@@ -5,6 +5,7 @@ page opened later shows the current state. And the pure part of static/src/widge
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ async def test_a_slider_moved_by_one_moves_for_both_and_the_kernel_sees_it_once(
         await expect(slider_in(theirs)[1]).to_have_text(value)  # type: ignore[attr-defined]
         seen = json.loads(await printed(stack, ann, notebook, ids[1]))
         assert seen[:3] == [2, 3, 4] and seen[-1] == int(value), seen
-        assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
+        assert all(a != b for a, b in itertools.pairwise(seen)), seen
 
         # A page opened (or reloaded) later shows the slider where it is now.
         await theirs.reload()
