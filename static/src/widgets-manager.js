@@ -15,6 +15,8 @@ import { Widget } from '@lumino/widgets'
 import * as base from '@jupyter-widgets/base'
 import * as controls from '@jupyter-widgets/controls'
 import '@jupyter-widgets/controls/css/widgets.css'
+import './widgets.css'
+import { userClasses } from './content-policy.js'
 import { sanitizeHtml } from './sanitize.js'
 
 const PROTOCOL = '2' // ipywidgets 8 models: @jupyter-widgets/base 2.x, controls 2.x
@@ -38,6 +40,15 @@ class HTMLMathView extends controls.HTMLMathView {
     this.typeset(this.content)
     return Object.getPrototypeOf(controls.HTMLMathView.prototype).update.call(this)
   }
+}
+
+// Classes a kernel adds (`widget.add_class`) are renamed as the sanitiser renames an
+// author's (`user-…`), so none is one of the page's own; ipywidgets' own stay as they are.
+const OWN_CLASS = /^(mod-|widget-|jupyter-|lm-|p-|noUi-|progress-bar-|alert$|alert-)/
+const updateClasses = base.DOMWidgetView.prototype.update_classes
+base.DOMWidgetView.prototype.update_classes = function (oldClasses, newClasses, el) {
+  const rename = (names) => (names || []).map((name) => OWN_CLASS.test(name) ? name : userClasses(name))
+  return updateClasses.call(this, rename(oldClasses), rename(newClasses), el)
 }
 
 // ipywidgets' error view writes the error (which names what the kernel asked for) as HTML

@@ -149,3 +149,42 @@ async def test_a_viewer_sees_widgets_but_cannot_move_them(stack: Cluster, browse
         await mine.keyboard.press("ArrowRight")
         await expect(readout).to_have_text("2")  # type: ignore[attr-defined]
         assert await printed(stack, ann, notebook, ids[1]) == "[2]"
+
+
+HOSTILE = (
+    "import ipywidgets as w, traitlets as t\n"
+    "from IPython.display import display\n"
+    "page = w.HTML('<b>bold</b><img src=x onerror=\"window.pwned = 1\">'\n"
+    "              '<script>window.pwned = 2</script><style>body{display:none}</style>')\n"
+    "page.add_class('banner')\n"
+    "class Remote(w.DOMWidget):\n"
+    "    _model_name = t.Unicode('RemoteModel').tag(sync=True)\n"
+    "    _model_module = t.Unicode('https://evil.example/widget.js').tag(sync=True)\n"
+    "    _view_name = t.Unicode('RemoteView').tag(sync=True)\n"
+    "    _view_module = t.Unicode('https://evil.example/widget.js').tag(sync=True)\n"
+    "display(page, Remote(), w.Button(description='<i>x</i>', icon='check'))"
+)
+
+
+async def test_widget_html_is_sanitised_and_no_named_module_loads(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [HOSTILE], title="Hostile widgets")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        requests: list[str] = []
+        theirs.on("request", lambda request: requests.append(request.url))
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            html = page.locator(".widget-html")
+            await expect(html.locator("b")).to_have_text("bold", timeout=60_000)
+            # No handler, no script, no style sheet; the author's class is renamed.
+            assert await html.locator("img").get_attribute("onerror") is None
+            await expect(html.locator("script, style")).to_have_count(0)
+            await expect(html).to_have_class(re.compile(r"\buser-banner\b"))
+            await expect(page.locator(".banner:not([hidden])")).to_have_count(0)
+            await expect(page.locator(".widget-unsupported")).to_contain_text("cannot be shown")
+            # A button's description is text.
+            await expect(page.locator(".widget-button")).to_contain_text("<i>x</i>")
+            assert await page.evaluate("window.pwned") is None
+        assert not [url for url in requests if "evil.example" in url]
