@@ -248,6 +248,15 @@ class RunningKernel:
                 continue
             execution = self._executions.get(parent_id)
             if execution is None:
+                if msg_type in m.OUTPUT_TYPES and parent_id in self._comm_msgs:
+                    await self._send(
+                        m.WidgetOutput(
+                            kernel_id=self.kernel_id,
+                            parent_msg_id=parent_id,
+                            msg_type=msg_type,
+                            content=cap_output(msg_type, msg["content"], self._max_output_bytes),
+                        )
+                    )
                 continue  # output of no execution of ours (a thread printing later, say)
             if msg_type in m.OUTPUT_TYPES:
                 await self._send(
@@ -256,6 +265,7 @@ class RunningKernel:
                         execution_id=execution.execution_id,
                         msg_type=msg_type,
                         content=cap_output(msg_type, msg["content"], self._max_output_bytes),
+                        parent_msg_id=parent_id[:128],
                     )
                 )
             elif msg_type == "status" and msg["content"].get("execution_state") == "idle":

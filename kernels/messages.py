@@ -6,7 +6,7 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
-                      complete_reply, inspect_reply, comm, comm_idle
+                      complete_reply, inspect_reply, comm, comm_idle, widget_output
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
                       shutdown_kernel, files_changed, complete, inspect, comm_msg
 
@@ -17,7 +17,8 @@ kernel did not answer in time (a cell is running), so the editor falls back at o
 `comm` carries the kernel's `comm_open` / `comm_msg` / `comm_close` (ipywidgets' models),
 whoever caused them; `comm_msg` is a person's widget change going to the kernel's shell, and
 `comm_idle` says the kernel has finished with it (the kernel's idle status for it), which
-is what paces a widget's next change. Binary buffers travel base64-encoded.
+is what paces a widget's next change; `widget_output` is what a widget callback printed.
+Binary buffers travel base64-encoded.
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -176,6 +177,20 @@ class Output(_Message):
     execution_id: str = _ID
     msg_type: OutputType
     content: dict[str, Any]
+    # The kernel's msg_id of the request it answers: an ipywidgets Output widget captures
+    # the outputs of the request its `msg_id` names (`with out:`).
+    parent_msg_id: str = Field(default="", max_length=128)
+
+
+class WidgetOutput(_Message):
+    """An IOPub output of a widget callback: its parent is a person's `comm_msg`, not an
+    execution (`interact` printing into its Output widget)."""
+
+    type: Literal["widget_output"] = "widget_output"
+    kernel_id: str = _ID
+    parent_msg_id: str = Field(min_length=1, max_length=128)
+    msg_type: OutputType
+    content: dict[str, Any]
 
 
 class InputRequest(_Message):
@@ -274,7 +289,8 @@ FromWorker = Annotated[
     | CompleteReply
     | InspectReply
     | Comm
-    | CommIdle,
+    | CommIdle
+    | WidgetOutput,
     Field(discriminator="type"),
 ]
 

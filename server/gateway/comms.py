@@ -6,19 +6,26 @@ Down: an editor's message to a widget (POST .../widgets/{comm_id}) is checked ag
 store and sent to the worker as `comm_msg`; the request returns once the kernel is idle
 after it (`comm_idle`), which is what paces the widget's next change, or after a timeout.
 When the notebook's kernel changes or stops, its store is dropped (`widget.reset`).
+Outputs of a request an Output widget captures go into it (`capture`), not into the cell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from kernels import messages as m
 from server.errors import InvalidInput, NotFound
 from server.events.bus import EventBus
 from server.events.types import WidgetComm, WidgetsReset
 from server.gateway.registry import Placement
-from server.gateway.widgets import WidgetStore, next_seq, person_message_problem
+from server.gateway.widgets import (
+    WidgetStore,
+    capture,
+    next_seq,
+    person_message_problem,
+)
 
 # How long a person's widget change waits for the kernel before the page may send the next
 # one anyway (a kernel running a long cell handles comm messages only when it ends).
@@ -64,6 +71,34 @@ class WidgetRelay:
                 parent_msg_id=page_msg_id(comm.parent_msg_id),
             )
         )
+
+    def capture(
+        self,
+        notebook_id: str,
+        kernel_id: str,
+        parent_msg_id: str,
+        msg_type: str,
+        content: dict[str, Any],
+    ) -> bool:
+        """Put an output into the Output widget capturing its request; False when none does."""
+        store = self.store(notebook_id, kernel_id)
+        model = store.capturing(parent_msg_id) if store is not None else None
+        if store is None or model is None or not capture(model, msg_type, content):
+            return False
+        store.seq = next_seq()
+        self._bus.publish(
+            WidgetComm(
+                notebook_id=notebook_id,
+                seq=store.seq,
+                msg_type="comm_msg",
+                comm_id=model.comm_id,
+                data={"method": "update", "state": {"outputs": model.state["outputs"]}},
+                metadata={},
+                buffers=[],
+                parent_msg_id="",
+            )
+        )
+        return True
 
     def reset(self, notebook_id: str) -> None:
         if self._stores.pop(notebook_id, None) is not None:

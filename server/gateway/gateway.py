@@ -247,6 +247,16 @@ class Gateway:
         if isinstance(message, m.CommIdle):
             self.widgets.idle(message)
             return
+        if isinstance(message, m.Output | m.WidgetOutput) and self.widgets.capture(
+            placement.owner,
+            message.kernel_id,
+            message.parent_msg_id,
+            message.msg_type,
+            message.content,
+        ):
+            return  # into an Output widget, not the cell
+        if isinstance(message, m.WidgetOutput):
+            return
         runtime = self._runtimes.get(placement.owner)
         if runtime is None:
             return

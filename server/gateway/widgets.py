@@ -7,6 +7,10 @@ kernel's `echo_update` of it is what moves everyone's widget, the sender's inclu
 sender's widget manager recognises its own echo by the msg_id and does not apply it twice).
 A store belongs to one kernel: a new kernel starts an empty one.
 
+Output widgets capture here too: while an Output model's `msg_id` names a kernel request
+(`with out:`, or `interact` running its function), that request's outputs go into the
+model's `outputs` instead of the cell, as JupyterLab's widget manager does in the browser.
+
 Pure: messages in, state and events out, no I/O.
 """
 
@@ -20,6 +24,10 @@ from typing import Any
 from kernels import messages as m
 
 WIDGET_TARGET = "jupyter.widget"
+OUTPUT_MODULE = "@jupyter-widgets/output"
+# What one Output widget keeps: the newest outputs, streams of one name merged.
+MAX_CAPTURED_OUTPUTS = 100
+MAX_CAPTURED_TEXT = 1_000_000
 # What a person may send to a widget: a state change, or a custom message (a click).
 PERSON_METHODS = frozenset({"update", "custom"})
 # Every event of every store is numbered from one counter: a page that loaded a snapshot
@@ -40,6 +48,7 @@ class WidgetModel:
     state: dict[str, Any]
     metadata: dict[str, Any]
     buffers: dict[BufferPath, str] = field(default_factory=dict)  # path -> base64
+    clear_on_next: bool = False  # clear_output(wait=True) came: the next output clears
 
     def public(self) -> dict[str, Any]:
         paths = list(self.buffers)
@@ -104,8 +113,76 @@ class WidgetStore:
             model.apply(state, buffer_paths(data), comm.buffers)
         return True
 
+    def capturing(self, parent_msg_id: str) -> WidgetModel | None:
+        """The Output widget that captures the outputs of this kernel request, if any."""
+        if not parent_msg_id:
+            return None
+        for model in self.models.values():
+            state = model.state
+            if state.get("_model_module") == OUTPUT_MODULE and state.get("msg_id") == parent_msg_id:
+                return model
+        return None
+
     def snapshot(self) -> list[dict[str, Any]]:
         return [model.public() for model in self.models.values()]
+
+
+def capture(model: WidgetModel, msg_type: str, content: dict[str, Any]) -> bool:
+    """Put one IOPub output into an Output widget's `outputs`; False when it is not one
+    an Output widget keeps (an input echo, a display update)."""
+    if msg_type == "clear_output":
+        if content.get("wait"):
+            model.clear_on_next = True
+        else:
+            model.state["outputs"] = []
+        return True
+    output = nbformat_output(msg_type, content)
+    if output is None:
+        return False
+    outputs = [] if model.clear_on_next else list(model.state.get("outputs") or [])
+    model.clear_on_next = False
+    last = outputs[-1] if outputs else None
+    if (
+        output["output_type"] == "stream"
+        and isinstance(last, dict)
+        and last.get("output_type") == "stream"
+        and last.get("name") == output["name"]
+    ):
+        text = str(last.get("text", "")) + output["text"]
+        outputs[-1] = {**last, "text": text[-MAX_CAPTURED_TEXT:]}
+    else:
+        outputs.append(output)
+    model.state["outputs"] = outputs[-MAX_CAPTURED_OUTPUTS:]
+    return True
+
+
+def nbformat_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    if msg_type == "stream":
+        name = content.get("name")
+        return {
+            "output_type": "stream",
+            "name": name if name in ("stdout", "stderr") else "stdout",
+            "text": str(content.get("text", ""))[-MAX_CAPTURED_TEXT:],
+        }
+    if msg_type in ("display_data", "execute_result"):
+        data, metadata = content.get("data"), content.get("metadata")
+        output: dict[str, Any] = {
+            "output_type": msg_type,
+            "data": data if isinstance(data, dict) else {},
+            "metadata": metadata if isinstance(metadata, dict) else {},
+        }
+        if msg_type == "execute_result":
+            output["execution_count"] = content.get("execution_count")
+        return output
+    if msg_type == "error":
+        traceback = content.get("traceback")
+        return {
+            "output_type": "error",
+            "ename": str(content.get("ename", "")),
+            "evalue": str(content.get("evalue", "")),
+            "traceback": [str(line) for line in traceback] if isinstance(traceback, list) else [],
+        }
+    return None
 
 
 def person_message_problem(store: WidgetStore | None, comm_id: str, data: dict[str, Any]) -> str:

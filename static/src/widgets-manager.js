@@ -119,6 +119,12 @@ class ServerComm {
     return msgId
   }
 
+  // A change the server refused (or never got): the widget goes back to the server's
+  // state, delivered as the echo of that change so the model stops waiting for it.
+  restore (msgId, model) {
+    this.receive({ msg_type: 'comm_msg', data: { method: 'echo_update', state: model.state, buffer_paths: model.buffer_paths }, metadata: {}, buffers: model.buffers, parent_msg_id: msgId })
+  }
+
   on_msg (callback) { this._onMsg = callback }
 
   on_close (callback) { this._onClose = callback }

@@ -91,12 +91,19 @@ export class Widgets {
   }
 
   async send (commId, msgId, data, buffers) {
-    if (!this.canEdit) return
     try {
+      if (!this.canEdit) throw new Error('only editors change widgets')
       await api('POST', `/api/notebooks/${this.notebookId}/widgets/${encodeURIComponent(commId)}`, { msg_id: msgId, data, buffers })
     } catch (error) {
       console.warn('widget change not sent:', error.message)
+      if (data?.method === 'update') this.run(() => this.restore(commId, msgId))
     }
+  }
+
+  async restore (commId, msgId) {
+    const snapshot = await api('GET', `/api/notebooks/${this.notebookId}/widgets`)
+    const model = snapshot.models.find((m) => m.comm_id === commId)
+    if (model && this.manager) this.manager.comms.get(commId)?.restore(msgId, model)
   }
 
   // The node an output of a widget view becomes: filled once its model is there. A viewer's

@@ -14,7 +14,7 @@ import pytest
 from kernels import messages as m
 from kernels.environments import SCIENTIFIC_STACK
 from server.gateway.comms import page_msg_id
-from server.gateway.widgets import WidgetStore, person_message_problem
+from server.gateway.widgets import WidgetStore, capture, person_message_problem
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import Events, events_url, run, text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
@@ -58,6 +58,31 @@ def test_store_ignores_other_comm_targets_and_unknown_comms() -> None:
     assert store.snapshot() == []
 
 
+def test_an_output_widget_captures_the_outputs_of_its_request() -> None:
+    store = WidgetStore("k1")
+    state = {"_model_module": "@jupyter-widgets/output", "msg_id": "", "outputs": []}
+    store.apply(comm("comm_open", {"state": state}, target_name="jupyter.widget"))
+    assert store.capturing("req-1") is None
+    store.apply(comm("comm_msg", {"method": "update", "state": {"msg_id": "req-1"}}))
+    model = store.capturing("req-1")
+    assert model is not None and store.capturing("req-2") is None
+    assert capture(model, "stream", {"name": "stdout", "text": "a"})
+    assert capture(model, "stream", {"name": "stdout", "text": "b\n"})
+    assert capture(model, "display_data", {"data": {"text/plain": "x"}, "metadata": {}})
+    assert not capture(model, "execute_input", {"code": "1"})
+    assert [o["output_type"] for o in model.state["outputs"]] == ["stream", "display_data"]
+    assert model.state["outputs"][0]["text"] == "ab\n"
+    # clear_output(wait=True), as interact does: cleared by the next output only.
+    assert capture(model, "clear_output", {"wait": True})
+    assert len(model.state["outputs"]) == 2
+    assert capture(model, "error", {"ename": "E", "evalue": "v", "traceback": ["t"]})
+    assert model.state["outputs"] == [
+        {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["t"]}
+    ]
+    assert capture(model, "clear_output", {"wait": False})
+    assert model.state["outputs"] == []
+
+
 def test_what_a_person_may_send() -> None:
     store = WidgetStore("k1")
     store.apply(comm("comm_open", {"state": {"value": 1}}, target_name="jupyter.widget"))
@@ -80,7 +105,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A server with one worker whose kernels have the scientific stack (ipywidgets)."""
     environments = json.dumps({"default": SCIENTIFIC_STACK})
     data = tmp_path_factory.mktemp("comms")
-    with running_cluster(data, {"cpu-1": []}, TANDEM_ENVIRONMENTS=environments) as cluster:
+    with running_cluster(
+        data, {"cpu-1": ["--max-kernels", "16"]}, TANDEM_ENVIRONMENTS=environments
+    ) as cluster:
         wait_for_workers(cluster, 1)
         yield cluster
 
@@ -158,3 +185,41 @@ async def test_widget_changes_reach_the_kernel_once_and_everyone(stack: Cluster)
         await events.wait("widget.reset")
         assert len(events.of("widget.reset")) > seen
         await eventually(lambda: widgets(ann, nb)["models"] == [], 30)
+
+
+CAPTURE = (
+    "import ipywidgets as w\n"
+    "from IPython.display import display\n"
+    "out = w.Output()\n"
+    "display(out)\n"
+    "with out:\n"
+    "    print('inside')\n"
+    "print('outside')\n"
+    "shown = w.interactive(lambda x: print('x is', x), x=5)\n"
+    "display(shown)"
+)
+
+
+def outputs_of(api: Api, nb: str) -> list[str]:
+    """The text each Output widget of the running kernel holds."""
+    return [
+        "".join(str(o.get("text", "")) for o in model["state"]["outputs"])
+        for model in widgets(api, nb)["models"]
+        if model["state"].get("_model_name") == "OutputModel"
+    ]
+
+
+async def test_output_widgets_capture_their_outputs_and_interact_runs(stack: Cluster) -> None:
+    ann = stack.api("ann")
+    nb, ids = notebook_with_code(ann, [CAPTURE], title="Capture")
+    async with YClient(sync_url(stack.server, nb, stack.person("ann").token)) as client:
+        await run(ann, nb, ids, client)
+        # What was printed inside `with out:` is in the widget, not the cell.
+        printed = text_of(client, ids[0])
+        assert "outside" in printed and "inside" not in printed and "x is" not in printed
+        assert sorted(outputs_of(ann, nb)) == ["inside\n", "x is 5\n"]
+        slider = slider_of(ann, nb)
+        response = move(ann, nb, slider["comm_id"], 7, uuid.uuid4().hex)
+        assert response.status_code == 200 and response.json() == {"idle": True}
+        # interact ran again on the move, clearing and printing into its Output widget.
+        await eventually(lambda: sorted(outputs_of(ann, nb)) == ["inside\n", "x is 7\n"], 10)

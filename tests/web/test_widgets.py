@@ -40,7 +40,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A server with one worker whose kernels have the scientific stack (ipywidgets, tqdm)."""
     environments = json.dumps({"default": SCIENTIFIC_STACK})
     data = tmp_path_factory.mktemp("widgets")
-    with running_cluster(data, {"cpu-1": []}, TANDEM_ENVIRONMENTS=environments) as cluster:
+    with running_cluster(
+        data, {"cpu-1": ["--max-kernels", "16"]}, TANDEM_ENVIRONMENTS=environments
+    ) as cluster:
         yield cluster
 
 
@@ -188,3 +190,48 @@ async def test_widget_html_is_sanitised_and_no_named_module_loads(
             await expect(page.locator(".widget-button")).to_contain_text("<i>x</i>")
             assert await page.evaluate("window.pwned") is None
         assert not [url for url in requests if "evil.example" in url]
+
+
+INTERACT = "import ipywidgets as w\nw.interact(lambda x: print('x is', x), x=(0, 10))"
+
+
+async def test_interact_prints_into_its_output_in_both_pages(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [INTERACT], title="Interact")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            output = page.locator(".widget-output .widget-output")
+            await expect(output).to_contain_text("x is 5", timeout=60_000)
+        await slider_in(theirs)[0].focus()  # type: ignore[attr-defined]
+        await theirs.keyboard.press("ArrowRight")
+        for page in (mine, theirs):
+            output = page.locator(".widget-output .widget-output")
+            await expect(output).to_have_text(re.compile(r"^\s*x is 6\s*$"))
+
+
+async def test_a_refused_change_goes_back_and_later_moves_still_arrive(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [SLIDER, "print(changes)"], title="Refused")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("1", timeout=60_000)  # type: ignore[attr-defined]
+        # The server refuses ann's change (as it would after her access was lowered).
+        await mine.route(
+            re.compile(r".*/widgets/[^/]+$"),
+            lambda route: route.fulfill(status=403, json={"detail": "no"}),
+        )
+        await slider_in(mine)[0].focus()  # type: ignore[attr-defined]
+        await mine.keyboard.press("ArrowRight")
+        await expect(slider_in(mine)[1]).to_have_text("1")  # type: ignore[attr-defined]
+        await slider_in(theirs)[0].focus()  # type: ignore[attr-defined]
+        for _ in range(3):
+            await theirs.keyboard.press("ArrowRight")
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("4")  # type: ignore[attr-defined]
+        assert await printed(stack, ann, notebook, ids[1]) in ("[2, 3, 4]", "[2, 4]")
