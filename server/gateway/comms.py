@@ -23,7 +23,6 @@ from server.gateway.registry import Placement
 from server.gateway.widgets import (
     WidgetStore,
     capture,
-    next_seq,
     person_message_problem,
 )
 
@@ -37,6 +36,10 @@ class WidgetRelay:
         self._bus = bus
         self._stores: dict[str, WidgetStore] = {}  # by notebook
         self._idle: dict[str, asyncio.Future[None]] = {}  # by kernel msg_id
+        # Each notebook's widget events are numbered 1, 2, 3... across kernels: a page that
+        # loaded the snapshot numbered N drops events up to N, and one that sees a gap (the
+        # events socket dropped some under a flood) loads the snapshot again.
+        self._seq: dict[str, int] = {}
 
     def store(self, notebook_id: str, kernel_id: str | None) -> WidgetStore | None:
         """The notebook's store while `kernel_id` is the kernel it belongs to."""
@@ -45,9 +48,12 @@ class WidgetRelay:
 
     def snapshot(self, notebook_id: str, kernel_id: str | None) -> dict[str, object]:
         store = self.store(notebook_id, kernel_id)
-        if store is None:
-            return {"seq": next_seq(), "models": []}
-        return {"seq": store.seq, "models": store.snapshot()}
+        seq = self._seq.get(notebook_id, 0)
+        return {"seq": seq, "models": store.snapshot() if store is not None else []}
+
+    def _next(self, notebook_id: str) -> int:
+        seq = self._seq[notebook_id] = self._seq.get(notebook_id, 0) + 1
+        return seq
 
     def from_kernel(self, notebook_id: str, comm: m.Comm) -> None:
         store = self._stores.get(notebook_id)
@@ -57,11 +63,10 @@ class WidgetRelay:
             store = self._stores[notebook_id] = WidgetStore(comm.kernel_id)
         if not store.apply(comm):
             return
-        store.seq = next_seq()
         self._bus.publish(
             WidgetComm(
                 notebook_id=notebook_id,
-                seq=store.seq,
+                seq=self._next(notebook_id),
                 msg_type=comm.msg_type,
                 comm_id=comm.comm_id,
                 data=comm.data,
@@ -85,11 +90,10 @@ class WidgetRelay:
         model = store.capturing(parent_msg_id) if store is not None else None
         if store is None or model is None or not capture(model, msg_type, content):
             return False
-        store.seq = next_seq()
         self._bus.publish(
             WidgetComm(
                 notebook_id=notebook_id,
-                seq=store.seq,
+                seq=self._next(notebook_id),
                 msg_type="comm_msg",
                 comm_id=model.comm_id,
                 data={"method": "update", "state": {"outputs": model.state["outputs"]}},
@@ -102,7 +106,12 @@ class WidgetRelay:
 
     def reset(self, notebook_id: str) -> None:
         if self._stores.pop(notebook_id, None) is not None:
-            self._bus.publish(WidgetsReset(notebook_id=notebook_id, seq=next_seq()))
+            self._bus.publish(WidgetsReset(notebook_id=notebook_id, seq=self._next(notebook_id)))
+
+    def forget(self, notebook_id: str) -> None:
+        """The notebook is gone: nothing of it is kept."""
+        self.reset(notebook_id)
+        self._seq.pop(notebook_id, None)
 
     def idle(self, message: m.CommIdle) -> None:
         future = self._idle.get(message.msg_id)

@@ -173,7 +173,7 @@ class Gateway:
             return
         if not isinstance(event, NotebookDeleted):
             return
-        self.widgets.reset(event.notebook_id)
+        self.widgets.forget(event.notebook_id)
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
             task = asyncio.create_task(

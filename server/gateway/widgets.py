@@ -17,7 +17,6 @@ Pure: messages in, state and events out, no I/O.
 from __future__ import annotations
 
 import copy
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +29,6 @@ MAX_CAPTURED_OUTPUTS = 100
 MAX_CAPTURED_TEXT = 1_000_000
 # What a person may send to a widget: a state change, or a custom message (a click).
 PERSON_METHODS = frozenset({"update", "custom"})
-# Every event of every store is numbered from one counter: a page that loaded a snapshot
-# numbered N drops the events up to N it also received, across kernel restarts too.
-_sequence = itertools.count(1)
-
-
-def next_seq() -> int:
-    return next(_sequence)
-
-
 BufferPath = tuple[str | int, ...]
 
 
@@ -89,7 +79,6 @@ class WidgetStore:
     def __init__(self, kernel_id: str) -> None:
         self.kernel_id = kernel_id
         self.models: dict[str, WidgetModel] = {}
-        self.seq = 0
 
     def apply(self, comm: m.Comm) -> bool:
         """Apply one of the kernel's comm messages; False when it concerns no widget (another

@@ -6,7 +6,8 @@
 //
 // The manager (widgets-manager.js, with ipywidgets' own code) is a bundle of its own, loaded
 // the first time a notebook has a widget. Events are applied in order; those numbered at
-// or below the snapshot a page loaded are already in it.
+// or below the snapshot a page loaded are already in it, and a gap in the numbers means
+// some were lost: the page loads the snapshot again.
 import { api } from './api.js'
 
 const MANAGER_URL = '/static/widgets-manager.js'
@@ -63,7 +64,17 @@ export class Widgets {
   }
 
   async apply (message) {
+    if (this.seq === null) {
+      this.waiting.push(message) // a new snapshot is on its way
+      return
+    }
     if (message.seq <= this.seq) return
+    if (message.seq > this.seq + 1) {
+      // Events were lost on the way (a flood overran the socket's queue): start again from
+      // the server's state.
+      this.connected()
+      return
+    }
     this.seq = message.seq
     if (message.type === 'widget.reset') {
       if (this.manager) await this.manager.forget(new Set())

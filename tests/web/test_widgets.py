@@ -11,13 +11,13 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster
 from tests.gateway.helpers import text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
-from tests.support_web import run_module
+from tests.support_web import open_notebook, run_module, signed_in
 from tests.web.test_editor import ann_and_ben
 
 SLIDER = (
@@ -235,3 +235,55 @@ async def test_a_refused_change_goes_back_and_later_moves_still_arrive(
         for page in (mine, theirs):
             await expect(slider_in(page)[1]).to_have_text("4")  # type: ignore[attr-defined]
         assert await printed(stack, ann, notebook, ids[1]) in ("[2, 3, 4]", "[2, 4]")
+
+
+TWO_SLIDERS = "import ipywidgets as w\nw.VBox([w.IntSlider(value=1), w.IntSlider(value=1)])"
+
+
+async def test_lost_widget_events_are_noticed_and_the_state_loaded_again(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [TWO_SLIDERS], title="Lost events")
+    ann.share(notebook, "ben", "editor")
+    dropped: list[str] = []
+
+    def drop_first_move(socket: WebSocketRoute) -> None:
+        """Ben's events socket loses the echo of the first slider's move, as a queue
+        overrun by a flood would."""
+        server = socket.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            event = json.loads(message)
+            state = event.get("data", {}).get("state", {})
+            if event.get("type") == "widget.comm" and state.get("value") == 2 and not dropped:
+                dropped.append(str(message))
+                return
+            socket.send(message)
+
+        server.on_message(from_server)
+
+    contexts = [await signed_in(browser, stack, name) for name in ("ann", "ben")]
+    try:
+        await contexts[1].route_web_socket(re.compile(r"/events"), drop_first_move)
+        mine, theirs = [await context.new_page() for context in contexts]
+        for page in (mine, theirs):
+            await open_notebook(page, notebook)
+        await execute(ann, notebook, ids[0])
+        readouts = [page.locator(".widget-readout") for page in (mine, theirs)]
+        for readout in readouts:
+            await expect(readout).to_have_count(2, timeout=60_000)
+        await mine.locator(".noUi-handle").first.focus()
+        await mine.keyboard.press("ArrowRight")
+        await expect(readouts[0].first).to_have_text("2")
+        await eventually(lambda: bool(dropped), 10)
+        await expect(readouts[1].first).to_have_text("1")  # the echo never came
+        # The next event is numbered past the lost one: ben's page loads the state again.
+        await mine.locator(".noUi-handle").nth(1).focus()
+        await mine.keyboard.press("ArrowRight")
+        for readout in readouts:
+            await expect(readout.nth(1)).to_have_text("2")
+            await expect(readout.first).to_have_text("2")
+    finally:
+        for context in contexts:
+            await context.close()
