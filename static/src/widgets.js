@@ -78,6 +78,8 @@ export class Widgets {
     this.seq = message.seq
     if (message.type === 'widget.reset') {
       if (this.manager) await this.manager.forget(new Set())
+      for (const [, node] of this.views) gone(node)
+      this.views = []
       return
     }
     const manager = await this.load()
@@ -122,19 +124,19 @@ export class Widgets {
   render (data) {
     const spec = data[WIDGET_VIEW] || {}
     const el = document.createElement('div')
-    el.className = 'widget-output'
+    el.className = 'widget-area'
     el.dataset.testid = 'widget'
     if (!this.canEdit) el.inert = true
-    const fallback = typeof data['text/plain'] === 'string' ? data['text/plain'] : ''
+    el.dataset.fallback = typeof data['text/plain'] === 'string' ? data['text/plain'] : ''
     if (typeof spec.model_id !== 'string') {
-      el.textContent = fallback
+      el.textContent = el.dataset.fallback
       return el
     }
-    this.show(spec.model_id, el, fallback)
+    this.show(spec.model_id, el)
     return el
   }
 
-  async show (modelId, el, fallback) {
+  async show (modelId, el) {
     await this.ready
     const manager = await this.load()
     await this.chain // the events that came with this output are applied first
@@ -147,8 +149,13 @@ export class Widgets {
     try {
       this.views.push([await manager.show(modelId, el), el])
     } catch {
-      el.textContent = fallback || 'This widget is not running any more: run its cell again.'
-      el.classList.add('widget-gone')
+      gone(el)
     }
   }
+}
+
+// A widget whose kernel is gone (restarted, stopped): its text stands in, as in Jupyter.
+function gone (el) {
+  el.replaceChildren(el.dataset.fallback || 'This widget is not running any more: run its cell again.')
+  el.classList.add('widget-gone')
 }

@@ -203,13 +203,21 @@ async def test_interact_prints_into_its_output_in_both_pages(
     async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
         await execute(ann, notebook, ids[0])
         for page in (mine, theirs):
-            output = page.locator(".widget-output .widget-output")
+            output = page.locator(".widget-area .widget-output")
             await expect(output).to_contain_text("x is 5", timeout=60_000)
         await slider_in(theirs)[0].focus()  # type: ignore[attr-defined]
         await theirs.keyboard.press("ArrowRight")
         for page in (mine, theirs):
-            output = page.locator(".widget-output .widget-output")
+            output = page.locator(".widget-area .widget-output")
             await expect(output).to_have_text(re.compile(r"^\s*x is 6\s*$"))
+        # A restarted kernel takes its widgets with it: their text stands in.
+        response = ann.client.post(f"/api/notebooks/{notebook}/kernel/restart")
+        assert response.status_code == 204, response.text
+        for page in (mine, theirs):
+            await expect(page.locator(".widget-area.widget-gone")).to_contain_text(
+                "interactive(", timeout=30_000
+            )
+            await expect(page.locator(".widget-slider")).to_have_count(0)
 
 
 async def test_a_refused_change_goes_back_and_later_moves_still_arrive(
