@@ -24,6 +24,8 @@ from kernels import messages as m
 
 WIDGET_TARGET = "jupyter.widget"
 OUTPUT_MODULE = "@jupyter-widgets/output"
+# A kernel opening widgets without end (a loop making them) stops being followed here.
+MAX_WIDGET_MODELS = 10_000
 # What one Output widget keeps: the newest outputs, streams of one name merged.
 MAX_CAPTURED_OUTPUTS = 100
 MAX_CAPTURED_TEXT = 1_000_000
@@ -86,6 +88,8 @@ class WidgetStore:
         data = comm.data
         if comm.msg_type == "comm_open":
             if comm.target_name != WIDGET_TARGET or not isinstance(data.get("state"), dict):
+                return False
+            if len(self.models) >= MAX_WIDGET_MODELS:
                 return False
             opened = WidgetModel(comm.comm_id, {}, dict(comm.metadata))
             opened.apply(data["state"], buffer_paths(data), comm.buffers)

@@ -13,6 +13,7 @@ import pytest
 
 from kernels import messages as m
 from kernels.environments import SCIENTIFIC_STACK
+from server.gateway import widgets
 from server.gateway.comms import page_msg_id
 from server.gateway.widgets import WidgetStore, capture, person_message_problem
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
@@ -49,6 +50,15 @@ def test_store_applies_open_updates_buffers_and_close() -> None:
     assert store.snapshot()[0]["buffers"] == []
     assert store.apply(comm("comm_close", {}))
     assert store.snapshot() == []
+
+
+def test_store_follows_a_bounded_number_of_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = WidgetStore("k1")
+    monkeypatch.setattr(widgets, "MAX_WIDGET_MODELS", 1)
+    assert store.apply(comm("comm_open", {"state": {}}, target_name="jupyter.widget"))
+    more = comm("comm_open", {"state": {}}, target_name="jupyter.widget")
+    assert not store.apply(more.model_copy(update={"comm_id": "c2"}))
+    assert [model["comm_id"] for model in store.snapshot()] == ["c1"]
 
 
 def test_store_ignores_other_comm_targets_and_unknown_comms() -> None:
@@ -112,7 +122,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield cluster
 
 
-def widgets(api: Api, nb: str) -> dict[str, Any]:
+def widget_state(api: Api, nb: str) -> dict[str, Any]:
     response = api.client.get(f"/api/notebooks/{nb}/widgets")
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -121,7 +131,7 @@ def widgets(api: Api, nb: str) -> dict[str, Any]:
 def slider_of(api: Api, nb: str) -> dict[str, Any]:
     return next(
         model
-        for model in widgets(api, nb)["models"]
+        for model in widget_state(api, nb)["models"]
         if model["state"].get("_model_name") == "IntSliderModel"
     )
 
@@ -160,6 +170,9 @@ async def test_widget_changes_reach_the_kernel_once_and_everyone(stack: Cluster)
         # A viewer's forged change is refused by the server and never reaches the kernel.
         forged = move(ben, nb, slider["comm_id"], 9, uuid.uuid4().hex)
         assert forged.status_code == 403, forged.text
+        ann.share(nb, "ben", "commenter")
+        forged = move(ben, nb, slider["comm_id"], 9, uuid.uuid4().hex)
+        assert forged.status_code == 403, forged.text
         unknown = move(ann, nb, "no-such-widget", 3, uuid.uuid4().hex)
         assert unknown.status_code == 404, unknown.text
         bad = ann.client.post(
@@ -184,7 +197,7 @@ async def test_widget_changes_reach_the_kernel_once_and_everyone(stack: Cluster)
         assert response.status_code == 204
         await events.wait("widget.reset")
         assert len(events.of("widget.reset")) > seen
-        await eventually(lambda: widgets(ann, nb)["models"] == [], 30)
+        await eventually(lambda: widget_state(ann, nb)["models"] == [], 30)
 
 
 CAPTURE = (
@@ -204,7 +217,7 @@ def outputs_of(api: Api, nb: str) -> list[str]:
     """The text each Output widget of the running kernel holds."""
     return [
         "".join(str(o.get("text", "")) for o in model["state"]["outputs"])
-        for model in widgets(api, nb)["models"]
+        for model in widget_state(api, nb)["models"]
         if model["state"].get("_model_name") == "OutputModel"
     ]
 
