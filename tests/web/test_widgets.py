@@ -295,3 +295,29 @@ async def test_lost_widget_events_are_noticed_and_the_state_loaded_again(
     finally:
         for context in contexts:
             await context.close()
+
+
+BUTTON = (
+    "import ipywidgets as w\n"
+    "clicks = []\n"
+    "button, label = w.Button(description='go'), w.Label('0')\n"
+    "button.on_click(lambda _: clicks.append(1))\n"
+    "button.on_click(lambda _: setattr(label, 'value', str(len(clicks))))\n"
+    "w.HBox([button, label])"
+)
+
+
+async def test_a_button_click_runs_its_handler_once_for_everyone(
+    stack: Cluster, browser: Browser
+) -> None:
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [BUTTON, "print(len(clicks))"], title="Button")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            await expect(page.locator("div.widget-label")).to_have_text("0", timeout=60_000)
+        for count in ("1", "2"):
+            await theirs.locator(".widget-button").click()
+            for page in (mine, theirs):
+                await expect(page.locator("div.widget-label")).to_have_text(count)
+        assert await printed(stack, ann, notebook, ids[1]) == "2"
