@@ -3,6 +3,7 @@
 A worker's socket is served here: `hello`, then heartbeats and kernel traffic. A worker
 that closes its socket or stays silent past the timeout is lost at once: its kernels'
 notebooks are told (running cell fails, queue returns to idle, status disconnected).
+Widget comm messages are handed to the `WidgetRelay` (`comms.py`).
 """
 
 from __future__ import annotations
