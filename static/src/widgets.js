@@ -19,6 +19,13 @@ export function eventsAfter (events, seq) {
   return events.filter((event) => typeof event.seq === 'number' && event.seq > seq)
 }
 
+// What to do with an event numbered `next` when `seq` is the last one applied: "drop" one
+// already in the state, "apply" the one after it, "reload" after a gap (pure; unit-tested).
+export function eventAction (seq, next) {
+  if (next <= seq) return 'drop'
+  return next === seq + 1 ? 'apply' : 'reload'
+}
+
 export class Widgets {
   constructor (notebookId, { canEdit, renderOutput }) {
     this.notebookId = notebookId
@@ -68,8 +75,9 @@ export class Widgets {
       this.waiting.push(message) // a new snapshot is on its way
       return
     }
-    if (message.seq <= this.seq) return
-    if (message.seq > this.seq + 1) {
+    const action = eventAction(this.seq, message.seq)
+    if (action === 'drop') return
+    if (action === 'reload') {
       // Events were lost on the way (a flood overran the socket's queue): start again from
       // the server's state.
       this.connected()

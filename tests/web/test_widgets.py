@@ -51,6 +51,12 @@ def test_events_up_to_the_snapshot_are_dropped() -> None:
     assert run_module("widgets.js", "m.eventsAfter(...args)", events, 5) == [{"seq": 6}]
 
 
+def test_a_gap_in_the_event_numbers_reloads_the_state() -> None:
+    cases = [(5, 4), (5, 5), (5, 6), (5, 8), (0, 1), (0, 2)]
+    actions = run_module("widgets.js", "args.map(([s, n]) => m.eventAction(s, n))", *cases)
+    assert actions == ["drop", "drop", "apply", "reload", "apply", "reload"]
+
+
 async def execute(api: Api, notebook: str, cell_id: str) -> None:
     response = api.client.post(f"/api/notebooks/{notebook}/execute", json={"cell_ids": [cell_id]})
     assert response.status_code == 202, response.text
