@@ -184,6 +184,7 @@ def _record_mentions(
         listed = ", ".join(f"@{name}" for name in unknown)
         raise UnknownMention(f"no one who can read this notebook is called {listed}")
     for person in readers:
+        assert person.id is not None
         if db.get(Mention, (comment.id, person.id)) is None:
             db.add(Mention(comment_id=comment.id, user_id=person.id, thread_id=thread.id))
 
