@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
 from server.audit import service as audit
 from server.audit.models import AccountEventPublic
 from server.auth import invites
 from server.auth import service as users
+from server.auth.credentials import origin_allowed
 from server.auth.models import (
     InviteAccept,
     InviteAccepted,
@@ -34,8 +35,8 @@ from server.auth.models import (
     UserUpdate,
 )
 from server.auth.routes import set_session_cookie
-from server.deps import AdminUser, AppServices, DbSession
-from server.errors import Conflict
+from server.deps import AdminUser, AppServices, DbSession, facts_of
+from server.errors import Conflict, PermissionDenied
 from server.events.bus import EventBus
 from server.events.types import MemberChange, MembersChanged
 from server.notebooks import service as notebooks
@@ -91,6 +92,8 @@ def reset_password(
     """A new password for someone; every browser session of theirs ends (their open pages
     disconnect and ask them to sign in). Their API tokens stay valid."""
     user = users.get_user(db, username)
+    if user.is_guest:
+        raise Conflict("a guest has no password: they joined through a share link")
     generated = None if body.password else secrets.token_urlsafe(12)
     users.set_password(db, user, body.password or generated or "")
     revoked = users.revoke_sessions(db, user)
@@ -177,9 +180,13 @@ def inspect_invite(body: InviteToken, db: DbSession) -> InviteInfo:
 
 @router.post("/api/invites/accept", status_code=201)
 def accept_invite(
-    body: InviteAccept, db: DbSession, services: AppServices, response: Response
+    body: InviteAccept, request: Request, db: DbSession, services: AppServices, response: Response
 ) -> InviteAccepted:
-    """Spend an invite: the new account is signed in at once (a session cookie)."""
+    """Spend an invite: the new account is signed in at once (a session cookie). Another
+    site cannot do it for a visitor (it would sign them in to an account it controls)."""
+    facts = facts_of(request)
+    if "origin" in facts.headers and not origin_allowed(facts, services.settings.allowed_origins):
+        raise PermissionDenied("cross-origin request refused")
     invite, user, notebook = invites.accept(db, body.token, body.username, body.password)
     audit.record_account(
         db,

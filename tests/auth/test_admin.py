@@ -11,11 +11,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.support import Api, Person, ServerProcess, make_people
+from tests.support import Api, Person, ServerProcess, YClient, make_people, sync_url
 
 
 @pytest.fixture(scope="module")
@@ -129,19 +130,34 @@ def test_reset_password_ends_every_browser_session_of_that_person(
     row = next(r for r in audit(root) if r["action"] == "password.reset")
     assert row["target"] == "hal" and row["detail"]["password"] == "generated"
     assert generated not in str(audit(root)) and "hal-new-pw" not in str(audit(root))
+    # A guest (joined through a share link) has no password to reset.
+    notebook = root.create("open to guests")
+    link = root.client.post(
+        f"/api/notebooks/{notebook}/links", json={"role": "viewer", "allow_guests": True}
+    ).json()
+    joined = httpx.post(
+        server.url + "/api/links/redeem", json={"token": link["token"], "guest_name": "Gil"}
+    )
+    guest = quote(joined.json()["username"])
+    assert root.client.post(f"/api/admin/users/{guest}/password", json={}).status_code == 409
     missing = root.client.post("/api/admin/users/nobody/password", json={})
     assert missing.status_code == 404
     for client in (first, second, bystander):
         client.close()
 
 
-def test_a_disabled_account_cannot_sign_in_or_use_its_token(
+async def test_a_disabled_account_cannot_sign_in_or_use_its_token(
     server: ServerProcess, people: dict[str, Person], root: Api
 ) -> None:
     dave = Api(server, people["dave"])
+    notebook = root.create("dave reads")
+    root.share(notebook, "dave", "editor")
     session = browser_login(server, "dave", "dave-password")
-    off = root.client.patch("/api/admin/users/dave", json={"disabled": True})
-    assert off.status_code == 200 and off.json()["disabled"] is True
+    async with YClient(sync_url(server, notebook, people["dave"].token)) as open_page:
+        off = root.client.patch("/api/admin/users/dave", json={"disabled": True})
+        assert off.status_code == 200 and off.json()["disabled"] is True
+        # An open notebook socket does not outlive the account: it closes at once.
+        assert await open_page.wait_closed() == 4403
     assert dave.client.get("/api/me").status_code == 401
     assert session.get("/api/me").status_code == 401
     refused = httpx.post(
@@ -227,6 +243,13 @@ def test_invite_links_are_one_time_expiring_and_stored_hashed(
         json={"token": fresh["token"], "username": "ivy", "password": "pw"},
     )
     assert taken.status_code == 409 and "already exists" in taken.json()["detail"]
+    # Another site cannot spend an invite for a visitor (signing them in to its account).
+    cross_site = httpx.post(
+        server.url + "/api/invites/accept",
+        json={"token": fresh["token"], "username": "planted", "password": "pw"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
     usable = httpx.post(server.url + "/api/invites/inspect", json={"token": fresh["token"]})
     assert usable.status_code == 200
     # An invite into a notebook that is not the admin's own is refused.
