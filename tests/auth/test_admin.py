@@ -7,6 +7,7 @@ each change."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -306,3 +307,11 @@ def test_own_password_change_is_throttled_like_logins(server: ServerProcess, roo
     assert right.status_code == 429
     assert can_login(server, "kim", "kim-first") is False  # login shares the throttle
     session.close()
+
+
+def test_sign_in_providers_come_from_the_settings(fresh_server: ServerProcess) -> None:
+    """The login page's place for single sign-on: listed from TANDEM_LOGIN_PROVIDERS."""
+    providers = [{"name": "Example SSO", "url": "https://sso.example/start"}]
+    fresh_server.env["TANDEM_LOGIN_PROVIDERS"] = json.dumps(providers)
+    fresh_server.start()
+    assert httpx.get(fresh_server.url + "/api/auth/providers").json() == providers
