@@ -81,6 +81,10 @@ export async function adminPage (root) {
   const days = h('input', { type: 'number', min: 1, max: 90, value: 7, 'aria-label': 'invite days', style: 'width:5em' })
   const notebook = h('select', { 'aria-label': 'invite notebook' }, h('option', { value: '' }, 'no notebook'), ...mine.map((nb) => h('option', { value: nb.id }, nb.title)))
   const role = h('select', { 'aria-label': 'invite role' }, ...ROLES.map((r) => h('option', { value: r, selected: r === 'editor' }, r)))
+  // A role means something only with a notebook to join.
+  const syncRole = () => { role.disabled = !notebook.value }
+  notebook.addEventListener('change', syncRole)
+  syncRole()
   const invite = h('form', { class: 'row wrap' }, label, notebook, role, days, h('span', { class: 'muted' }, 'days'), h('button', { type: 'submit', class: 'primary' }, 'Create invite link'))
   invite.addEventListener('submit', async (event) => {
     event.preventDefault()
@@ -88,6 +92,7 @@ export async function adminPage (root) {
       const made = await api('POST', '/api/admin/invites', { label: label.value, days: Number(days.value) || 7, notebook_id: notebook.value || undefined, role: notebook.value ? role.value : undefined })
       showOnce('Invite link, shown once (it works once):', `${location.origin}/invite/${made.token}`)
       invite.reset()
+      syncRole()
       refresh()
     } catch (e) { toast(e.message, 'error') }
   })
