@@ -33,6 +33,7 @@ from kernels.workspace import FilesClient, Workspace
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+HELD_BACKOFF_SECONDS = 1.0
 # A running kernel's new files reach the server at least this often (and after every cell).
 PUSH_EVERY_SECONDS = 2.0
 # How long a cell's end waits for its files to go up before the server hears of it anyway.
@@ -170,7 +171,10 @@ class Worker:
                     outbox.live = False
                 self._hold_kernels()
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            # Kernels held for the server come back sooner: at most a second between tries.
+            backoff = min(
+                backoff * 2, HELD_BACKOFF_SECONDS if self._kernels else MAX_BACKOFF_SECONDS
+            )
 
     def _hold_kernels(self) -> None:
         """The connection is gone: keep the kernels for the grace, then shut them down."""
