@@ -134,6 +134,7 @@ def create_worker_token(
     body: WorkerTokenCreate, admin: AdminUser, db: DbSession
 ) -> WorkerTokenCreated:
     record, raw = tokens.create(db, body.name, admin)
+    db.commit()
     assert record.id is not None
     return WorkerTokenCreated(
         id=record.id, name=record.name, created_at=record.created_at, token=raw
@@ -156,6 +157,7 @@ async def revoke_worker_token(token_id: int, _admin: AdminUser, services: AppSer
     def revoke() -> None:
         with Session(services.engine) as db:
             tokens.revoke(db, token_id)
+            db.commit()
 
     await run_in_threadpool(revoke)
     services.gateway.revoke(token_id)
