@@ -15,6 +15,8 @@ import { inspectAt, kernelOptions, tabAction, toCodePoints, wordBefore, wordMatc
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
 import { cellProblem } from './schema.js'
+import { CellCollapse } from './collapse.js'
+import { findHighlight } from './findbar.js'
 
 const lazy = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -76,6 +78,7 @@ export class CellView {
     if (this.ytext instanceof Y.Text) this.ytext.observe(() => { if (!this.view) this.placeholder(); else if (this.type === 'markdown') this.refresh() })
     lazy.observe(this.host)
     this.refresh()
+    this.collapse = new CellCollapse(this)
   }
 
   get id () { return this.ymap.get('id') }
@@ -164,7 +167,8 @@ export class CellView {
         autocompletion({ override: [(context) => context.explicit ? this.complete(context) : null, ...typingSources] }),
         EditorState.readOnly.of(!nb.canEdit),
         EditorView.editable.of(nb.canEdit),
-        EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) })
+        EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) }),
+        findHighlight // the find bar's matches
       ]
     })
     this.view = new EditorView({ state, parent: this.host })
@@ -299,6 +303,7 @@ export class CellView {
     this.ymap.unobserve(this.onMap)
     if (this.youtputs instanceof Y.Array) this.youtputs.unobserveDeep(this.onOutputs)
     lazy.unobserve(this.host)
+    this.collapse?.destroy()
     this.view?.destroy()
   }
 }
