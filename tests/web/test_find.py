@@ -60,9 +60,9 @@ def test_empty_and_invalid_queries() -> None:
     assert matches("abc", "") == []
     # An empty match is skipped, a whole emoji at a time.
     assert matches("a😀b", "x*", regex=True) == []
-    assert run("(() => { try { f.compile('(', { regex: true }) } catch (e) { return e.name } })()") == (
-        "SyntaxError"
-    )
+    assert run(
+        "(() => { try { f.compile('(', { regex: true }) } catch (e) { return e.name } })()"
+    ) == ("SyntaxError")
 
 
 def test_replacements_expand_groups_and_stay_small() -> None:
