@@ -28,7 +28,7 @@ export class CellCollapse {
   constructor (view) {
     this.view = view
     this.shown = { source: false, outputs: false } // a reader's local "show anyway"
-    const bar = (part, label) => h('button', { class: `collapsed-bar ${part}`, hidden: true, title: 'Show', 'data-testid': `collapsed-${part}`, onclick: () => this.set(part, false) }, label)
+    const bar = (part, label) => h('button', { class: `collapsed-bar collapsed-${part}`, hidden: true, title: 'Show', 'data-testid': `collapsed-${part}`, onclick: () => this.set(part, false) }, label)
     this.inputBar = bar('source', '⋯ input hidden')
     this.outputBar = bar('outputs', '⋯ output hidden')
     view.host.before(this.inputBar)
