@@ -7,10 +7,11 @@ import { h } from './api.js'
 const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value)
 const plain = (value) => (value instanceof Y.AbstractType ? value.toJSON() : value)
 
-// { source, outputs }: what a cell's metadata (as JSON) hides.
+// { source, outputs, section }: what a cell's metadata (as JSON) hides; `section` is a
+// heading's collapsed section, kept where Jupyter's collapsible headings keep it.
 export function hiddenParts (metadata) {
   const jupyter = isObject(metadata) && isObject(metadata.jupyter) ? metadata.jupyter : {}
-  return { source: jupyter.source_hidden === true, outputs: jupyter.outputs_hidden === true }
+  return { source: jupyter.source_hidden === true, outputs: jupyter.outputs_hidden === true, section: isObject(metadata) && metadata.heading_collapsed === true }
 }
 
 // The `jupyter` metadata with `key` set to `hidden` (false is written as no key, as
@@ -27,16 +28,19 @@ export function withHidden (jupyter, key, hidden) {
 export class CellCollapse {
   constructor (view) {
     this.view = view
-    this.shown = { source: false, outputs: false } // a reader's local "show anyway"
+    this.shown = { source: false, outputs: false, section: false } // a reader's own "show anyway"
     const bar = (part, label) => h('button', { class: `collapsed-bar collapsed-${part}`, hidden: true, title: 'Show', 'data-testid': `collapsed-${part}`, onclick: () => this.set(part, false) }, label)
     this.inputBar = bar('source', '⋯ input hidden')
     this.outputBar = bar('outputs', '⋯ output hidden')
+    this.sectionBar = bar('section', '⋯ section collapsed')
     view.host.before(this.inputBar)
     view.outputs.before(this.outputBar)
+    view.outputs.after(this.sectionBar)
     if (view.nb.canEdit) {
       view.tools.append(
         h('button', { title: 'Collapse input', 'data-testid': 'collapse-input', onclick: () => this.set('source', true) }, '⇡'),
-        h('button', { title: 'Collapse output', 'data-testid': 'collapse-output', onclick: () => this.set('outputs', true) }, '⇣'))
+        h('button', { title: 'Collapse output', 'data-testid': 'collapse-output', onclick: () => this.set('outputs', true) }, '⇣'),
+        h('button', { title: 'Collapse the section under this heading', class: 'collapse-section', 'data-testid': 'collapse-section', onclick: () => this.set('section', true) }, '▾'))
     }
     this.onChange = (events) => {
       if (events.some((e) => (e.target === view.ymap ? e.keysChanged.has('metadata') : e.path[0] === 'metadata'))) this.paint()
@@ -55,30 +59,31 @@ export class CellCollapse {
     this.view.el.classList.toggle('outputs-hidden', outputs)
     this.inputBar.hidden = !source
     this.outputBar.hidden = !outputs
+    this.sectionBar.hidden = !(hidden.section && !this.shown.section && this.view.type === 'markdown')
   }
 
   // An editor writes it for everyone; anyone else only changes their own view.
   set (part, hidden) {
-    const key = part === 'source' ? 'source_hidden' : 'outputs_hidden'
     const nb = this.view.nb
     if (!nb.canEdit) {
       this.shown[part] = !hidden
+      if (part === 'section') nb.outline?.openSection(this.view.id, !hidden)
       this.paint()
       return
     }
     this.shown[part] = false
     const ymap = this.view.ymap
-    const metadata = ymap.get('metadata')
-    const jupyter = withHidden(plain(metadata instanceof Y.Map ? metadata.get('jupyter') : metadata?.jupyter), key, hidden)
+    let metadata = ymap.get('metadata')
+    const [key, value] = part === 'section'
+      ? ['heading_collapsed', hidden || undefined]
+      : ['jupyter', withHidden(plain(metadata instanceof Y.Map ? metadata.get('jupyter') : metadata?.jupyter), part === 'source' ? 'source_hidden' : 'outputs_hidden', hidden)]
     nb.doc.transact(() => {
-      if (metadata instanceof Y.Map) {
-        if (jupyter) metadata.set('jupyter', jupyter)
-        else metadata.delete('jupyter')
-      } else {
-        const next = { ...(isObject(metadata) ? metadata : {}), jupyter }
-        if (!jupyter) delete next.jupyter
-        ymap.set('metadata', new Y.Map(Object.entries(next)))
+      if (!(metadata instanceof Y.Map)) {
+        metadata = new Y.Map(Object.entries(isObject(metadata) ? metadata : {}))
+        ymap.set('metadata', metadata)
       }
+      if (value === undefined) metadata.delete(key)
+      else metadata.set(key, value)
     })
     this.paint()
   }

@@ -1,6 +1,7 @@
 // The table of contents: the markdown cells' headings (markdown-it reads them, so `#` in
 // a code fence or setext underlines come out right), live as people edit; a click goes to
-// the heading's cell. `headings` is pure: unit-tested in Node.
+// the heading's cell. Also the cells a collapsed heading hides. `headings` and
+// `hiddenBySections` are pure: unit-tested in Node.
 import MarkdownIt from 'markdown-it'
 import { h } from './api.js'
 
@@ -26,6 +27,26 @@ export function headings (cells) {
   return found
 }
 
+// The indexes of the cells a collapsed heading hides: those after it up to the next
+// heading of its level or above (a cell's level is its first heading's). Cells are given
+// as { cell_type, source, collapsed }; `collapsed` is the heading cell's
+// `metadata.heading_collapsed`, where Jupyter's collapsible headings keep it.
+export function hiddenBySections (cells) {
+  const hidden = []
+  let under = null // the level of the collapsed heading being hidden under
+  cells.forEach((cell, index) => {
+    const level = cell?.cell_type === 'markdown' && typeof cell.source === 'string' ? headingLevel(cell.source) : null
+    if (under !== null && (level === null || level > under)) { hidden.push(index); return }
+    under = level !== null && cell.collapsed ? level : null
+  })
+  return hidden
+}
+
+function headingLevel (source) {
+  const open = md.parse(source, {}).find((token) => token.type === 'heading_open')
+  return open ? Number(open.tag.slice(1)) : null
+}
+
 export class Outline {
   constructor (nb) {
     this.nb = nb
@@ -37,7 +58,34 @@ export class Outline {
     const workspace = nb.list.closest('.workspace')
     workspace?.prepend(this.el)
     workspace?.parentNode.querySelector('[data-testid="open-comments"]')?.before(this.button)
-    nb.cells.observeDeep(() => { if (!this.el.hidden) { clearTimeout(this.timer); this.timer = setTimeout(() => this.render(), 100) } })
+    this.opened = new Set() // sections a reader opened for themselves
+    nb.cells.observeDeep(() => {
+      clearTimeout(this.timer)
+      this.timer = setTimeout(() => { this.hideSections(); if (!this.el.hidden) this.render() }, 50)
+    })
+  }
+
+  cellsAsJSON () {
+    return this.nb.cells.toArray().map((cell) => {
+      const source = cell?.get?.('source')
+      const metadata = cell?.get?.('metadata')
+      const collapsed = typeof metadata?.get === 'function' ? metadata.get('heading_collapsed') : metadata?.heading_collapsed
+      const id = cell?.get?.('id')
+      return { id, cell_type: cell?.get?.('cell_type'), source: typeof source?.toString === 'function' ? source.toString() : '', collapsed: collapsed === true && !this.opened.has(id) }
+    })
+  }
+
+  // Cells under a collapsed heading are not drawn (they are still in the document).
+  hideSections () {
+    const hidden = new Set(hiddenBySections(this.cellsAsJSON()))
+    this.nb.cells.toArray().forEach((item, index) => this.nb.views.get(item)?.el.classList.toggle('section-hidden', hidden.has(index)))
+  }
+
+  // A reader's own "show this section" (an editor writes the metadata instead).
+  openSection (id, open) {
+    if (open) this.opened.add(id)
+    else this.opened.delete(id)
+    this.hideSections()
   }
 
   toggle (open) {
@@ -47,11 +95,7 @@ export class Outline {
   }
 
   render () {
-    const cells = this.nb.cells.toArray().map((cell) => {
-      const source = cell?.get?.('source')
-      return { id: cell?.get?.('id'), cell_type: cell?.get?.('cell_type'), source: typeof source?.toString === 'function' ? source.toString() : '' }
-    })
-    const items = headings(cells)
+    const items = headings(this.cellsAsJSON())
     this.list.replaceChildren(...(items.length
       ? items.map((item) => h('li', { class: `level-${item.level}` },
         h('button', { class: 'link', 'data-level': item.level, onclick: () => this.nb.reveal(item.cellId) }, item.text)))

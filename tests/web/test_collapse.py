@@ -13,6 +13,7 @@ from tests.gateway.conftest import Cluster
 from tests.support import Api, notebook_with_code
 from tests.support_web import run_module
 from tests.web.test_editor import ann_and_ben
+from tests.web.test_find import notebook_with_cells
 
 
 def collapse(expression: str, *args: Any) -> Any:
@@ -23,9 +24,12 @@ def test_hidden_parts_are_read_from_and_written_to_jupyter_metadata() -> None:
     assert collapse("c.hiddenParts({ jupyter: { source_hidden: true } })") == {
         "source": True,
         "outputs": False,
+        "section": False,
     }
-    assert collapse("c.hiddenParts({ jupyter: 'odd' })") == {"source": False, "outputs": False}
-    assert collapse("c.hiddenParts(null)") == {"source": False, "outputs": False}
+    nothing = {"source": False, "outputs": False, "section": False}
+    assert collapse("c.hiddenParts({ jupyter: 'odd', heading_collapsed: 'yes' })") == nothing
+    assert collapse("c.hiddenParts(null)") == nothing
+    assert collapse("c.hiddenParts({ heading_collapsed: true })")["section"] is True
     assert collapse("c.withHidden({ other: 1 }, 'outputs_hidden', true)") == {
         "other": 1,
         "outputs_hidden": True,
@@ -85,3 +89,33 @@ async def test_a_reader_sees_collapsed_parts_and_opens_them_only_for_themselves(
         await asyncio.sleep(0.3)
         await expect(mine.get_by_test_id("collapsed-source")).to_be_visible()
         assert await exported_jupyter(ann, notebook) == [{"source_hidden": True}]
+
+
+async def test_a_collapsed_heading_hides_its_section_for_everyone(
+    web: Cluster, browser: Browser
+) -> None:
+    ann = web.api("ann")
+    cells = [
+        ("markdown", "# Setup"),
+        ("code", "setup = 1"),
+        ("markdown", "## Details"),
+        ("code", "details = 2"),
+        ("markdown", "# Results"),
+        ("code", "results = 3"),
+    ]
+    notebook = notebook_with_cells(ann, cells, "Sections")
+    async with ann_and_ben(browser, web, notebook) as (mine, theirs):
+        await mine.locator(".cell").first.hover()
+        await mine.locator(".cell").first.get_by_test_id("collapse-section").click()
+        await expect(theirs.locator(".cell:visible")).to_have_count(3)
+        for hidden in ("setup = 1", "Details", "details = 2"):
+            await expect(theirs.get_by_text(hidden, exact=True)).to_be_hidden()
+        await expect(theirs.get_by_text("results = 3")).to_be_visible()
+        assert ann.export(notebook)["cells"][0]["metadata"] == {"heading_collapsed": True}
+        await theirs.locator(".cell").first.get_by_test_id("collapsed-section").click()
+        await expect(mine.locator(".cell:visible")).to_have_count(6)
+        for _ in range(100):
+            if ann.export(notebook)["cells"][0]["metadata"] == {}:
+                break
+            await asyncio.sleep(0.05)
+        assert ann.export(notebook)["cells"][0]["metadata"] == {}

@@ -41,6 +41,25 @@ def test_headings_as_markdown_reads_them() -> None:
     ]
 
 
+def test_a_collapsed_heading_hides_its_section_down_to_the_next_of_its_level() -> None:
+    def cell(kind: str, source: str, collapsed: bool = False) -> dict[str, Any]:
+        return {"cell_type": kind, "source": source, "collapsed": collapsed}
+
+    cells = [
+        cell("markdown", "# A", collapsed=True),
+        cell("code", "a"),
+        cell("markdown", "## A.1", collapsed=True),
+        cell("markdown", "just text"),
+        cell("markdown", "# B"),
+        cell("code", "b"),
+        cell("markdown", "## B.1", collapsed=True),
+        cell("code", "c"),
+        cell("markdown", "### B.1.1"),
+        cell("markdown", "## B.2"),
+    ]
+    assert run_module("outline.js", "m.hiddenBySections(args[0])", cells) == [1, 2, 3, 7, 8]
+
+
 FILLER = 24
 CELLS = [("markdown", "# Start"), *[("code", f"x{i} = {i}") for i in range(FILLER)]]
 CELLS += [("markdown", "## Far below\nsome words"), ("code", "end = True")]
