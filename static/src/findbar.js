@@ -5,6 +5,7 @@ import * as Y from 'yjs'
 import { EditorView, Decoration } from '@codemirror/view'
 import { StateEffect, StateField } from '@codemirror/state'
 import { h } from './api.js'
+import { touchesSources } from './outline.js'
 import { compile, countText, findMatches, nextIndex, replaceAllEdits, replacementAt, minimalEdit } from './find.js'
 
 // The origin of replacements: tracked by the notebook's cell undo (Z in command mode), so
@@ -77,7 +78,7 @@ export class FindBar {
     this.el.addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); this.close() } })
     nb.list.before(this.el)
     this.refreshSoon = () => { clearTimeout(this.timer); this.timer = setTimeout(() => this.search(false), 60) }
-    nb.cells.observeDeep(() => { if (!this.el.hidden) this.refreshSoon() })
+    nb.cells.observeDeep((events) => { if (!this.el.hidden && touchesSources(events)) this.refreshSoon() })
     // Capturing, so that it comes before CodeMirror's own search panel in an editor.
     document.addEventListener('keydown', (event) => {
       if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey || event.key.toLowerCase() !== 'f') return

@@ -47,6 +47,18 @@ function headingLevel (source) {
   return open ? Number(open.tag.slice(1)) : null
 }
 
+// Whether a batch of `cells.observeDeep` events touches what headings, sections and find
+// read (cells, their type, source or metadata), not only outputs or run states: those
+// stream in while a cell runs and need no new look at every markdown cell.
+const RUN_KEYS = new Set(['outputs', 'execution_state', 'execution_count'])
+export function touchesSources (events) {
+  return events.some((event) => {
+    if (event.path.length === 0) return true
+    if (event.path.length === 1) return [...(event.keysChanged ?? [])].some((key) => !RUN_KEYS.has(key))
+    return !RUN_KEYS.has(event.path[1])
+  })
+}
+
 export class Outline {
   constructor (nb) {
     this.nb = nb
@@ -59,7 +71,8 @@ export class Outline {
     workspace?.prepend(this.el)
     workspace?.parentNode.querySelector('[data-testid="open-comments"]')?.before(this.button)
     this.opened = new Set() // sections a reader opened for themselves
-    nb.cells.observeDeep(() => {
+    nb.cells.observeDeep((events) => {
+      if (!touchesSources(events)) return
       clearTimeout(this.timer)
       this.timer = setTimeout(() => { this.hideSections(); if (!this.el.hidden) this.render() }, 50)
     })

@@ -87,3 +87,20 @@ async def test_the_contents_list_headings_live_and_jump_to_their_cell(
         await outline.get_by_role("button", name="Far below").click()
         await expect(far).to_be_in_viewport()
         await expect(far).to_be_focused()
+
+
+def test_only_changes_to_sources_and_cells_call_for_a_new_look() -> None:
+    events = {
+        "cells added or removed": [{"path": []}],
+        "typing": [{"path": [3, "source"]}],
+        "metadata": [{"path": [3, "metadata"]}],
+        "type changed": [{"path": [3], "keysChanged": ["cell_type"]}],
+        "output streamed": [{"path": [3, "outputs", 0, "text"]}],
+        "run state": [{"path": [3], "keysChanged": ["execution_state", "execution_count"]}],
+    }
+    touched = run_module(
+        "outline.js",
+        "Object.fromEntries(Object.entries(args[0]).map(([k, e]) => [k, m.touchesSources(e)]))",
+        events,
+    )
+    assert [name for name, yes in touched.items() if yes] == list(events)[:4]
