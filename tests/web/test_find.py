@@ -123,9 +123,13 @@ async def test_replace_all_while_the_other_person_types_in_that_cell(
     web: Cluster, browser: Browser
 ) -> None:
     ann = web.api("ann")
-    notebook = notebook_with_cells(ann, CELLS, "Find")
+    # Ben types in the middle of the first cell, between two matches: a replacement that
+    # rewrote the whole cell would leave his later keystrokes at its end.
+    cells = [("code", "alpha = 1\nalpha_end = 2"), *CELLS[1:]]
+    notebook = notebook_with_cells(ann, cells, "Find")
     async with ann_and_ben(browser, web, notebook) as (mine, theirs):
         await theirs.locator(".cell .cm-content").first.click()
+        await theirs.keyboard.press("Control+Home")
         await theirs.keyboard.press("End")
         typed = "  # ben keeps typing here while ann replaces"
         typing = asyncio.ensure_future(theirs.keyboard.type(typed, delay=90))
@@ -134,21 +138,21 @@ async def test_replace_all_while_the_other_person_types_in_that_cell(
         # Matches are counted across cells, the markdown cell's source included, starting
         # from the selected cell; Enter and Shift+Enter move between them.
         count = mine.get_by_test_id("find-count")
-        await expect(count).to_have_text("2 of 5")
+        await expect(count).to_have_text("3 of 6")
         await mine.keyboard.press("Enter")
-        await expect(count).to_have_text("3 of 5")
+        await expect(count).to_have_text("4 of 6")
         await mine.keyboard.press("Shift+Enter")
-        await expect(count).to_have_text("2 of 5")
+        await expect(count).to_have_text("3 of 6")
         await expect(mine.locator(".cell").nth(2).locator(".find-match")).to_have_count(2)
         await mine.get_by_test_id("find-case").check()
-        await expect(count).to_have_text("2 of 4")
+        await expect(count).to_have_text("3 of 5")
         await mine.get_by_test_id("find-case").uncheck()
         await mine.get_by_test_id("replace-input").fill("omega")
         await mine.get_by_test_id("replace-all").click()
         assert not typing.done(), "the replacement was meant to land while ben typed"
         await typing
         expected = [
-            ("code", "omega = 1" + typed),
+            ("code", "omega = 1" + typed + "\nomega_end = 2"),
             ("code", "print(omega)"),
             ("code", "beta = omega + omega"),
             ("markdown", "# omega notes"),
@@ -162,8 +166,7 @@ async def test_replace_all_while_the_other_person_types_in_that_cell(
         await expect(mine.get_by_test_id("find-bar")).to_be_hidden()
         await mine.keyboard.press("Escape")  # and to command mode
         await mine.keyboard.press("z")
-        restored = [(kind, source) for kind, source in CELLS]
-        restored[0] = ("code", "alpha = 1" + typed)
+        restored = [("code", "alpha = 1" + typed + "\nalpha_end = 2"), *CELLS[1:]]
         for page in (mine, theirs):
             await wait_cells(page, restored)
 
