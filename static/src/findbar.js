@@ -49,6 +49,7 @@ export class FindBar {
     this.matches = [] // { cell (index), ymap, from, to }
     this.index = -1
     this.anchor = null // the current match: { ymap, pos: a Y.RelativePosition }
+    this.opened = new Set() // markdown cells shown as source to reveal a match
     this.input = h('input', { type: 'search', placeholder: 'Find', 'aria-label': 'find', 'data-testid': 'find-input', oninput: () => this.search(true) })
     this.input.addEventListener('keydown', (event) => this.key(event))
     const option = (label, title, testid) => {
@@ -107,6 +108,9 @@ export class FindBar {
     this.matches = []
     this.anchor = null
     this.paint()
+    // Markdown opened only to show a match is drawn again, unless it is being edited.
+    for (const view of this.opened) if (!view.el.contains(document.activeElement)) view.doneEditingMarkdown()
+    this.opened.clear()
     const back = this.returnTo ?? this.nb.current?.el
     back?.focus()
   }
@@ -184,6 +188,7 @@ export class FindBar {
     if (view.type === 'markdown' && this.nb.canEdit && !view.editingMarkdown) {
       view.editingMarkdown = true
       view.refresh()
+      this.opened.add(view)
     }
     view.mount()
     this.paint()

@@ -39,7 +39,7 @@ export class CellSelection {
     nb.cellUndo.addTrackedOrigin(CELL_TOOLS)
     nb.list.addEventListener('focusin', (event) => {
       const cell = event.target.closest?.('section.cell')
-      if (!cell || this.extending) return
+      if (!cell?.dataset.cellId || this.extending) return
       this.anchor = this.head = cell.dataset.cellId
       this.paint()
     })

@@ -185,6 +185,16 @@ async def test_replace_one_goes_on_to_the_next_match(web: Cluster, browser: Brow
         await expect(mine.get_by_test_id("find-count")).to_have_text("1 of 3")
         expected = [("code", "a2 = 1"), ("code", "print(a2)"), *CELLS[2:]]
         await wait_cells(theirs, expected)
+        # A match in a markdown cell shows its source, highlighted, until the bar closes.
+        notes = mine.locator(".cell").nth(3)
+        await expect(notes.locator(".rendered h1")).to_have_text("Alpha notes")
+        await mine.get_by_test_id("find-input").press("Enter")
+        await mine.get_by_test_id("find-input").press("Enter")
+        await expect(mine.get_by_test_id("find-count")).to_have_text("3 of 3")
+        await expect(notes.locator(".find-current")).to_have_text("Alpha")
+        await expect(notes.locator(".rendered")).to_be_hidden()
+        await mine.get_by_test_id("find-input").press("Escape")
+        await expect(notes.locator(".rendered h1")).to_be_visible()
 
 
 async def test_a_viewer_finds_but_cannot_replace(web: Cluster, browser: Browser) -> None:
