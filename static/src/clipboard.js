@@ -66,11 +66,12 @@ export function cellFromJSON (json, id = newCellId()) {
   return cell
 }
 
-// The browser's copy (localStorage: every tab of this origin reads the same one).
-export function store (cells, storage = globalThis.localStorage) {
-  storage.setItem(KEY, serialize(cells))
+// The browser's copy (localStorage: every tab of this origin reads the same one), one per
+// person, so someone else signing in on this browser does not paste it.
+export function store (person, cells, storage = globalThis.localStorage) {
+  storage.setItem(`${KEY}:${person}`, serialize(cells))
 }
 
-export function load (storage = globalThis.localStorage) {
-  return parse(storage.getItem(KEY) ?? '')
+export function load (person, storage = globalThis.localStorage) {
+  return parse(storage.getItem(`${KEY}:${person}`) ?? '')
 }

@@ -102,7 +102,7 @@ export class CellSelection {
     const cells = this.views().map((view) => view.ymap.toJSON())
     if (!cells.length) return false
     try {
-      store(cells)
+      store(this.nb.me.id, cells)
     } catch {
       return false // over the browser's storage quota (huge outputs): nothing is lost
     }
@@ -114,7 +114,7 @@ export class CellSelection {
   }
 
   paste (above) {
-    const cells = load()
+    const cells = load(this.nb.me.id)
     const range = this.range()
     if (!this.nb.canEdit || !cells.length) return
     const at = range ? (above ? range[0] : range[1] + 1) : this.nb.cells.length

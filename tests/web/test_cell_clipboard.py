@@ -174,3 +174,13 @@ async def test_several_selected_cells_run_move_and_delete_together(
         await mine.keyboard.press("z")
         await wait_cells(theirs, moved)
         assert await cells_in(mine) == moved
+
+
+def test_each_person_has_a_clipboard_of_their_own() -> None:
+    kept = clipboard(
+        "(() => { const items = new Map(); const storage = { setItem: (k, v) => items.set(k, v),"
+        " getItem: (k) => items.get(k) ?? null }; c.store('ann-id', [args[0]], storage);"
+        " return [c.load('ann-id', storage).length, c.load('ben-id', storage).length] })()",
+        CELL,
+    )
+    assert kept == [1, 0]
