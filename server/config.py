@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernels.environments import DEFAULT_ENVIRONMENTS
 from kernels.messages import check_requirement
 from server.vocabulary import DEFAULT_RUNTIME_TYPES, RuntimeType
+
+
+class LoginProvider(BaseModel):
+    name: str = Field(min_length=1, max_length=60)
+    url: str = Field(pattern=r"^(https://|/)", max_length=2000)
 
 
 class Settings(BaseSettings):
@@ -29,6 +34,9 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     session_days: int = 14
     cookie_secure: bool = False
+    # "Sign in with ..." buttons on the login page, for single sign-on to come: a JSON list
+    # of {"name": ..., "url": ...}. Nothing behind them yet; empty shows none.
+    login_providers: list[LoginProvider] = Field(default_factory=list)
 
     max_frame_bytes: int = 16 * 1024 * 1024
     # Largest .ipynb one may import.

@@ -1,8 +1,8 @@
 // One cell: a CodeMirror editor bound to the cell's Y.Text (created when the cell comes
 // into view), its prompt and state, and its outputs.
 import * as Y from 'yjs'
-import { EditorView, keymap } from '@codemirror/view'
-import { EditorState } from '@codemirror/state'
+import { Decoration, EditorView, keymap } from '@codemirror/view'
+import { EditorState, StateEffect, StateField } from '@codemirror/state'
 import { basicSetup } from 'codemirror'
 import { indentWithTab } from '@codemirror/commands'
 import { autocompletion, acceptCompletion, closeCompletion, completeFromList, completionStatus, startCompletion } from '@codemirror/autocomplete'
@@ -15,6 +15,7 @@ import { inspectAt, kernelOptions, tabAction, toCodePoints, wordBefore, wordMatc
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
 import { cellProblem } from './schema.js'
+import { threadRanges } from './mentions.js'
 import { CellCollapse } from './collapse.js'
 import { findHighlight } from './findbar.js'
 
@@ -34,6 +35,26 @@ const typingSources = [0, 1, 2, 3].map((i) => (context) => {
   if (context.explicit || !source) return null
   return (typeof source === 'function' ? source : completeFromList(source))(context)
 })
+
+// Commented text, highlighted: one mark per open thread's anchored range. The marks are
+// set from the server's anchors when the threads load, and in between they move with the
+// text through every change (local typing and others', which y-codemirror applies as
+// changes), as the server's sticky anchors do: typing at an edge stays outside.
+const setCommentMarks = StateEffect.define()
+const commentMarks = StateField.define({
+  create: () => Decoration.none,
+  update (marks, transaction) {
+    marks = marks.map(transaction.changes)
+    for (const effect of transaction.effects) if (effect.is(setCommentMarks)) marks = effect.value
+    return marks
+  },
+  provide: (field) => EditorView.decorations.from(field)
+})
+
+function commentDecorations (text, threads, cellId) {
+  return Decoration.set(threadRanges(text, threads, cellId).map(({ from, to, id }) =>
+    Decoration.mark({ class: 'cm-comment-mark', attributes: { 'data-thread': id, title: 'Commented: click to open the thread' } }).range(from, to)), true)
+}
 
 export class CellView {
   constructor (ymap, notebook) {
@@ -111,6 +132,14 @@ export class CellView {
     this.threadBadge.hidden = count === 0
     this.threadBadge.textContent = count === 1 ? '1 comment' : `${count} comments`
     this.el.classList.toggle('commented', count > 0)
+    this.markComments()
+  }
+
+  // The open threads' ranges in this cell, highlighted (the panel holds the threads).
+  markComments () {
+    if (!this.view) return
+    const threads = this.nb.panel?.threads || []
+    this.view.dispatch({ effects: setCommentMarks.of(commentDecorations(this.view.state.doc.toString(), threads, this.id)) })
   }
 
   comment () {
@@ -168,11 +197,20 @@ export class CellView {
         EditorState.readOnly.of(!nb.canEdit),
         EditorView.editable.of(nb.canEdit),
         EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) }),
+        commentMarks,
+        EditorView.domEventHandlers({
+          click: (event) => {
+            const mark = event.target.closest?.('.cm-comment-mark[data-thread]')
+            if (mark) nb.panel.openThread(mark.dataset.thread)
+            return false
+          }
+        }),
         findHighlight // the find bar's matches
       ]
     })
     this.view = new EditorView({ state, parent: this.host })
     this.host.querySelector('pre.placeholder')?.remove()
+    this.markComments()
     this.refresh()
   }
 

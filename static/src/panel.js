@@ -2,6 +2,7 @@
 import { api, h, toast } from './api.js'
 import { FilesPanel } from './files.js'
 import { renderMarkdown } from './markdown.js'
+import { mentionParts } from './mentions.js'
 
 const ROLES = ['viewer', 'commenter', 'editor']
 
@@ -61,21 +62,61 @@ export class SidePanel {
     } catch (e) { return }
     this.nb.markThreads(this.threads)
     if (this.tab === 'comments') this.renderComments()
+    // A mention's link (on the list page) names its thread: open it once.
+    const wanted = /^#thread=([0-9a-f]{1,32})$/.exec(location.hash)
+    if (wanted && !this.openedFromLink && this.threads.some((t) => t.id === wanted[1])) {
+      this.openedFromLink = true
+      this.openThread(wanted[1])
+    }
+  }
+
+  // Show one thread in the panel (from a click on commented text, or a mention's link).
+  openThread (threadId) {
+    this.focusedThread = threadId
+    this.show('comments')
+    const article = this.body.querySelector(`article.thread[data-thread="${CSS.escape(threadId)}"]`)
+    if (!article) return
+    for (const other of this.body.querySelectorAll('article.thread.focused')) other.classList.remove('focused')
+    article.classList.add('focused')
+    article.scrollIntoView({ block: 'nearest' })
+    const thread = this.threads.find((t) => t.id === threadId)
+    if (thread && thread.comments.some((c) => c.mentions.includes(this.nb.me.username))) {
+      api('POST', `/api/notebooks/${this.nb.info.id}/threads/${threadId}/read`).catch(() => {})
+    }
+  }
+
+  // A comment's text, rendered, with each @mention the server recognised drawn as one.
+  commentBody (comment) {
+    const fragment = renderMarkdown(comment.body)
+    if (!comment.mentions.length) return fragment
+    const walker = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT)
+    const texts = []
+    while (walker.nextNode()) if (!walker.currentNode.parentElement?.closest('code, pre, a')) texts.push(walker.currentNode)
+    for (const node of texts) {
+      const parts = mentionParts(node.data, comment.mentions)
+      if (parts.length === 1 && typeof parts[0] === 'string') continue
+      node.replaceWith(...parts.map((part) => typeof part === 'string'
+        ? part
+        : h('span', { class: 'mention', 'data-mention': part.mention, title: `${part.mention} was told about this comment` }, `@${part.mention}`)))
+    }
+    return fragment
   }
 
   startThread (cellId, range, quote) {
     this.show('comments')
     const body = h('textarea', { rows: 3, placeholder: 'Comment… (@name to mention)', 'aria-label': 'new comment', maxlength: 10000 })
+    const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'comment-error' })
     const form = h('form', { class: 'thread new' },
       h('div', { class: 'quote' }, quote ? `“${quote}”` : 'On the whole cell'),
-      body, h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => form.remove() }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Comment')))
+      body, error, h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => form.remove() }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Comment')))
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
+      error.textContent = ''
       try {
         await api('POST', `/api/notebooks/${this.nb.info.id}/threads`, { cell_id: cellId, body: body.value, ...range })
         form.remove()
         this.loadThreads()
-      } catch (e) { toast(e.message, 'error') }
+      } catch (e) { error.textContent = e.message } // the draft stays, to be corrected
     })
     this.body.prepend(form)
     body.focus()
@@ -98,7 +139,7 @@ export class SidePanel {
     const comments = thread.comments.map((c) => {
       const text = h('div', { class: 'comment-body' })
       if (c.deleted) text.append(h('em', {}, 'deleted'))
-      else text.replaceChildren(renderMarkdown(c.body))
+      else text.replaceChildren(this.commentBody(c))
       const mine = c.author === this.nb.me.username && !c.deleted
       return h('div', { class: 'comment' },
         h('div', { class: 'meta' }, h('strong', {}, c.author), ' · ', new Date(c.created_at).toLocaleString(), c.edited_at && !c.deleted ? ' (edited)' : '',
@@ -106,17 +147,26 @@ export class SidePanel {
           mine ? h('button', { class: 'link', onclick: async () => { if (confirm('Delete this comment?')) { await api('DELETE', `${base}/comments/${c.id}`); this.loadThreads() } } }, 'delete') : null),
         text)
     })
-    const el = h('article', { class: `thread ${thread.resolved ? 'resolved' : ''}`, 'data-thread': thread.id }, quote, ...comments)
+    const el = h('article', { class: `thread ${thread.resolved ? 'resolved' : ''} ${thread.id === this.focusedThread ? 'focused' : ''}`, 'data-thread': thread.id }, quote, ...comments)
     if (this.canComment) {
-      const reply = h('input', { placeholder: 'Reply…', 'aria-label': 'reply', maxlength: 10000 })
+      // A draft survives the panel being drawn again (someone else's comment arriving).
+      this.drafts ??= new Map()
+      const reply = h('input', { placeholder: 'Reply…', 'aria-label': 'reply', maxlength: 10000, value: this.drafts.get(thread.id) || '' })
+      reply.addEventListener('input', () => this.drafts.set(thread.id, reply.value))
+      const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'reply-error' })
       const form = h('form', { class: 'row' }, reply, h('button', { type: 'submit' }, 'Reply'),
         h('button', { type: 'button', onclick: async () => { await api('POST', `${base}/${thread.resolved ? 'reopen' : 'resolve'}`); this.loadThreads() } }, thread.resolved ? 'Reopen' : 'Resolve'))
       form.addEventListener('submit', async (event) => {
         event.preventDefault()
         if (!reply.value.trim()) return
-        try { await api('POST', `${base}/comments`, { body: reply.value }); this.loadThreads() } catch (e) { toast(e.message, 'error') }
+        error.textContent = ''
+        try {
+          await api('POST', `${base}/comments`, { body: reply.value })
+          this.drafts.delete(thread.id)
+          this.loadThreads()
+        } catch (e) { error.textContent = e.message }
       })
-      el.append(form)
+      el.append(form, error)
     }
     return el
   }
