@@ -8,7 +8,14 @@ one of the models below, told apart by `type`; anything else is refused by `pars
                       kernel_died, kernel_usage, output, input_request, execute_done,
                       complete_reply, inspect_reply
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed, complete, inspect
+                      shutdown_kernel, files_changed, complete, inspect, ack, resume
+
+A kernel outlives its worker's connection by the server's reconnect grace: what a kernel
+says that the server must not miss (`RELIABLE`: outputs, input requests, a cell's end, the
+kernel starting, failing or dying) is numbered per kernel (`seq`) and kept by the worker
+until the server `ack`s it (once it is stored). A reconnecting worker lists the kernels it
+still runs in its `hello`; the server answers `resume` (send again what came after
+`after_seq`) for those it takes back, `shutdown_kernel` for the others.
 
 `complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
 its shell channel and always answers with the same `request_id`, `status` "busy" when the
@@ -26,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 PROTOCOL_VERSION = 1
 _ID = Field(min_length=1, max_length=64)
+_SEQ = Field(default=0, ge=0)  # see RELIABLE
 _TEXT = Field(default="", max_length=4096)
 # Completion and inspection: the code around the cursor travels whole (Jupyter's protocol
 # wants the cell), bounded; the answers are bounded too, whatever the kernel sends.
@@ -101,6 +109,29 @@ class Sandbox(_Message):
 # --- worker -> server ------------------------------------------------------------------
 
 
+class HeldExecution(_Message):
+    """The cell a held kernel is running: enough for a server that never saw it (a
+    restarted one) to keep writing its outputs and answer its prompt."""
+
+    execution_id: str = _ID
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
+    waiting_input: bool = False
+    prompt: str = _TEXT
+    password: bool = False
+
+
+class HeldKernel(_Message):
+    """A kernel a reconnecting worker still runs."""
+
+    kernel_id: str = _ID
+    workspace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    gpus: list[int] = Field(default_factory=list, max_length=64)
+    started: bool = True  # False while it is still starting
+    execution: HeldExecution | None = None
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     version: int = PROTOCOL_VERSION
@@ -108,6 +139,7 @@ class Hello(_Message):
     resources: Resources
     max_kernels: int = Field(ge=1, le=10_000)
     sandbox: Sandbox = Sandbox(kind="none", detail="an older worker")
+    kernels: list[HeldKernel] = Field(default_factory=list, max_length=10_000)
 
 
 class Heartbeat(_Message):
@@ -117,6 +149,7 @@ class Heartbeat(_Message):
 class KernelStarted(_Message):
     type: Literal["kernel_started"] = "kernel_started"
     kernel_id: str = _ID
+    seq: int = _SEQ
 
 
 class KernelProgress(_Message):
@@ -131,12 +164,14 @@ class KernelFailed(_Message):
     type: Literal["kernel_failed"] = "kernel_failed"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelDied(_Message):
     type: Literal["kernel_died"] = "kernel_died"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelUsage(_Message):
@@ -171,6 +206,7 @@ class Output(_Message):
     execution_id: str = _ID
     msg_type: OutputType
     content: dict[str, Any]
+    seq: int = _SEQ
 
 
 class InputRequest(_Message):
@@ -179,6 +215,7 @@ class InputRequest(_Message):
     execution_id: str = _ID
     prompt: str = _TEXT
     password: bool = False
+    seq: int = _SEQ
 
 
 class ExecuteDone(_Message):
@@ -190,6 +227,7 @@ class ExecuteDone(_Message):
     execution_id: str = _ID
     status: Literal["ok", "error", "aborted"]
     execution_count: int | None = None
+    seq: int = _SEQ
 
 
 class CompleteReply(_Message):
@@ -249,6 +287,8 @@ class Welcome(_Message):
     heartbeat_seconds: float = Field(gt=0)
     # One output larger than this is replaced by a notice on the worker, before it travels.
     max_output_bytes: int = Field(gt=0)
+    # How long the worker keeps its kernels running when the connection drops.
+    reconnect_grace_seconds: float = Field(default=0, ge=0, le=86_400)
 
 
 class StartKernel(_Message):
@@ -270,6 +310,10 @@ class Execute(_Message):
     kernel_id: str = _ID
     execution_id: str = _ID
     code: str
+    # Who runs which cell: told back in a reconnecting worker's hello (HeldExecution).
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
 
 
 class Interrupt(_Message):
@@ -316,6 +360,23 @@ class Inspect(_Message):
     detail_level: Literal[0, 1] = 0
 
 
+class Ack(_Message):
+    """The server has stored everything of the kernel up to `seq`: the worker forgets it."""
+
+    type: Literal["ack"] = "ack"
+    kernel_id: str = _ID
+    seq: int = Field(ge=0)
+
+
+class Resume(_Message):
+    """The server takes back a held kernel: send again what came after `after_seq`, then
+    carry on as before."""
+
+    type: Literal["resume"] = "resume"
+    kernel_id: str = _ID
+    after_seq: int = Field(ge=0)
+
+
 FromServer = Annotated[
     Welcome
     | StartKernel
@@ -325,9 +386,15 @@ FromServer = Annotated[
     | ShutdownKernel
     | FilesChanged
     | Complete
-    | Inspect,
+    | Inspect
+    | Ack
+    | Resume,
     Field(discriminator="type"),
 ]
+
+# What a kernel says that the server must not miss across a reconnect (numbered by `seq`).
+Reliable = KernelStarted | KernelFailed | KernelDied | Output | InputRequest | ExecuteDone
+RELIABLE = (KernelStarted, KernelFailed, KernelDied, Output, InputRequest, ExecuteDone)
 
 _from_worker: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
 _from_server: TypeAdapter[FromServer] = TypeAdapter(FromServer)

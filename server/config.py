@@ -88,8 +88,12 @@ class Settings(BaseSettings):
     # The local worker's kernels: sandboxed unless this is set (a single-user laptop only).
     unsafe_no_sandbox: bool = False
     worker_heartbeat_seconds: float = 5.0
-    # A worker silent this long is lost: its running cells fail, its kernels are gone.
+    # A worker silent this long is cut off (its connection closed).
     worker_timeout_seconds: float = 20.0
+    # A worker whose connection drops keeps its kernels this long, and the server waits as
+    # long for it to come back (to this server or, restarted, another) before the runtime
+    # is lost: a running cell keeps running and its output continues. 0: lost at once.
+    worker_reconnect_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
     kernel_start_timeout_seconds: float = 120.0
     # As on Colab: stop a kernel after this long without execution, and at this age.
     kernel_idle_timeout_seconds: float = 90 * 60

@@ -100,7 +100,7 @@ class Inspection(BaseModel):
 class RuntimeStatus(BaseModel):
     type: str
     types: list[RuntimeType]
-    status: str  # stopped | waiting | starting | idle | busy | disconnected
+    status: str  # stopped | waiting | starting | idle | busy | reconnecting | disconnected
     reason: str = ""
     queue_position: int | None = None  # while waiting for a worker
     worker: str | None = None

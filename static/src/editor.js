@@ -438,7 +438,7 @@ class Notebook {
     this.runtime.dataset.state = runtime.status
     // What it waits for while starting (building an environment takes minutes): said, not
     // hidden in a tooltip.
-    const starting = runtime.status === 'starting' && runtime.reason
+    const starting = ['starting', 'reconnecting'].includes(runtime.status) && runtime.reason
     this.runtimeReason.hidden = !starting
     this.runtimeReason.textContent = starting ? runtime.reason : ''
     // Colab's RAM / Disk bars: small here, the full numbers in the tooltip and the dialog.
