@@ -11,7 +11,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from tests.gateway.conftest import Cluster
-from tests.support import notebook_with_code
+from tests.support import Api, notebook_with_code
 from tests.support_web import open_notebook, run_module, signed_in
 from tests.web.test_editor import ann_and_ben, cells_in, selected_in_command_mode, wait_cells
 
@@ -96,6 +96,16 @@ async def select_cell(page: Page, index: int) -> None:
     assert await selected_in_command_mode(page) == index
 
 
+async def stored(api: Api, notebook: str, expected: list[tuple[str, str]]) -> list[Any]:
+    """The exported cells, once the server holds these (type, source) cells."""
+    for _ in range(200):
+        cells = api.export(notebook)["cells"]
+        if [(c["cell_type"], c["source"]) for c in cells] == expected:
+            return list(cells)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server holds {cells!r}")
+
+
 async def test_copy_and_paste_within_and_across_notebooks(web: Cluster, browser: Browser) -> None:
     ann = web.api("ann")
     first, first_ids = notebook_with_code(ann, ["one", "two", "three"], title="From")
@@ -123,17 +133,13 @@ async def test_copy_and_paste_within_and_across_notebooks(web: Cluster, browser:
             ("markdown", "two"),
         ]
         await wait_cells(mine, pasted)
-        ids = [c["id"] for c in ann.export(first)["cells"]]
+        cells = await stored(ann, first, pasted)
+        ids = [c["id"] for c in cells]
         assert len(set(ids)) == 5 and ids[0] == first_ids[0]
         # The other tab's notebook takes them above its cell with Shift+V.
         await select_cell(other, 0)
         await other.keyboard.press("Shift+V")
-        await wait_cells(other, [("code", "one"), ("markdown", "two"), ("code", "other")])
-        assert [(c["cell_type"], c["source"]) for c in ann.export(second)["cells"]] == [
-            ("code", "one"),
-            ("markdown", "two"),
-            ("code", "other"),
-        ]
+        await stored(ann, second, [("code", "one"), ("markdown", "two"), ("code", "other")])
         # X cuts the pasted pair (Shift+click extends the selection), Z brings it back.
         await select_cell(mine, 3)
         await mine.locator(".cell .prompt").nth(4).click(modifiers=["Shift"])
