@@ -16,6 +16,8 @@ import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
 import { cellProblem } from './schema.js'
 import { threadRanges } from './mentions.js'
+import { CellCollapse } from './collapse.js'
+import { findHighlight } from './findbar.js'
 
 const lazy = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -97,6 +99,7 @@ export class CellView {
     if (this.ytext instanceof Y.Text) this.ytext.observe(() => { if (!this.view) this.placeholder(); else if (this.type === 'markdown') this.refresh() })
     lazy.observe(this.host)
     this.refresh()
+    this.collapse = new CellCollapse(this)
   }
 
   get id () { return this.ymap.get('id') }
@@ -201,7 +204,8 @@ export class CellView {
             if (mark) nb.panel.openThread(mark.dataset.thread)
             return false
           }
-        })
+        }),
+        findHighlight // the find bar's matches
       ]
     })
     this.view = new EditorView({ state, parent: this.host })
@@ -337,6 +341,7 @@ export class CellView {
     this.ymap.unobserve(this.onMap)
     if (this.youtputs instanceof Y.Array) this.youtputs.unobserveDeep(this.onOutputs)
     lazy.unobserve(this.host)
+    this.collapse?.destroy()
     this.view?.destroy()
   }
 }

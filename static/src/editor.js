@@ -10,6 +10,9 @@ import { SidePanel } from './panel.js'
 import { commandFor } from './commands.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
+import { CellSelection } from './selection.js'
+import { FindBar } from './findbar.js'
+import { Outline } from './outline.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -148,6 +151,10 @@ class Notebook {
     this.provider.on('sync', (synced) => { if (synced) { this.render(); this.markThreads(this.panel.threads) } })
     this.cells.observe(() => this.render())
     this.cellUndo = new Y.UndoManager(this.cells, { trackedOrigins: new Set([CELLS]), captureTimeout: 0 })
+    // The everyday cell tools: multi-cell selection, find and replace, the contents.
+    this.selection = new CellSelection(this)
+    this.find = new FindBar(this)
+    this.outline = new Outline(this)
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
   }
