@@ -33,6 +33,7 @@ from server.gateway.models import (
     Inspection,
     InspectRequest,
     RuntimeStatus,
+    VariableList,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
@@ -126,6 +127,9 @@ class Gateway:
     async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
         return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
 
+    async def variables(self, notebook_id: str) -> VariableList:
+        return await completion.variables(self._queries, self._kernel_of(notebook_id))
+
     def _kernel_of(self, notebook_id: str) -> Placement:
         """The notebook's running kernel; a question about code never starts one."""
         runtime = self._runtimes.get(notebook_id)
@@ -214,7 +218,7 @@ class Gateway:
         placement = worker.kernels.get(message.kernel_id)
         if placement is None:
             return  # a kernel the server already let go of
-        if isinstance(message, m.CompleteReply | m.InspectReply):
+        if isinstance(message, m.CompleteReply | m.InspectReply | m.VariablesReply):
             self._queries.answer(message)
             return
         runtime = self._runtimes.get(placement.owner)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, model_validator
 from sqlmodel import Field, SQLModel
 
-from kernels.messages import MAX_QUERY_CODE_CHARS, Gpu, Limits, QueryStatus, Sandbox
+from kernels.messages import MAX_QUERY_CODE_CHARS, Gpu, Limits, QueryStatus, Sandbox, Variable
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
@@ -95,6 +95,17 @@ class Inspection(BaseModel):
     status: QueryStatus
     found: bool = False
     text: str = ""
+
+
+class VariableList(BaseModel):
+    """The kernel's user variables (the variable inspector): name, type, shape or length, a
+    short repr, size in bytes where cheap. "busy": a cell is running and the kernel did not
+    answer in time; `truncated`: some were left out (too many, or the probe ran out of
+    time)."""
+
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list)
+    truncated: bool = False
 
 
 class RuntimeStatus(BaseModel):
