@@ -118,7 +118,10 @@ class Gateway:
         # Asking does not make a runtime: most notebooks open are never run.
         runtime_type = await self._stored_type(notebook_id)
         return RuntimeStatus(
-            type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
+            type=runtime_type.name,
+            types=self.settings.runtime_types,
+            available_types=self.registry.offered(self.settings.runtime_types),
+            status="stopped",
         )
 
     async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:

@@ -111,6 +111,8 @@ class VariableList(BaseModel):
 class RuntimeStatus(BaseModel):
     type: str
     types: list[RuntimeType]
+    # The types some connected worker could run (the chooser marks the others).
+    available_types: list[str] = Field(default_factory=list)
     status: str  # stopped | waiting | starting | idle | busy | disconnected
     reason: str = ""
     queue_position: int | None = None  # while waiting for a worker
