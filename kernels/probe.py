@@ -46,32 +46,40 @@ def _probe():
             if _old is not None:
                 _signal.setitimer(_signal.ITIMER_REAL, 0)
     def _cut(text, size):
-        text = str(text)[:]  # an exact str, whatever subclass __str__ gave
+        # An exact str: a str subclass's own __str__ is never called.
+        text = str.__str__(text) if issubclass(type(text), str) else str(text)
         return text if len(text) <= size else text[: size - 1] + "\u2026"
     def _describe(name, value):
-        kind = type(value)
-        if isinstance(value, skip) or kind.__module__ == "typing":
+        kind = type(value)  # never the object's own __class__
+        # Even the class is the user's (a metaclass may hook any attribute): all limited.
+        if _limited(lambda: issubclass(kind, skip) or kind.__module__ == "typing", True):
             return None
-        item = {"name": _cut(name, 200), "type": _cut(getattr(kind, "__qualname__", "?"), 200)}
-        module = getattr(kind, "__module__", "builtins")
-        if module not in ("builtins", "__main__") and isinstance(module, str):
+        qualname = _limited(lambda: _cut(kind.__qualname__, 200), "?")
+        item = {"name": _cut(name, 200), "type": qualname}
+        module = _limited(lambda: _cut(kind.__module__, 80), "builtins")
+        if module not in ("builtins", "__main__"):
             item["type"] = _cut(module.split(".")[0] + "." + item["type"], 200)
-        shape = None
-        if isinstance(getattr(kind, "shape", None), (property, _types.GetSetDescriptorType)):
+        def _shape():
+            if not _limited(lambda: isinstance(getattr(kind, "shape", None), _described), False):
+                return None
             shape = _limited(lambda: value.shape, None)
-        if isinstance(shape, tuple) and all(isinstance(x, int) for x in shape):
-            item["shape"] = _cut(" \u00d7 ".join(str(x) for x in shape) or "scalar", 200)
-        elif hasattr(kind, "__len__"):
+            if type(shape) is tuple and len(shape) < 64 and all(type(x) is int for x in shape):
+                return _cut(" \u00d7 ".join(str(x) for x in shape) or "scalar", 200)
+            return None
+        shape = _shape()
+        if shape is None and _limited(lambda: hasattr(kind, "__len__"), False):
             size = _limited(lambda: len(value), None)
-            if isinstance(size, int):
-                item["shape"] = "len " + str(size)
-        item["repr"] = _cut(_limited(lambda: _cut(repr(value), _chars), "<repr failed>"), _chars)
+            if type(size) is int:
+                shape = "len " + str(size)
+        if shape is not None:
+            item["shape"] = shape
+        item["repr"] = _limited(lambda: _cut(repr(value), _chars), "<repr failed>")
         nbytes = None
-        if isinstance(getattr(kind, "nbytes", None), (property, _types.GetSetDescriptorType)):
+        if _limited(lambda: isinstance(getattr(kind, "nbytes", None), _described), False):
             nbytes = _limited(lambda: value.nbytes, None)
-        if not isinstance(nbytes, int) or isinstance(nbytes, bool):
+        if type(nbytes) is not int:
             nbytes = _limited(lambda: _sys.getsizeof(value), None)
-        if isinstance(nbytes, int) and not isinstance(nbytes, bool) and nbytes >= 0:
+        if type(nbytes) is int and nbytes >= 0:
             item["size_bytes"] = nbytes
         return item
     hidden = set()
@@ -81,6 +89,7 @@ def _probe():
     except Exception:
         pass
     skip = (_types.ModuleType, _types.FunctionType, _types.BuiltinFunctionType, type)
+    _described = (property, _types.GetSetDescriptorType)
     names = sorted(str.__str__(n) for n in list(_ns) if isinstance(n, str))
     names = [n for n in names if not n.startswith("_") and n not in hidden]
     found, truncated, began = [], False, _time.monotonic()

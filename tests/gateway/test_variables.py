@@ -105,7 +105,24 @@ class Shapeless:
         raise RuntimeError('no shape')
     def __getattr__(self, name):
         raise RuntimeError(name)
+class LoopingMeta(type):
+    def __getattr__(cls, name):
+        while True:
+            pass
+class Disguised(metaclass=LoopingMeta):
+    @property
+    def __class__(self):
+        while True:
+            pass
+class Sneaky(str):
+    def __str__(self):
+        while True:
+            pass
+class SneakyRepr:
+    def __repr__(self):
+        return Sneaky('sneaky')
 hangs, huge, bad, shapeless = Hangs(), Huge(), BadLen(), Shapeless()
+disguised, sneaky = Disguised(), SneakyRepr()
 ok_after = 'still listed'
 """
     ann, nb, _, client = await started(cluster, [code])
@@ -120,6 +137,8 @@ ok_after = 'still listed'
         assert len(found["huge"]["repr"]) <= 120
         assert found["shapeless"]["type"] == "Shapeless"
         assert found["ok_after"]["repr"] == "'still listed'"
+        assert found["disguised"]["type"] == "Disguised"
+        assert found["sneaky"]["repr"] == "sneaky"
         # The kernel is fine afterwards and the time limit left no alarm behind.
         second = ask(ann, nb).json()
         assert second["status"] == "ok" and "ok_after" in by_name(second)
