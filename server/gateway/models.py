@@ -127,6 +127,9 @@ class RuntimeStatus(BaseModel):
     # How the kernel is isolated, and what it uses against its limits (bytes; None unknown).
     sandbox: Sandbox | None = None
     usage: RuntimeUsage | None = None
+    # The server's clock when this was said: a page counts a running cell's time from the
+    # start stored in the document, on the server's clock, not its own.
+    now: datetime = Field(default_factory=utcnow)
 
 
 class RuntimeUsage(BaseModel):

@@ -286,7 +286,7 @@ export class CellView {
       // opens the notebook mid-run, sees the same time as everyone else.
       const fallback = Date.now()
       const tick = () => {
-        const ran = runningFor(metadata) ?? Date.now() - fallback
+        const ran = runningFor(metadata, this.nb.now()) ?? Date.now() - fallback
         this.prompt.textContent = `[*] ${Math.floor(ran / 1000)}s`
         this.showTiming(metadata, state)
       }
@@ -304,7 +304,7 @@ export class CellView {
   }
 
   showTiming (metadata, state) {
-    const text = timingText(metadata, state)
+    const text = timingText(metadata, state, this.nb.now())
     this.timing.textContent = text
     this.timing.hidden = !text
     this.timing.dataset.state = state

@@ -419,6 +419,7 @@ class Notebook {
   showRuntime (runtime) {
     if (!runtime) return
     this.runtimeInfo = runtime
+    this.learnClock(runtime.now)
     const gpu = runtime.gpus && runtime.gpus.length ? ` · ${runtime.gpus.join(', ')}` : ''
     let left = ''
     if (runtime.lifetime_deadline) {
@@ -456,6 +457,18 @@ class Notebook {
     this.sandbox.dataset.level = mark ? mark.level : ''
     this.renderRuntimeDetail()
   }
+
+  // How far the server's clock is ahead of this one (ms), from the times in runtime
+  // statuses: a message late by the network only makes it look smaller, so the largest of
+  // the last few is the best guess. Cells' timers count on the server's clock.
+  learnClock (serverNow) {
+    const at = Date.parse(serverNow)
+    if (!Number.isFinite(at)) return
+    this.clockSamples = [...(this.clockSamples ?? []).slice(-9), at - Date.now()]
+    this.clockOffset = Math.max(...this.clockSamples)
+  }
+
+  now () { return Date.now() + (this.clockOffset ?? 0) }
 
   // The full figures and the sandbox, shown in the "Change runtime type" dialog.
   renderRuntimeDetail () {
