@@ -32,9 +32,11 @@ def _probe():
     def _alarm(signum, frame):
         raise _Late()
     try:
+        _pending = _signal.getitimer(_signal.ITIMER_REAL)  # the user's own alarm, if any
         _old = _signal.signal(_signal.SIGALRM, _alarm)
     except (ValueError, AttributeError, OSError):
         _old = None
+    _since = _time.monotonic()
     def _limited(work, default):
         if _old is not None:
             _signal.setitimer(_signal.ITIMER_REAL, _per)
@@ -109,6 +111,9 @@ def _probe():
         if _old is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
             _signal.signal(_signal.SIGALRM, _old)
+            if _pending[0] > 0:  # put the user's alarm back, less the time we took
+                left = max(0.001, _pending[0] - (_time.monotonic() - _since))
+                _signal.setitimer(_signal.ITIMER_REAL, left, _pending[1])
     return _json.dumps({"variables": found, "truncated": truncated})
 _out = _probe()
 """

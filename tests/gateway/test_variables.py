@@ -123,9 +123,13 @@ class SneakyRepr:
         return Sneaky('sneaky')
 hangs, huge, bad, shapeless = Hangs(), Huge(), BadLen(), Shapeless()
 disguised, sneaky = Disguised(), SneakyRepr()
+import signal
+signal.signal(signal.SIGALRM, lambda *_: None)
+signal.setitimer(signal.ITIMER_REAL, 300)  # the user's own alarm must survive the probe
 ok_after = 'still listed'
 """
-    ann, nb, _, client = await started(cluster, [code])
+    alarm = "import signal; print('left', round(signal.getitimer(signal.ITIMER_REAL)[0]))"
+    ann, nb, ids, client = await started(cluster, [code, alarm])
     try:
         began = time.monotonic()
         answer = ask(ann, nb).json()
@@ -142,6 +146,10 @@ ok_after = 'still listed'
         # The kernel is fine afterwards and the time limit left no alarm behind.
         second = ask(ann, nb).json()
         assert second["status"] == "ok" and "ok_after" in by_name(second)
+        await run(ann, nb, ids[1:], client)
+        printed = "".join(str(o.get("text", "")) for o in cell(client, ids[1])["outputs"])
+        left = int(printed.split()[-1])
+        assert 200 < left < 300, printed
     finally:
         await client.close()
 
