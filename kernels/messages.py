@@ -6,9 +6,9 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
-                      complete_reply, inspect_reply
+                      complete_reply, inspect_reply, variables_reply
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed, complete, inspect, ack, resume
+                      shutdown_kernel, files_changed, complete, inspect, variables, ack, resume
 
 A kernel outlives its worker's connection by the server's reconnect grace: what a kernel
 says that the server must not miss (`RELIABLE`: outputs, input requests, a cell's end, the
@@ -20,6 +20,8 @@ still runs in its `hello`; the server answers `resume` (send again what came aft
 `complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
 its shell channel and always answers with the same `request_id`, `status` "busy" when the
 kernel did not answer in time (a cell is running), so the editor falls back at once.
+`variables` (the variable inspector) is answered the same way, from a silent execution
+that leaves no name behind in the kernel (`kernels/probe.py`).
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -47,6 +49,10 @@ QueryStatus = Literal["ok", "busy", "error"]
 # answers, but its first completion can take seconds (jedi loading its caches).
 QUERY_WAIT_BUSY_SECONDS = 1.0
 QUERY_WAIT_IDLE_SECONDS = 5.0
+# The variable inspector: at most this many variables, each described in a few short words.
+MAX_VARIABLES = 500
+MAX_VARIABLE_NAME_CHARS = 200
+MAX_VARIABLE_TEXT_CHARS = 200
 
 
 class _Message(BaseModel):
@@ -261,6 +267,32 @@ class InspectReply(_Message):
     text: str = Field(default="", max_length=MAX_INSPECT_CHARS)
 
 
+_VARTEXT = Field(default="", max_length=MAX_VARIABLE_TEXT_CHARS)
+
+
+class Variable(_Message):
+    """One name of the kernel's user namespace: its type, shape or length, a short repr,
+    and its size in bytes where that is cheap to know (None otherwise)."""
+
+    name: str = Field(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)
+    type: str = _VARTEXT
+    shape: str = _VARTEXT
+    repr: str = _VARTEXT
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class VariablesReply(_Message):
+    """The kernel's user variables, by name; `truncated` when some were left out (too
+    many, or the probe ran out of time)."""
+
+    type: Literal["variables_reply"] = "variables_reply"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list, max_length=MAX_VARIABLES)
+    truncated: bool = False
+
+
 FromWorker = Annotated[
     Hello
     | Heartbeat
@@ -273,7 +305,8 @@ FromWorker = Annotated[
     | InputRequest
     | ExecuteDone
     | CompleteReply
-    | InspectReply,
+    | InspectReply
+    | VariablesReply,
     Field(discriminator="type"),
 ]
 
@@ -377,6 +410,14 @@ class Resume(_Message):
     after_seq: int = Field(ge=0)
 
 
+class Variables(_Message):
+    """List the kernel's user variables (a silent execution; see `kernels/probe.py`)."""
+
+    type: Literal["variables"] = "variables"
+    kernel_id: str = _ID
+    request_id: str = _ID
+
+
 FromServer = Annotated[
     Welcome
     | StartKernel
@@ -388,7 +429,8 @@ FromServer = Annotated[
     | Complete
     | Inspect
     | Ack
-    | Resume,
+    | Resume
+    | Variables,
     Field(discriminator="type"),
 ]
 

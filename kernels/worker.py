@@ -346,7 +346,7 @@ class Worker:
                     update={"waiting_input": False, "prompt": "", "password": False}
                 )
             kernel.reply_input(message.value)
-        elif isinstance(message, m.Complete | m.Inspect):
+        elif isinstance(message, m.Complete | m.Inspect | m.Variables):
             self._spawn(self._query(kernel, message, send))
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
@@ -370,17 +370,27 @@ class Worker:
             kernel.execute(message.execution_id, message.code)
 
     @staticmethod
-    async def _query(kernel: RunningKernel, message: m.Complete | m.Inspect, send: Send) -> None:
+    async def _query(
+        kernel: RunningKernel, message: m.Complete | m.Inspect | m.Variables, send: Send
+    ) -> None:
         """Ask the kernel; the server always gets an answer to the request."""
-        reply: m.CompleteReply | m.InspectReply
+        reply: m.CompleteReply | m.InspectReply | m.VariablesReply
         try:
             if isinstance(message, m.Complete):
                 reply = await kernel.complete(message)
-            else:
+            elif isinstance(message, m.Inspect):
                 reply = await kernel.inspect(message)
+            else:
+                reply = await kernel.variables(message)
         except Exception as error:  # a kernel stopping under the question, say
             log.info("kernel %s: %s failed: %s", kernel.kernel_id[:8], message.type, error)
-            kind = m.CompleteReply if isinstance(message, m.Complete) else m.InspectReply
+            kind: type[m.CompleteReply | m.InspectReply | m.VariablesReply] = (
+                m.CompleteReply
+                if isinstance(message, m.Complete)
+                else m.InspectReply
+                if isinstance(message, m.Inspect)
+                else m.VariablesReply
+            )
             reply = kind(kernel_id=kernel.kernel_id, request_id=message.request_id, status="error")
         await send(reply)
 

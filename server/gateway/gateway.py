@@ -37,6 +37,7 @@ from server.gateway.models import (
     Inspection,
     InspectRequest,
     RuntimeStatus,
+    VariableList,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
@@ -123,7 +124,10 @@ class Gateway:
         # Asking does not make a runtime: most notebooks open are never run.
         runtime_type = await self._stored_type(notebook_id)
         return RuntimeStatus(
-            type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
+            type=runtime_type.name,
+            types=self.settings.runtime_types,
+            available_types=self.registry.offered(self.settings.runtime_types),
+            status="stopped",
         )
 
     async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:
@@ -131,6 +135,9 @@ class Gateway:
 
     async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
         return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
+
+    async def variables(self, notebook_id: str) -> VariableList:
+        return await completion.variables(self._queries, self._kernel_of(notebook_id))
 
     def _kernel_of(self, notebook_id: str) -> Placement:
         """The notebook's running kernel; a question about code never starts one."""
@@ -223,7 +230,7 @@ class Gateway:
         placement = worker.kernels.get(message.kernel_id)
         if placement is None:
             return  # a kernel the server already let go of
-        if isinstance(message, m.CompleteReply | m.InspectReply):
+        if isinstance(message, m.CompleteReply | m.InspectReply | m.VariablesReply):
             self._queries.answer(message)
             return
         runtime = self._runtimes.get(placement.owner)

@@ -1,6 +1,6 @@
 """REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type,
-completion and inspection; worker tokens and the worker list (admins); the socket workers
-dial into."""
+completion, inspection and the variable inspector; worker tokens and the worker list
+(admins); the socket workers dial into."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from server.gateway.models import (
     InspectRequest,
     RuntimeChange,
     RuntimeStatus,
+    VariableList,
     WorkerPublic,
     WorkerTokenCreate,
     WorkerTokenCreated,
@@ -99,6 +100,14 @@ async def inspect(request: InspectRequest, access: Editable, services: AppServic
     """Shift+Tab: the kernel's help on the name at the cursor, as plain text; 409 and
     "busy" as for completion."""
     return await services.gateway.inspect(access[0].id, request)
+
+
+@router.post("/api/notebooks/{notebook_id}/variables")
+async def variables(access: Editable, services: AppServices) -> VariableList:
+    """The variable inspector: the kernel's user variables. Editors only (it runs code in
+    the kernel); 409 when no kernel runs (asking never starts one); "busy" as for
+    completion."""
+    return await services.gateway.variables(access[0].id)
 
 
 @router.get("/api/notebooks/{notebook_id}/runtime")

@@ -128,6 +128,7 @@ class NotebookRuntime:
             idle_deadline=self._idle_deadline,
             lifetime_deadline=self._lifetime_deadline,
             queued_cells=[e.cell_id for e in self._queue],
+            available_types=self._ctx.registry.offered(self._settings.runtime_types),
             running_cell=current.cell_id if current else None,
             waiting_for_input=(
                 {"cell_id": current.cell_id, "username": current.username, **current.prompt}
@@ -223,11 +224,19 @@ class NotebookRuntime:
         self._runner = asyncio.create_task(self._run(start_only=True))
 
     async def change_runtime(self, runtime: RuntimeType) -> None:
+        """Move to another runtime type: a kernel (or one starting, or a wait for a worker)
+        goes, and what was queued runs once on the new type. Restarting dropped the queue,
+        so switching back while a run waited for a GPU lost that run without a word."""
         self.runtime = runtime
-        if self.busy:
-            await self.restart()
-        else:
+        if not self.busy:
             self.publish_status()
+            return
+        queued, self._queue = list(self._queue), deque()
+        await self._stop_runner("the runtime type was changed while it ran")
+        await self._stop_kernel()
+        self._queue.extendleft(reversed(queued))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(start_only=True))
 
     def answer_input(self, username: str, value: str) -> None:
         current, placement = self._current, self._placement
@@ -504,6 +513,7 @@ class NotebookRuntime:
             cell["execution_state"] = "running"
             cell["execution_count"] = None
             execution.writer.start(cell)
+            record_start(cell, execution)
 
         room = await self._hold_room()
         # The code goes out while "running" is being stored: the outputs' edits queue after
@@ -553,6 +563,7 @@ class NotebookRuntime:
     ) -> None:
         placement = self._placement
         elapsed_ms = int((time.monotonic() - execution.started) * 1000)
+        ended = utcnow()
         assert execution.started_at is not None
         info = {
             "status": outcome.status,
@@ -572,11 +583,10 @@ class NotebookRuntime:
             cell["execution_state"] = "idle"
             if outcome.execution_count is not None:
                 cell["execution_count"] = outcome.execution_count
-            metadata = cell.get("metadata")
-            if not isinstance(metadata, Map):
-                metadata = Map()
-                cell["metadata"] = metadata
+            metadata = cell_metadata(cell)
             metadata["executionInfo"] = info
+            if execution.started:  # it ran (it was not only given up on in the queue)
+                record_end(metadata, ended)
             if error is not None:
                 cell_outputs = cell.get("outputs")
                 if isinstance(cell_outputs, Array):
@@ -779,6 +789,44 @@ class NotebookRuntime:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cell_metadata(cell: Map[Any]) -> Map[Any]:
+    """The cell's metadata as a Map (one stored as a plain object becomes a Map of it)."""
+    metadata = cell.get("metadata")
+    if not isinstance(metadata, Map):
+        metadata = Map(dict(metadata) if isinstance(metadata, dict) else {})
+        cell["metadata"] = metadata
+    return metadata
+
+
+def record_start(cell: Map[Any], execution: Execution) -> None:
+    """When the run started and who started it, in the document, so that every page (and
+    one reloaded) counts a running cell's time from the same moment. `execution` is where
+    JupyterLab's "record timing" keeps it; `tandem.run_by` says who."""
+    assert execution.started_at is not None
+    began = _iso(execution.started_at)
+    metadata = cell_metadata(cell)
+    metadata["execution"] = {"iopub.status.busy": began, "iopub.execute_input": began}
+    ours = metadata.get("tandem")
+    metadata["tandem"] = {
+        **(ours if isinstance(ours, dict) else {}),
+        "run_by": {"username": execution.username, "user_id": str(execution.user_id), "at": began},
+    }
+
+
+def record_end(metadata: Map[Any], ended: datetime) -> None:
+    timing = metadata.get("execution")
+    end = _iso(ended)
+    metadata["execution"] = {
+        **(timing if isinstance(timing, dict) else {}),
+        "shell.execute_reply": end,
+        "iopub.status.idle": end,
+    }
 
 
 def unknown_cells(unknown: list[str]) -> NotFound:

@@ -18,6 +18,7 @@ import { cellProblem } from './schema.js'
 import { threadRanges } from './mentions.js'
 import { CellCollapse } from './collapse.js'
 import { findHighlight } from './findbar.js'
+import { runningFor, timingText } from './celltiming.js'
 
 const lazy = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -67,10 +68,15 @@ export class CellView {
     this.host = h('div', { class: 'source' })
     this.rendered = h('div', { class: 'markdown rendered' })
     this.outputs = h('div', { class: 'outputs', 'data-testid': 'outputs' })
+    // Last run ("2.3 s · ann · 14:02") and, while a cell waits for input(), whose answer
+    // it waits for (or, for that person, the prompt): kept apart from the outputs, which
+    // are redrawn on every change.
+    this.timing = h('div', { class: 'cell-timing', 'data-testid': 'cell-timing', hidden: true })
+    this.inputArea = h('div', { class: 'input-area', 'data-testid': 'input-area' })
     this.inspector = h('pre', { class: 'inspect', 'data-testid': 'inspect', role: 'status', hidden: true })
     this.tools = this.toolbar()
     this.el = h('section', { class: 'cell', tabindex: '-1', 'data-cell-id': ymap.get('id') },
-      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.inspector, this.rendered, this.outputs))
+      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.inspector, this.rendered, this.timing, this.outputs, this.inputArea))
     this.el.tandemCell = this
     if (notebook.canEdit) {
       this.prompt.draggable = true
@@ -100,6 +106,8 @@ export class CellView {
     lazy.observe(this.host)
     this.refresh()
     this.collapse = new CellCollapse(this)
+    const waiting = notebook.runtimeInfo?.waiting_for_input
+    if (waiting?.cell_id === this.id) this.showInputWait(waiting)
   }
 
   get id () { return this.ymap.get('id') }
@@ -309,13 +317,21 @@ export class CellView {
     const state = this.ymap.get('execution_state') || 'idle'
     this.el.dataset.state = state
     const count = this.ymap.get('execution_count')
-    const info = this.ymap.get('metadata')?.get?.('executionInfo')
+    const ymeta = this.ymap.get('metadata')
+    const metadata = ymeta instanceof Y.Map ? ymeta.toJSON() : (ymeta ?? {})
+    const info = metadata.executionInfo
     clearInterval(this.timer)
     if (type !== 'code') {
       this.prompt.textContent = ''
     } else if (state === 'running') {
-      const started = Date.now()
-      const tick = () => { this.prompt.textContent = `[*] ${((Date.now() - started) / 1000).toFixed(0)}s` }
+      // Counted from the start the server stored in the cell: a reload, or someone who
+      // opens the notebook mid-run, sees the same time as everyone else.
+      const fallback = Date.now()
+      const tick = () => {
+        const ran = runningFor(metadata, this.nb.now()) ?? Date.now() - fallback
+        this.prompt.textContent = `[*] ${Math.floor(ran / 1000)}s`
+        this.showTiming(metadata, state)
+      }
       tick()
       this.timer = setInterval(tick, 1000)
     } else if (state === 'queued') {
@@ -323,9 +339,35 @@ export class CellView {
     } else {
       this.prompt.textContent = `[${count ?? ' '}]`
     }
+    if (type !== 'code' || state !== 'running') this.showTiming(type === 'code' ? metadata : {}, state)
     this.prompt.title = info
       ? `Last run by ${info.user?.displayName ?? '?'} on ${info.worker ?? '?'} (${info.runtime ?? ''}), ${new Date(info.timestamp).toLocaleString()}, took ${(info.elapsed / 1000).toFixed(2)} s`
       : ''
+  }
+
+  showTiming (metadata, state) {
+    const text = timingText(metadata, state, this.nb.now())
+    this.timing.textContent = text
+    this.timing.hidden = !text
+    this.timing.dataset.state = state
+  }
+
+  // The runtime's `waiting_for_input` (null when no cell waits): the person who ran the
+  // cell gets the prompt, everyone else sees whose answer it waits for.
+  showInputWait (waiting) {
+    const mine = waiting && waiting.username === this.nb.me.username
+    if (!waiting) {
+      this.inputArea.replaceChildren()
+      return
+    }
+    if (mine) {
+      if (!this.inputArea.querySelector('form.input-request')) this.inputArea.replaceChildren(this.nb.inputForm(waiting))
+      return
+    }
+    const note = `Waiting for input from ${waiting.username}` + (waiting.prompt ? `: ${waiting.prompt}` : '')
+    const shown = this.inputArea.querySelector('.input-wait')
+    if (shown?.textContent === note) return
+    this.inputArea.replaceChildren(h('p', { class: 'input-wait', 'data-testid': 'input-wait', role: 'status' }, note))
   }
 
   renderOutputs () {

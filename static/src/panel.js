@@ -3,8 +3,18 @@ import { api, h, toast } from './api.js'
 import { FilesPanel } from './files.js'
 import { renderMarkdown } from './markdown.js'
 import { mentionParts } from './mentions.js'
+import { VariablesPanel } from './variables.js'
 
 const ROLES = ['viewer', 'commenter', 'editor']
+const RANK = { viewer: 0, commenter: 1, editor: 2, owner: 3 }
+
+// A member's role as it works, and why, when a live share link they opened gives more than
+// their membership (they keep editing after a demotion): the People list says so.
+export function effectiveRole (member, links) {
+  const through = links.filter((l) => l.active && (l.holders ?? []).includes(member.username) && RANK[l.role] > RANK[member.role])
+    .sort((a, b) => RANK[b.role] - RANK[a.role])
+  return through.length ? { role: through[0].role, links: through.filter((l) => l.role === through[0].role) } : { role: member.role, links: [] }
+}
 
 export class SidePanel {
   constructor (notebook) {
@@ -14,8 +24,10 @@ export class SidePanel {
     this.el = h('aside', { class: 'panel', hidden: true, 'data-testid': 'panel' })
     this.body = h('div', { class: 'panel-body' })
     this.files = new FilesPanel(notebook)
+    this.variables = notebook.canEdit ? new VariablesPanel(notebook) : null
     const tabs = [['comments', 'Comments'], ['files', 'Files'], ['history', 'History']]
     if (notebook.info.role === 'owner') tabs.splice(2, 0, ['share', 'Share'])
+    if (this.variables) tabs.push(['variables', 'Variables'])
     this.tabs = h('nav', { class: 'panel-tabs' },
       ...tabs.map(([key, label]) => h('button', { 'data-tab': key, onclick: () => this.show(key) }, label)),
       h('button', { class: 'close', title: 'Close', onclick: () => this.hide() }, '✕'))
@@ -39,6 +51,12 @@ export class SidePanel {
     else if (this.tab === 'comments') this.renderComments()
     else if (this.tab === 'share') this.renderShare()
     else if (this.tab === 'history') this.renderHistory()
+    else if (this.tab === 'variables' && this.variables) this.body.replaceChildren(this.variables.show())
+  }
+
+  // A run ended: the variable inspector, when open, asks the kernel again.
+  variablesChanged () {
+    if (this.tab === 'variables') this.variables?.refresh()
   }
 
   event (message) {
@@ -182,10 +200,19 @@ export class SidePanel {
       select.addEventListener('change', () => onchange(select.value))
       return select
     }
-    const memberRows = members.map((m) => h('li', {}, h('span', {}, m.username), m.role === 'owner'
-      ? h('span', { class: 'muted' }, 'owner')
-      : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
-        h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'))))
+    const revoke = async (link) => { await api('DELETE', `/api/notebooks/${id}/links/${link.id}`); this.renderShare() }
+    const memberRows = members.map((m) => {
+      const effective = effectiveRole(m, links)
+      const why = effective.links.length
+        ? h('span', { class: 'effective', 'data-testid': 'member-effective' },
+          `${m.role} · ${effective.role} through a share link`,
+          ...effective.links.map((l) => h('button', { class: 'link danger', title: `Revoke the link “${l.label || l.id}”`, onclick: () => revoke(l) }, `revoke “${l.label || 'link'}”`)))
+        : null
+      return h('li', { 'data-member': m.username }, h('span', {}, m.username), m.role === 'owner'
+        ? h('span', { class: 'muted' }, 'owner')
+        : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
+          h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'), why))
+    })
     const who = h('input', { placeholder: 'username', 'aria-label': 'username' })
     const whoRole = roleSelect('editor', () => {})
     const add = h('form', { class: 'row' }, who, whoRole, h('button', { type: 'submit' }, 'Add'))
@@ -211,8 +238,8 @@ export class SidePanel {
       } catch (e) { toast(e.message, 'error') }
     })
     const linkRows = links.map((l) => h('li', { class: l.active ? '' : 'inactive' },
-      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}`),
-      l.active ? h('button', { class: 'link danger', onclick: async () => { await api('DELETE', `/api/notebooks/${id}/links/${l.id}`); this.renderShare() } }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
+      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}${l.holders?.length ? ' · opened by ' + l.holders.join(', ') : ''}`),
+      l.active ? h('button', { class: 'link danger', onclick: () => revoke(l) }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
     this.body.replaceChildren(
       h('h3', {}, 'People'), h('ul', { class: 'plain' }, ...memberRows), add,
       h('h3', {}, 'Links'), makeLink, created, h('ul', { class: 'plain', 'data-testid': 'links' }, ...linkRows))
