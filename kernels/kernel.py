@@ -33,6 +33,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from kernels import messages as m
+from kernels import probe
 from kernels.resources import gpu_memory_used
 from kernels.sandbox import Launch
 
@@ -189,6 +190,23 @@ class RunningKernel:
         )
         return inspection_reply(self.kernel_id, request.request_id, content)
 
+    async def variables(self, request: m.Variables) -> m.VariablesReply:
+        """The user's variables, from a silent execution that runs `probe.PROBE`."""
+        client = self._client
+        content = await self._ask(
+            None
+            if client is None
+            else lambda: client.execute(
+                "",
+                silent=True,
+                store_history=False,
+                user_expressions={"variables": probe.expression()},
+                allow_stdin=False,
+                stop_on_error=False,
+            )
+        )
+        return probe.variables_reply(self.kernel_id, request.request_id, content)
+
     async def _ask(self, send: Callable[[], str] | None) -> dict[str, Any] | None:
         """The content of the kernel's reply to what `send` sent, or None when the kernel is
         busy: it did not answer in time, or an earlier question still waits in its queue."""
@@ -285,7 +303,11 @@ class RunningKernel:
         while True:
             msg = await client.get_shell_msg()
             msg_id = msg["parent_header"].get("msg_id", "")
-            if msg["msg_type"] in ("complete_reply", "inspect_reply"):
+            if msg["msg_type"] in ("complete_reply", "inspect_reply") or (
+                # The variable inspector's silent execution answers with an execute_reply.
+                msg["msg_type"] == "execute_reply"
+                and (msg_id in self._queries or msg_id in self._unanswered)
+            ):
                 self._unanswered.discard(msg_id)
                 query = self._queries.get(msg_id)
                 if query is not None and not query.done():

@@ -6,13 +6,24 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
-                      complete_reply, inspect_reply, comm, comm_idle, widget_output
+                      complete_reply, inspect_reply, variables_reply, comm, comm_idle,
+                      widget_output
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed, complete, inspect, comm_msg
+                      shutdown_kernel, files_changed, complete, inspect, variables, ack, resume,
+                      comm_msg
+
+A kernel outlives its worker's connection by the server's reconnect grace: what a kernel
+says that the server must not miss (`RELIABLE`: outputs, input requests, a cell's end, the
+kernel starting, failing or dying) is numbered per kernel (`seq`) and kept by the worker
+until the server `ack`s it (once it is stored). A reconnecting worker lists the kernels it
+still runs in its `hello`; the server answers `resume` (send again what came after
+`after_seq`) for those it takes back, `shutdown_kernel` for the others.
 
 `complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
 its shell channel and always answers with the same `request_id`, `status` "busy" when the
 kernel did not answer in time (a cell is running), so the editor falls back at once.
+`variables` (the variable inspector) is answered the same way, from a silent execution
+that leaves no name behind in the kernel (`kernels/probe.py`).
 
 `comm` carries the kernel's `comm_open` / `comm_msg` / `comm_close` (ipywidgets' models),
 whoever caused them; `comm_msg` is a person's widget change going to the kernel's shell, and
@@ -32,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 PROTOCOL_VERSION = 1
 _ID = Field(min_length=1, max_length=64)
+_SEQ = Field(default=0, ge=0)  # see RELIABLE
 _TEXT = Field(default="", max_length=4096)
 # Completion and inspection: the code around the cursor travels whole (Jupyter's protocol
 # wants the cell), bounded; the answers are bounded too, whatever the kernel sends.
@@ -45,6 +57,10 @@ QueryStatus = Literal["ok", "busy", "error"]
 # answers, but its first completion can take seconds (jedi loading its caches).
 QUERY_WAIT_BUSY_SECONDS = 1.0
 QUERY_WAIT_IDLE_SECONDS = 5.0
+# The variable inspector: at most this many variables, each described in a few short words.
+MAX_VARIABLES = 500
+MAX_VARIABLE_NAME_CHARS = 200
+MAX_VARIABLE_TEXT_CHARS = 200
 
 
 class _Message(BaseModel):
@@ -107,6 +123,29 @@ class Sandbox(_Message):
 # --- worker -> server ------------------------------------------------------------------
 
 
+class HeldExecution(_Message):
+    """The cell a held kernel is running: enough for a server that never saw it (a
+    restarted one) to keep writing its outputs and answer its prompt."""
+
+    execution_id: str = _ID
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
+    waiting_input: bool = False
+    prompt: str = _TEXT
+    password: bool = False
+
+
+class HeldKernel(_Message):
+    """A kernel a reconnecting worker still runs."""
+
+    kernel_id: str = _ID
+    workspace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    gpus: list[int] = Field(default_factory=list, max_length=64)
+    started: bool = True  # False while it is still starting
+    execution: HeldExecution | None = None
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     version: int = PROTOCOL_VERSION
@@ -114,6 +153,7 @@ class Hello(_Message):
     resources: Resources
     max_kernels: int = Field(ge=1, le=10_000)
     sandbox: Sandbox = Sandbox(kind="none", detail="an older worker")
+    kernels: list[HeldKernel] = Field(default_factory=list, max_length=10_000)
 
 
 class Heartbeat(_Message):
@@ -123,6 +163,7 @@ class Heartbeat(_Message):
 class KernelStarted(_Message):
     type: Literal["kernel_started"] = "kernel_started"
     kernel_id: str = _ID
+    seq: int = _SEQ
 
 
 class KernelProgress(_Message):
@@ -137,12 +178,14 @@ class KernelFailed(_Message):
     type: Literal["kernel_failed"] = "kernel_failed"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelDied(_Message):
     type: Literal["kernel_died"] = "kernel_died"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelUsage(_Message):
@@ -177,6 +220,7 @@ class Output(_Message):
     execution_id: str = _ID
     msg_type: OutputType
     content: dict[str, Any]
+    seq: int = _SEQ
     # The kernel's msg_id of the request it answers: an ipywidgets Output widget captures
     # the outputs of the request its `msg_id` names (`with out:`).
     parent_msg_id: str = Field(default="", max_length=128)
@@ -199,6 +243,7 @@ class InputRequest(_Message):
     execution_id: str = _ID
     prompt: str = _TEXT
     password: bool = False
+    seq: int = _SEQ
 
 
 class ExecuteDone(_Message):
@@ -210,6 +255,7 @@ class ExecuteDone(_Message):
     execution_id: str = _ID
     status: Literal["ok", "error", "aborted"]
     execution_count: int | None = None
+    seq: int = _SEQ
 
 
 class CompleteReply(_Message):
@@ -275,6 +321,32 @@ class CommIdle(_Message):
     msg_id: str = Field(min_length=1, max_length=128)
 
 
+_VARTEXT = Field(default="", max_length=MAX_VARIABLE_TEXT_CHARS)
+
+
+class Variable(_Message):
+    """One name of the kernel's user namespace: its type, shape or length, a short repr,
+    and its size in bytes where that is cheap to know (None otherwise)."""
+
+    name: str = Field(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)
+    type: str = _VARTEXT
+    shape: str = _VARTEXT
+    repr: str = _VARTEXT
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class VariablesReply(_Message):
+    """The kernel's user variables, by name; `truncated` when some were left out (too
+    many, or the probe ran out of time)."""
+
+    type: Literal["variables_reply"] = "variables_reply"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list, max_length=MAX_VARIABLES)
+    truncated: bool = False
+
+
 FromWorker = Annotated[
     Hello
     | Heartbeat
@@ -288,6 +360,7 @@ FromWorker = Annotated[
     | ExecuteDone
     | CompleteReply
     | InspectReply
+    | VariablesReply
     | Comm
     | CommIdle
     | WidgetOutput,
@@ -304,6 +377,8 @@ class Welcome(_Message):
     heartbeat_seconds: float = Field(gt=0)
     # One output larger than this is replaced by a notice on the worker, before it travels.
     max_output_bytes: int = Field(gt=0)
+    # How long the worker keeps its kernels running when the connection drops.
+    reconnect_grace_seconds: float = Field(default=0, ge=0, le=86_400)
 
 
 class StartKernel(_Message):
@@ -325,6 +400,10 @@ class Execute(_Message):
     kernel_id: str = _ID
     execution_id: str = _ID
     code: str
+    # Who runs which cell: told back in a reconnecting worker's hello (HeldExecution).
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
 
 
 class Interrupt(_Message):
@@ -383,6 +462,31 @@ class CommMsg(_Message):
     buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
 
 
+class Ack(_Message):
+    """The server has stored everything of the kernel up to `seq`: the worker forgets it."""
+
+    type: Literal["ack"] = "ack"
+    kernel_id: str = _ID
+    seq: int = Field(ge=0)
+
+
+class Resume(_Message):
+    """The server takes back a held kernel: send again what came after `after_seq`, then
+    carry on as before."""
+
+    type: Literal["resume"] = "resume"
+    kernel_id: str = _ID
+    after_seq: int = Field(ge=0)
+
+
+class Variables(_Message):
+    """List the kernel's user variables (a silent execution; see `kernels/probe.py`)."""
+
+    type: Literal["variables"] = "variables"
+    kernel_id: str = _ID
+    request_id: str = _ID
+
+
 FromServer = Annotated[
     Welcome
     | StartKernel
@@ -393,9 +497,16 @@ FromServer = Annotated[
     | FilesChanged
     | Complete
     | Inspect
+    | Ack
+    | Resume
+    | Variables
     | CommMsg,
     Field(discriminator="type"),
 ]
+
+# What a kernel says that the server must not miss across a reconnect (numbered by `seq`).
+Reliable = KernelStarted | KernelFailed | KernelDied | Output | InputRequest | ExecuteDone
+RELIABLE = (KernelStarted, KernelFailed, KernelDied, Output, InputRequest, ExecuteDone)
 
 _from_worker: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
 _from_server: TypeAdapter[FromServer] = TypeAdapter(FromServer)

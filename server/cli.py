@@ -221,6 +221,7 @@ def _worker_tokens_create(args: argparse.Namespace) -> int:
 
     with _session(args) as db:
         _, raw = worker_tokens.create(db, args.name, None)
+        db.commit()
     print(raw)
     return 0
 

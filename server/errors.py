@@ -4,6 +4,7 @@
      ├── InvalidInput            400 / 1003   a request the server cannot act on
      │    ├── InvalidNotebook    422 / 1003   an .ipynb that nbformat rejects
      │    ├── UploadTooLarge     413 / 1009   over TANDEM_MAX_UPLOAD_MB or a files quota
+     │    ├── UnknownMention     422 / 1003   a comment @mentions no one who can read it
      │    └── ProtocolError      400 / 1002   a malformed y-websocket frame
      │         ├── UnknownMessage 400 / 1003  a message type we do not speak
      │         ├── InvalidUpdate  400 / 1007  an update pycrdt cannot decode
@@ -78,6 +79,10 @@ class InvalidNotebook(InvalidInput):
 class UploadTooLarge(InvalidInput):
     status_code = 413
     close_code = CloseCode.TOO_BIG
+
+
+class UnknownMention(InvalidInput):
+    status_code = 422
 
 
 class ProtocolError(InvalidInput):

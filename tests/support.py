@@ -91,6 +91,9 @@ class ServerProcess:
             **os.environ,
             **KERNEL_ENV,
             "TANDEM_ROOM_GRACE_SECONDS": "1",
+            # A killed worker's runtime is lost after 2 s, not a minute (tests that need a
+            # worker to come back set their own).
+            "TANDEM_WORKER_RECONNECT_GRACE_SECONDS": "2",
             "TANDEM_LOCAL_WORKER": "false",
             **self.env,
         }

@@ -16,6 +16,7 @@ from kernels.messages import (
     Limits,
     QueryStatus,
     Sandbox,
+    Variable,
 )
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
@@ -138,10 +139,23 @@ class WidgetState(BaseModel):
     models: list[dict[str, Any]]
 
 
+class VariableList(BaseModel):
+    """The kernel's user variables (the variable inspector): name, type, shape or length, a
+    short repr, size in bytes where cheap. "busy": a cell is running and the kernel did not
+    answer in time; `truncated`: some were left out (too many, or the probe ran out of
+    time)."""
+
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list)
+    truncated: bool = False
+
+
 class RuntimeStatus(BaseModel):
     type: str
     types: list[RuntimeType]
-    status: str  # stopped | waiting | starting | idle | busy | disconnected
+    # The types some connected worker could run (the chooser marks the others).
+    available_types: list[str] = Field(default_factory=list)
+    status: str  # stopped | waiting | starting | idle | busy | reconnecting | disconnected
     reason: str = ""
     queue_position: int | None = None  # while waiting for a worker
     worker: str | None = None
@@ -155,6 +169,9 @@ class RuntimeStatus(BaseModel):
     # How the kernel is isolated, and what it uses against its limits (bytes; None unknown).
     sandbox: Sandbox | None = None
     usage: RuntimeUsage | None = None
+    # The server's clock when this was said: a page counts a running cell's time from the
+    # start stored in the document, on the server's clock, not its own.
+    now: datetime = Field(default_factory=utcnow)
 
 
 class RuntimeUsage(BaseModel):

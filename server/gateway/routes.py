@@ -1,6 +1,6 @@
 """REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type,
-completion and inspection, widget state and widget messages; worker tokens and the worker
-list (admins); the socket workers dial into."""
+completion, inspection and the variable inspector, widget state and widget messages;
+worker tokens and the worker list (admins); the socket workers dial into."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from server.gateway.models import (
     InspectRequest,
     RuntimeChange,
     RuntimeStatus,
+    VariableList,
     WidgetMessage,
     WidgetMessageDone,
     WidgetState,
@@ -123,6 +124,14 @@ async def widget_message(
     return WidgetMessageDone(idle=idle)
 
 
+@router.post("/api/notebooks/{notebook_id}/variables")
+async def variables(access: Editable, services: AppServices) -> VariableList:
+    """The variable inspector: the kernel's user variables. Editors only (it runs code in
+    the kernel); 409 when no kernel runs (asking never starts one); "busy" as for
+    completion."""
+    return await services.gateway.variables(access[0].id)
+
+
 @router.get("/api/notebooks/{notebook_id}/runtime")
 async def runtime_status(access: Readable, services: AppServices) -> RuntimeStatus:
     return await services.gateway.status(access[0].id)
@@ -156,6 +165,7 @@ def create_worker_token(
     body: WorkerTokenCreate, admin: AdminUser, db: DbSession
 ) -> WorkerTokenCreated:
     record, raw = tokens.create(db, body.name, admin)
+    db.commit()
     assert record.id is not None
     return WorkerTokenCreated(
         id=record.id, name=record.name, created_at=record.created_at, token=raw
@@ -178,6 +188,7 @@ async def revoke_worker_token(token_id: int, _admin: AdminUser, services: AppSer
     def revoke() -> None:
         with Session(services.engine) as db:
             tokens.revoke(db, token_id)
+            db.commit()
 
     await run_in_threadpool(revoke)
     services.gateway.revoke(token_id)

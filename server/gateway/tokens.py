@@ -27,8 +27,7 @@ def create(db: Session, name: str, creator: User | None) -> tuple[WorkerToken, s
         name=name, token_hash=hash_secret(raw), created_by=creator.id if creator else None
     )
     db.add(record)
-    db.commit()
-    db.refresh(record)
+    db.flush()
     return record, raw
 
 
@@ -41,7 +40,7 @@ def revoke(db: Session, token_id: int) -> None:
     if record is None:
         raise NotFound("no such worker token")
     db.delete(record)
-    db.commit()
+    db.flush()
 
 
 def check(db: Session, raw: str) -> int:

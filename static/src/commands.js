@@ -8,10 +8,13 @@ const down = { run: (nb, view, index) => selectAt(nb, index + 1) }
 // Cells made from command mode are selected, not edited: Enter edits.
 const select = { edit: false }
 
+// Commands that act on every selected cell (Shift+↑/↓, Shift+click: selection.js).
+const selection = (action) => ({ edits: true, run: (nb) => action(nb.selection) })
+
 const COMMAND_KEYS = {
   Enter: { run: (nb, view) => view.focusEditor() },
-  'Shift-Enter': { run: (nb, view) => nb.runAndAdvance(view, false, select) },
-  'Mod-Enter': { run: (nb, view) => nb.run([view.id]) },
+  'Shift-Enter': { run: (nb) => nb.selection.run(true) },
+  'Mod-Enter': { run: (nb) => nb.selection.run(false) },
   'Alt-Enter': { edits: true, run: (nb, view) => nb.runAndAdvance(view, true, select) },
   ArrowUp: up,
   k: up,
@@ -20,10 +23,20 @@ const COMMAND_KEYS = {
   a: { edits: true, run: (nb, view, index) => nb.insertAt(index, 'code', select) },
   b: { edits: true, run: (nb, view, index) => nb.insertAt(index + 1, 'code', select) },
   d: { edits: true, run: () => {} }, // the first of D D: consumed, and waits for the second
-  'd d': { edits: true, run: (nb, view) => nb.remove(view) },
+  'd d': selection((s) => s.remove()),
   m: { edits: true, run: (nb, view) => nb.setType(view, 'markdown') },
   y: { edits: true, run: (nb, view) => nb.setType(view, 'code') },
-  M: { edits: true, run: (nb, view) => nb.mergeBelow(view) },
+  M: selection((s) => s.merge()),
+  'Shift-ArrowUp': { run: (nb) => nb.selection.extend(-1) },
+  'Shift-ArrowDown': { run: (nb) => nb.selection.extend(1) },
+  K: { run: (nb) => nb.selection.extend(-1) },
+  J: { run: (nb) => nb.selection.extend(1) },
+  'Mod-Shift-ArrowUp': selection((s) => s.move(-1)),
+  'Mod-Shift-ArrowDown': selection((s) => s.move(1)),
+  c: { run: (nb) => nb.selection.copy() },
+  x: selection((s) => s.cut()),
+  v: selection((s) => s.paste(false)),
+  V: selection((s) => s.paste(true)),
   z: { edits: true, run: (nb) => nb.cellUndo.undo() }
 }
 

@@ -12,6 +12,9 @@ import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
 import { renderOutput, setWidgetRenderer } from './outputs.js'
 import { Widgets } from './widgets.js'
+import { CellSelection } from './selection.js'
+import { FindBar } from './findbar.js'
+import { Outline } from './outline.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -132,7 +135,8 @@ class Notebook {
         panelButton('comments', 'Comments'),
         panelButton('files', 'Files'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
-        panelButton('history', 'History')),
+        panelButton('history', 'History'),
+        edit ? panelButton('variables', 'Variables') : null),
       edit
         ? h('div', { class: 'tools' },
           h('button', { class: 'primary', onclick: () => this.run(this.cellIds()) }, 'Run all'),
@@ -152,6 +156,10 @@ class Notebook {
     this.provider.on('sync', (synced) => { if (synced) { this.render(); this.markThreads(this.panel.threads) } })
     this.cells.observe(() => this.render())
     this.cellUndo = new Y.UndoManager(this.cells, { trackedOrigins: new Set([CELLS]), captureTimeout: 0 })
+    // The everyday cell tools: multi-cell selection, find and replace, the contents.
+    this.selection = new CellSelection(this)
+    this.find = new FindBar(this)
+    this.outline = new Outline(this)
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
   }
@@ -408,7 +416,6 @@ class Notebook {
       this.widgets.event(message)
       if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
-      else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)
       else if (message.type === 'notebook.renamed') document.querySelector('.nb-title').textContent = message.title
       else if (message.type === 'members.changed' && message.changed.username === this.me.username && message.changed.role && message.changed.role !== this.info.role) location.reload()
       this.panel.event(message)
@@ -425,6 +432,7 @@ class Notebook {
   showRuntime (runtime) {
     if (!runtime) return
     this.runtimeInfo = runtime
+    this.learnClock(runtime.now)
     const gpu = runtime.gpus && runtime.gpus.length ? ` · ${runtime.gpus.join(', ')}` : ''
     let left = ''
     if (runtime.lifetime_deadline) {
@@ -432,14 +440,20 @@ class Notebook {
       left = ` · ${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')} left`
     }
     const queue = runtime.queue_position ? ` (#${runtime.queue_position} in line)` : ''
-    this.runtime.textContent = `${runtime.type.toUpperCase()} · ${runtime.status}${queue}${gpu}${left}`
+    const waiting = runtime.waiting_for_input
+    const status = waiting ? `waiting for input from ${waiting.username}` : runtime.status
+    this.runtime.textContent = `${runtime.type.toUpperCase()} · ${status}${queue}${gpu}${left}`
     this.runtime.title = runtime.reason || ''
     this.runtime.dataset.state = runtime.status
-    // What it waits for while starting (building an environment takes minutes): said, not
-    // hidden in a tooltip.
-    const starting = runtime.status === 'starting' && runtime.reason
-    this.runtimeReason.hidden = !starting
-    this.runtimeReason.textContent = starting ? runtime.reason : ''
+    // What it waits for (a worker that offers this type; an environment being built, which
+    // takes minutes) or why it stopped: said next to the badge, not hidden in a tooltip.
+    const said = ['starting', 'waiting', 'reconnecting', 'disconnected'].includes(runtime.status) && runtime.reason
+    this.runtimeReason.hidden = !said
+    this.runtimeReason.textContent = said ? runtime.reason : ''
+    this.runtimeReason.dataset.state = runtime.status
+    for (const view of this.views.values()) view.showInputWait(waiting?.cell_id === view.id ? waiting : null)
+    if (this.runtimeStatus === 'busy' && runtime.status !== 'busy') this.panel.variablesChanged?.()
+    this.runtimeStatus = runtime.status
     // Colab's RAM / Disk bars: small here, the full numbers in the tooltip and the dialog.
     const meters = usageMeters(runtime.usage)
     this.usage.hidden = meters.length === 0
@@ -457,6 +471,18 @@ class Notebook {
     this.renderRuntimeDetail()
   }
 
+  // How far the server's clock is ahead of this one (ms), from the times in runtime
+  // statuses: a message late by the network only makes it look smaller, so the largest of
+  // the last few is the best guess. Cells' timers count on the server's clock.
+  learnClock (serverNow) {
+    const at = Date.parse(serverNow)
+    if (!Number.isFinite(at)) return
+    this.clockSamples = [...(this.clockSamples ?? []).slice(-9), at - Date.now()]
+    this.clockOffset = Math.max(...this.clockSamples)
+  }
+
+  now () { return Date.now() + (this.clockOffset ?? 0) }
+
   // The full figures and the sandbox, shown in the "Change runtime type" dialog.
   renderRuntimeDetail () {
     const runtime = this.runtimeInfo
@@ -466,12 +492,32 @@ class Notebook {
     this.runtimeDetail.hidden = !this.runtimeDetail.textContent
   }
 
-  chooseRuntime () {
+  async chooseRuntime () {
+    if (!this.runtimeInfo || !this.canEdit) return
+    // Fresh, so that which types a connected worker can run is true now.
+    try {
+      this.showRuntime(await api('GET', `/api/notebooks/${this.info.id}/runtime`))
+    } catch (e) {
+      // offline: the last status known still says what there is
+    }
     const runtime = this.runtimeInfo
-    if (!runtime || !this.canEdit) return
-    const select = h('select', {}, ...runtime.types.map((t) => h('option', { value: t.name, selected: t.name === runtime.type }, t.label || t.name)))
+    const available = new Set(runtime.available_types ?? runtime.types.map((t) => t.name))
+    const why = (t) => t.gpus > 0 ? 'no GPU worker connected' : 'no worker offers it'
+    const select = h('select', { 'aria-label': 'runtime type' }, ...runtime.types.map((t) => h('option', {
+      value: t.name,
+      selected: t.name === runtime.type,
+      'data-available': available.has(t.name) ? 'yes' : 'no'
+    }, (t.label || t.name) + (available.has(t.name) ? '' : ` (unavailable: ${why(t)})`))))
+    const note = h('p', { class: 'runtime-note', 'data-testid': 'runtime-note', hidden: true })
+    const explain = () => {
+      const type = runtime.types.find((t) => t.name === select.value)
+      note.hidden = !type || available.has(type.name)
+      note.textContent = note.hidden ? '' : `${type.label || type.name} is unavailable: ${why(type)}. Runs will wait until one connects.`
+    }
+    select.addEventListener('change', explain)
+    explain()
     const dialog = h('dialog', { class: 'card' },
-      h('h2', {}, 'Change runtime type'), select, this.runtimeDetail,
+      h('h2', {}, 'Change runtime type'), select, note, this.runtimeDetail,
       h('div', { class: 'row' },
         h('button', { onclick: () => dialog.close() }, 'Cancel'),
         h('button', {
@@ -486,16 +532,17 @@ class Notebook {
     dialog.showModal()
   }
 
-  askInput (message) {
-    const view = [...this.views.values()].find((v) => v.id === message.cell_id)
-    const field = h('input', { type: message.password ? 'password' : 'text', 'aria-label': message.prompt })
-    const form = h('form', { class: 'input-request' }, h('label', {}, message.prompt, field), h('button', { type: 'submit' }, 'Send'))
+  // The prompt of an input() in a cell this person ran (the runtime status says so, also
+  // after a reload); the others see whose answer the cell waits for (CellView).
+  inputForm (waiting) {
+    const field = h('input', { type: waiting.password ? 'password' : 'text', 'aria-label': waiting.prompt || 'input' })
+    const form = h('form', { class: 'input-request' }, h('label', {}, waiting.prompt, field), h('button', { type: 'submit' }, 'Send'))
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
       form.remove()
       try { await api('POST', `/api/notebooks/${this.info.id}/kernel/input`, { value: field.value }) } catch (e) { toast(e.message, 'error') }
     })
-    ;(view ? view.outputs : document.body).append(form)
-    field.focus()
+    setTimeout(() => field.focus())
+    return form
   }
 }

@@ -1,7 +1,7 @@
 """ipywidgets shared between people (issue 11), in Chromium with two people and a real
 kernel: a slider moved by one moves for both and the kernel sees each move once; a
 tqdm.notebook bar progresses in both pages; a viewer sees widgets but cannot move them; a
-page opened later shows the current state. And the pure part of static/src/widgets.js."""
+page opened later shows the current state. (widgets.js's pure part: static/test/.)"""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster
 from tests.gateway.helpers import text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
-from tests.support_web import open_notebook, run_module, signed_in
+from tests.support_web import open_notebook, signed_in
 from tests.web.test_editor import ann_and_ben
 
 SLIDER = (
@@ -44,17 +44,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         data, {"cpu-1": ["--max-kernels", "16"]}, TANDEM_ENVIRONMENTS=environments
     ) as cluster:
         yield cluster
-
-
-def test_events_up_to_the_snapshot_are_dropped() -> None:
-    events = [{"seq": 3}, {"seq": 5}, {"seq": 6}, {}]
-    assert run_module("widgets.js", "m.eventsAfter(...args)", events, 5) == [{"seq": 6}]
-
-
-def test_a_gap_in_the_event_numbers_reloads_the_state() -> None:
-    cases = [(5, 4), (5, 5), (5, 6), (5, 8), (0, 1), (0, 2)]
-    actions = run_module("widgets.js", "args.map(([s, n]) => m.eventAction(s, n))", *cases)
-    assert actions == ["drop", "drop", "apply", "reload", "apply", "reload"]
 
 
 async def execute(api: Api, notebook: str, cell_id: str) -> None:
