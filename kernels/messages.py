@@ -30,7 +30,8 @@ whoever caused them; `comm_msg` is a person's widget change going to the kernel'
 `comm_idle` says the kernel has finished with it (the kernel's idle status for it), which
 is what paces a widget's next change; `widget_output` is what a widget callback printed.
 Binary buffers travel base64-encoded. They are not `RELIABLE`: what a kernel's widgets say
-while its worker is away is lost (the next change of a widget brings it up to date).
+while its worker is away is lost, and the server's state of them misses it until the
+kernel changes those values again.
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
