@@ -5,6 +5,9 @@ import { loginPage } from './login.js'
 import { listPage } from './list.js'
 import { editorPage } from './editor.js'
 import { linkPage } from './link.js'
+import { startTheme } from './theme.js'
+
+startTheme()
 
 const root = document.getElementById('app')
 const page = document.body.dataset.page
