@@ -6,8 +6,8 @@ import { openDialog } from './dialog.js'
 
 export const isMac = () => /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent)
 
-function table (caption, rows, canEdit, mac) {
-  return h('section', { class: 'shortcut-group' },
+function table (mode, caption, rows, canEdit, mac) {
+  return h('section', { class: 'shortcut-group', 'data-mode': mode },
     h('h3', {}, caption),
     h('table', { class: 'shortcuts' },
       h('tbody', {}, ...rows.map((row) => h('tr', { 'data-key': row.key, class: row.edits && !canEdit ? 'unavailable' : null },
@@ -21,9 +21,9 @@ export function showShortcuts ({ canEdit, onClose }) {
   return openDialog({ title: 'Keyboard shortcuts', className: 'shortcuts-dialog', testId: 'shortcuts', onClose },
     h('p', { class: 'muted' }, 'Esc leaves a cell\'s editor for command mode; Enter goes back in. Esc closes this.'),
     h('div', { class: 'shortcut-columns' },
-      table('Command mode (a cell selected)', list.command, canEdit, mac),
+      table('command', 'Command mode (a cell selected)', list.command, canEdit, mac),
       h('div', {},
-        table('Edit mode (typing in a cell)', list.edit, canEdit, mac),
-        table('Anywhere', list.anywhere, canEdit, mac))),
+        table('edit', 'Edit mode (typing in a cell)', list.edit, canEdit, mac),
+        table('anywhere', 'Anywhere', list.anywhere, canEdit, mac))),
     h('div', { class: 'row end' }, h('button', { onclick: (event) => event.target.closest('dialog').close() }, 'Close')))
 }
