@@ -18,9 +18,9 @@ OUTPUTS = [
 
 async def shown_commands(page: Page) -> list[str]:
     return list(
-        await page.get_by_test_id("palette").locator("li[data-command]").evaluate_all(
-            "(items) => items.map((li) => li.dataset.command)"
-        )
+        await page.get_by_test_id("palette")
+        .locator("li[data-command]")
+        .evaluate_all("(items) => items.map((li) => li.dataset.command)")
     )
 
 
@@ -64,9 +64,7 @@ async def test_the_palette_filters_and_runs_clear_all_outputs(
         await expect(palette).to_have_count(0)
 
 
-async def test_a_viewers_palette_lacks_the_editors_commands(
-    web: Cluster, browser: Browser
-) -> None:
+async def test_a_viewers_palette_lacks_the_editors_commands(web: Cluster, browser: Browser) -> None:
     notebook = notebook_with_outputs(web.api("ann"), OUTPUTS, title="Read only")
     for_viewers = run_module("commands.js", "m.commandsFor(false).map((c) => c.id)")
     editors_only = {"restart", "restart-run-all", "clear-all-outputs", "run-all", "rename"}

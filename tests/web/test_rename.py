@@ -4,7 +4,7 @@ channel's notebook.renamed); Esc cancels; a viewer cannot, in the page or on the
 
 from __future__ import annotations
 
-from playwright.async_api import expect, Browser
+from playwright.async_api import Browser, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import notebook_with_code

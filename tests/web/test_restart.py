@@ -4,7 +4,7 @@ runs every code cell, in order, once the new kernel is up."""
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import notebook_with_code
@@ -14,7 +14,7 @@ from tests.web.test_editor import ann_and_ben
 RUN = 60_000
 
 
-def cell(page: Page, index: int):  # type: ignore[no-untyped-def]
+def cell(page: Page, index: int) -> Locator:
     return page.locator(".cell").nth(index)
 
 
@@ -53,7 +53,9 @@ async def test_restart_asks_first_and_cancel_keeps_the_variables(
         await confirm.get_by_test_id("restart-confirm-ok").click()
         await expect(confirm).to_have_count(0)
         await run_cell(mine, 1)
-        await expect(cell(theirs, 1).locator(".outputs .output")).to_contain_text("NameError", timeout=RUN)
+        await expect(cell(theirs, 1).locator(".outputs .output")).to_contain_text(
+            "NameError", timeout=RUN
+        )
         await expect(cell(theirs, 1).locator(".prompt")).to_have_text("[1]")
 
 
@@ -69,7 +71,9 @@ async def test_restart_and_run_all_runs_every_cell_in_order_in_a_new_kernel(
     async with ann_and_ben(browser, web, notebook) as (mine, theirs):
         await run_cell(mine, 0)
         await run_cell(mine, 0)
-        await expect(cell(theirs, 0).locator(".outputs .output")).to_have_text("first 2", timeout=RUN)
+        await expect(cell(theirs, 0).locator(".outputs .output")).to_have_text(
+            "first 2", timeout=RUN
+        )
         await mine.get_by_test_id("restart-run-all").click()
         confirm = mine.get_by_test_id("restart-confirm")
         await expect(confirm).to_contain_text("Variables will be lost")
@@ -78,5 +82,7 @@ async def test_restart_and_run_all_runs_every_cell_in_order_in_a_new_kernel(
         expected = ["first 1", "second 10", "third 100"]
         for page in (theirs, mine):
             for index, text in enumerate(expected):
-                await expect(cell(page, index).locator(".outputs .output")).to_have_text(text, timeout=RUN)
+                await expect(cell(page, index).locator(".outputs .output")).to_have_text(
+                    text, timeout=RUN
+                )
                 await expect(cell(page, index).locator(".prompt")).to_have_text(f"[{index + 1}]")

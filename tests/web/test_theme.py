@@ -26,7 +26,7 @@ async def colours(page: Page) -> dict[str, float]:
     """How light the page's, a cell's, its code's and its outputs' colours are."""
     found = await page.evaluate(
         """() => {
-            const style = (selector, prop) => getComputedStyle(document.querySelector(selector))[prop]
+            const style = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop]
             return {
                 page: style('body', 'backgroundColor') === 'rgba(0, 0, 0, 0)'
                     ? getComputedStyle(document.documentElement).backgroundColor
