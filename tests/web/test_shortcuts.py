@@ -16,6 +16,21 @@ def test_every_key_the_palette_shows_is_bound_by_a_table() -> None:
     assert run_module("commands.js", "m.unboundKeys()") == []
 
 
+def test_keys_are_named_as_people_read_them() -> None:
+    names = ["a", "M", "d d", "Mod-Shift--", "Mod-Shift-P", "Shift-Enter", "ArrowUp", "Escape"]
+    assert run_module("commands.js", "args[0].map((k) => m.keyLabel(k))", names) == [
+        "A",
+        "Shift+M",
+        "D, D",
+        "Ctrl+Shift+-",
+        "Ctrl+Shift+P",
+        "Shift+Enter",
+        "↑",
+        "Esc",
+    ]
+    assert run_module("commands.js", "m.keyLabel('Mod-Enter', true)") == "⌘+Enter"
+
+
 async def test_h_opens_the_shortcut_help_listed_from_the_key_tables(
     web: Cluster, browser: Browser
 ) -> None:

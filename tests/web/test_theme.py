@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, expect
 
 from tests.gateway.conftest import Cluster
-from tests.support_web import notebook_with_outputs, open_notebook, signed_in
+from tests.support_web import artifact, notebook_with_outputs, open_notebook, run_module, signed_in
 
 TABLE = "<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>42</td></tr></tbody></table>"
 CELLS = [
@@ -71,6 +71,7 @@ async def test_dark_mode_follows_the_system_and_the_toggle_is_kept(
         toggle = page.get_by_test_id("theme-toggle")
         await expect(toggle).to_have_attribute("data-choice", "system")
         await assert_dark(page)
+        await page.screenshot(path=artifact("dark-mode.png"))
         # The system turns light: so does the page, the output frame included.
         await page.emulate_media(color_scheme="light")
         await assert_light(page)
@@ -97,3 +98,12 @@ async def test_dark_mode_follows_the_system_and_the_toggle_is_kept(
         await assert_light(page)
     finally:
         await context.close()
+
+
+def test_the_toggle_cycles_system_light_dark_and_system_means_the_systems() -> None:
+    assert run_module("theme.js", "m.CHOICES.map(m.nextChoice)") == ["light", "dark", "system"]
+    assert run_module(
+        "theme.js",
+        "[m.resolveTheme('system', true), m.resolveTheme('system', false),"
+        " m.resolveTheme('light', true), m.resolveTheme('dark', false)]",
+    ) == ["dark", "light", "light", "dark"]
