@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, expect
 
 from tests.gateway.conftest import Cluster
-from tests.support_web import notebook_with_outputs, run_module
+from tests.support_web import artifact, notebook_with_outputs, run_module
 from tests.web.test_editor import ann_and_ben
 
 OUTPUTS = [
@@ -45,6 +45,7 @@ async def test_the_palette_filters_and_runs_clear_all_outputs(
         await expect(palette.locator("li.active")).to_have_attribute(
             "data-command", "clear-all-outputs"
         )
+        await mine.screenshot(path=artifact("palette.png"))
         await mine.keyboard.press("ArrowDown")
         await expect(palette.locator("li.active")).to_have_attribute("data-command", "clear-output")
         await mine.keyboard.press("ArrowUp")

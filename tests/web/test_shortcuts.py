@@ -7,7 +7,7 @@ from playwright.async_api import Browser, expect
 
 from tests.gateway.conftest import Cluster
 from tests.support import notebook_with_code
-from tests.support_web import open_notebook, run_module, signed_in
+from tests.support_web import artifact, open_notebook, run_module, signed_in
 
 
 def test_every_key_the_palette_shows_is_bound_by_a_table() -> None:
@@ -54,6 +54,8 @@ async def test_h_opens_the_shortcut_help_listed_from_the_key_tables(
         await page.keyboard.press("h")
         await expect(dialog).to_be_visible()
         await expect(dialog.locator("tr[data-key]")).to_have_count(len(keys))
+        await page.emulate_media(color_scheme="dark")
+        await page.screenshot(path=artifact("shortcuts-dark.png"))
         for row, label in zip(rows, labels, strict=True):
             line = dialog.locator(f'[data-mode="{row["mode"]}"] tr[data-key="{row["key"]}"]')
             await expect(line.locator("kbd")).to_have_text(label)
