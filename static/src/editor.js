@@ -12,6 +12,7 @@ import { confirmDialog } from './dialog.js'
 import { openPalette } from './palette.js'
 import { showShortcuts } from './shortcuts.js'
 import { nextChoice, setThemeChoice, themeChoice } from './theme.js'
+import { NotebookTitle } from './title.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
 
@@ -122,19 +123,12 @@ class Notebook {
     this.panel = new SidePanel(this)
     const edit = this.canEdit
     // Editors rename by clicking the title (Enter saves, Esc cancels); others only read it.
-    this.title = h('h1', {
-      class: edit ? 'nb-title editable' : 'nb-title',
-      'data-testid': 'title',
-      title: edit ? 'Rename' : null,
-      tabindex: edit ? '0' : null,
-      onclick: () => this.startRename(),
-      onkeydown: (event) => { if (event.key === 'Enter' && event.target === this.title) this.startRename() }
-    }, info.title)
+    this.title = new NotebookTitle(info, edit)
     this.themeButton = h('button', { class: 'theme-toggle', 'data-testid': 'theme-toggle', onclick: () => this.setTheme(nextChoice(themeChoice())) })
     const panelButton = (tab, label) => h('button', { onclick: () => this.panel.show(tab), 'data-testid': `open-${tab}` }, label)
     root.replaceChildren(
       h('header', { class: 'bar' },
-        h('a', { href: '/', class: 'home' }, 'Tandem'), this.title,
+        h('a', { href: '/', class: 'home' }, 'Tandem'), this.title.el,
         h('span', { class: 'role' }, info.role),
         h('span', { class: 'spacer' }), this.people, this.status,
         h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
@@ -465,41 +459,7 @@ class Notebook {
     if (runAll) await this.run(this.cellIds())
   }
 
-  showTitle (title) {
-    this.info.title = title
-    document.title = `${title} · Tandem`
-    if (!this.title.querySelector('input')) this.title.textContent = title
-  }
-
-  startRename () {
-    if (!this.canEdit || this.title.querySelector('input')) return
-    const input = h('input', { class: 'title-input', 'data-testid': 'title-input', 'aria-label': 'Notebook title', maxlength: '200', value: this.info.title })
-    let done = false
-    const finish = async (save) => {
-      if (done) return
-      done = true
-      const title = input.value.trim()
-      this.title.textContent = this.info.title
-      if (!save || !title || title === this.info.title) return
-      this.title.textContent = title
-      try {
-        this.showTitle((await api('PATCH', `/api/notebooks/${encodeURIComponent(this.info.id)}`, { title })).title)
-      } catch (e) {
-        this.title.textContent = this.info.title
-        toast(`Could not rename: ${e.message}`, 'error')
-      }
-    }
-    input.addEventListener('keydown', (event) => {
-      event.stopPropagation()
-      if (event.key === 'Enter') { event.preventDefault(); finish(true) }
-      else if (event.key === 'Escape') { event.preventDefault(); finish(false) }
-    })
-    input.addEventListener('blur', () => finish(true))
-    input.addEventListener('click', (event) => event.stopPropagation())
-    this.title.replaceChildren(input)
-    input.focus()
-    input.select()
-  }
+  startRename () { this.title.edit() }
 
   // --- presence and runtime ----------------------------------------------------------
 
@@ -527,7 +487,7 @@ class Notebook {
       if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
       else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)
-      else if (message.type === 'notebook.renamed') this.showTitle(message.title)
+      else if (message.type === 'notebook.renamed') this.title.show(message.title)
       else if (message.type === 'members.changed' && message.changed.username === this.me.username && message.changed.role && message.changed.role !== this.info.role) location.reload()
       this.panel.event(message)
     })
