@@ -79,7 +79,17 @@ const KEY_LABELS = {
   m: 'Change the cell to markdown',
   y: 'Change the cell to code',
   M: 'Merge with the cell below',
-  z: 'Undo your last cell change (add, delete, move, type)'
+  z: 'Undo your last cell change (add, delete, move, type)',
+  'Shift-ArrowUp': 'Extend the selection up',
+  'Shift-ArrowDown': 'Extend the selection down',
+  K: 'Extend the selection up',
+  J: 'Extend the selection down',
+  'Mod-Shift-ArrowUp': 'Move the selected cells up',
+  'Mod-Shift-ArrowDown': 'Move the selected cells down',
+  c: 'Copy the selected cells',
+  x: 'Cut the selected cells',
+  v: 'Paste cells below',
+  V: 'Paste cells above'
 }
 
 // Edit mode's keys (in a cell's editor): cell.js binds those with `run` ahead of
