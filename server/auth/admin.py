@@ -87,7 +87,7 @@ def create_user(body: UserCreate, admin: AdminUser, db: DbSession) -> UserCreate
     return UserCreated(user=_public(user), password=generated)
 
 
-@router.post("/api/admin/users/{username}/password")
+@router.post("/api/admin/users/{username:path}/password")
 def reset_password(
     username: str, body: PasswordReset, admin: AdminUser, db: DbSession, services: AppServices
 ) -> PasswordResetDone:
@@ -112,7 +112,7 @@ def reset_password(
     return PasswordResetDone(username=user.username, password=generated, sessions_revoked=revoked)
 
 
-@router.patch("/api/admin/users/{username}")
+@router.patch("/api/admin/users/{username:path}")
 def update_user(
     username: str, body: UserUpdate, admin: AdminUser, db: DbSession, services: AppServices
 ) -> UserPublic:
