@@ -14,6 +14,8 @@ from server.auth.models import LoginRequest, PasswordChange, UserPublic
 from server.config import LoginProvider, Settings
 from server.deps import AppServices, CurrentUser, DbSession, facts_of
 from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
+from server.events.types import SessionsEnded
+from server.notebooks import service as notebooks
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -98,3 +100,9 @@ def change_password(
         db, user.username, "password.changed", user.username, sessions_revoked=revoked
     )
     db.commit()
+    if revoked:
+        # Sockets opened with an ended session would outlive it: the person's sockets
+        # reconnect, and only those still holding a valid credential get back in.
+        for listed in notebooks.list_for(db, user):
+            ended = SessionsEnded(notebook_id=listed.id, username=user.username)
+            services.bus.publish(ended)

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, func, select
 
 from server.auth.models import ApiToken, User, WebSession
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -40,7 +41,9 @@ def add_user(
         raise InvalidInput("a username is 1 to 64 printable characters")
     if "/" in username:  # it is a path segment of the members API
         raise InvalidInput("a username cannot contain '/'")
-    if db.exec(select(User).where(User.username == username)).first() is not None:
+    # "Alice" beside "alice" would pass for her in comments, presence and the members list.
+    taken = select(User).where(func.lower(User.username) == username.lower())
+    if db.exec(taken).first() is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
         username=username,
@@ -48,7 +51,11 @@ def add_user(
         password_hash=_hasher.hash(check_password(password)) if password else None,
     )
     db.add(user)
-    db.flush()
+    try:
+        db.flush()
+    except IntegrityError:  # the same name made at the same moment (an invite, an admin)
+        db.rollback()
+        raise Conflict(f"user {username!r} already exists") from None
     return user
 
 
@@ -152,10 +159,15 @@ def user_for_session(db: Session, raw: str) -> User:
 
 
 def logout(db: Session, raw: str) -> None:
+    end_session(db, raw)
+    db.commit()
+
+
+def end_session(db: Session, raw: str) -> None:
+    """End the browser session of this raw cookie, in the caller's transaction."""
     record = db.get(WebSession, hash_secret(raw))
     if record is not None:
         db.delete(record)
-        db.commit()
 
 
 def password_matches(user: User, password: str) -> bool:
