@@ -30,6 +30,7 @@ def login(
         raise TooManyRequests("too many failed logins; try again in a few minutes")
     try:
         user, raw = service.login(db, body.username, body.password, settings.session_days)
+        db.commit()
     except NotAuthenticated:
         services.login_throttle.failed(address, body.username)
         raise
@@ -65,7 +66,8 @@ def logout(request: Request, db: DbSession, services: AppServices, response: Res
     if raw:
         if not origin_allowed(facts_of(request), services.settings.allowed_origins):
             raise PermissionDenied("cross-origin request refused")
-        service.logout(db, raw)
+        service.end_session(db, raw)
+        db.commit()
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 

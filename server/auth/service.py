@@ -63,7 +63,6 @@ def create_user(
     db: Session, username: str, password: str | None = None, *, is_admin: bool = False
 ) -> User:
     user = add_user(db, username, password, is_admin=is_admin)
-    db.commit()
     db.refresh(user)
     return user
 
@@ -98,7 +97,7 @@ def create_token(db: Session, user: User, label: str = "") -> str:
     assert user.id is not None
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.add(ApiToken(user_id=user.id, label=label, token_hash=hash_secret(raw)))
-    db.commit()
+    db.flush()
     return raw
 
 
@@ -128,8 +127,7 @@ def login(db: Session, username: str, password: str, session_days: int) -> tuple
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         db.add(user)
-    db.commit()
-    db.refresh(user)
+    db.flush()
     return user, raw
 
 
@@ -156,11 +154,6 @@ def user_for_session(db: Session, raw: str) -> User:
     if user is None or user.disabled:
         raise NotAuthenticated("session expired; log in again")
     return user
-
-
-def logout(db: Session, raw: str) -> None:
-    end_session(db, raw)
-    db.commit()
 
 
 def end_session(db: Session, raw: str) -> None:
