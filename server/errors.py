@@ -34,7 +34,7 @@ class CloseCode(IntEnum):
     POLICY = 1008  # a worker that did not say hello
     TOO_BIG = 1009  # over TANDEM_MAX_FRAME_BYTES or a files quota
     COULD_NOT_STORE = 1011  # the update log refused the write: reconnect, resend
-    RESTARTING = 1012  # the server is stopping
+    RESTARTING = 1012  # the server is stopping, or a sign-in ended: reconnect
     TOO_FAR_BEHIND = 1013  # a client that does not read: reconnect to resync
     NOT_AUTHENTICATED = 4401  # no or bad credentials; a revoked worker token
     ACCESS_REMOVED = 4403  # a role taken away, a share link revoked or expired

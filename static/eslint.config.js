@@ -19,6 +19,7 @@ export default [
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-var': 'error',
       'prefer-const': 'error',
+      'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
 ]

@@ -157,6 +157,7 @@ def make_people(
             password = f"{name}-password"
             user = auth.create_user(db, name, password, is_admin=admin)
             people[name] = Person(name, password, auth.create_token(db, user, "tests"))
+        db.commit()
     engine.dispose()
     return people
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 
+from anyio import from_thread
 from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
@@ -17,7 +18,7 @@ from server.audit import service as audit
 from server.audit.models import AccountEventPublic
 from server.auth import invites
 from server.auth import service as users
-from server.auth.credentials import origin_allowed
+from server.auth.credentials import SESSION_COOKIE, origin_allowed
 from server.auth.models import (
     InviteAccept,
     InviteAccepted,
@@ -39,6 +40,7 @@ from server.deps import AdminUser, AppServices, DbSession, facts_of
 from server.errors import Conflict, PermissionDenied
 from server.events.bus import EventBus
 from server.events.types import MemberChange, MembersChanged
+from server.gateway import tokens as worker_tokens
 from server.notebooks import service as notebooks
 from server.notebooks.announce import access_changed
 from server.notebooks.models import Notebook
@@ -85,7 +87,7 @@ def create_user(body: UserCreate, admin: AdminUser, db: DbSession) -> UserCreate
     return UserCreated(user=_public(user), password=generated)
 
 
-@router.post("/api/admin/users/{username}/password")
+@router.post("/api/admin/users/{username:path}/password")
 def reset_password(
     username: str, body: PasswordReset, admin: AdminUser, db: DbSession, services: AppServices
 ) -> PasswordResetDone:
@@ -110,12 +112,12 @@ def reset_password(
     return PasswordResetDone(username=user.username, password=generated, sessions_revoked=revoked)
 
 
-@router.patch("/api/admin/users/{username}")
+@router.patch("/api/admin/users/{username:path}")
 def update_user(
     username: str, body: UserUpdate, admin: AdminUser, db: DbSession, services: AppServices
 ) -> UserPublic:
-    """Disable an account (no sign-in, session or token works; its sessions end) or enable it
-    again."""
+    """Disable an account (no sign-in, session or token works, worker tokens it made
+    included; its sessions end, its workers disconnect) or enable it again."""
     user = users.get_user(db, username)
     if body.disabled is not None and body.disabled != user.disabled:
         if user.id == admin.id:
@@ -128,6 +130,9 @@ def update_user(
         db.commit()
         if body.disabled:
             _close_sockets(db, services.bus, user)
+            for token_id in worker_tokens.made_by(db, user):
+                # Their workers go (on the event loop, as the gateway runs); tokens stay.
+                from_thread.run_sync(services.gateway.revoke, token_id)
     db.refresh(user)
     return _public(user)
 
@@ -199,6 +204,9 @@ def accept_invite(
     )
     if notebook is not None:
         audit.record(db, notebook.id, user.username, "invite.joined", role=invite.role)
+    # Someone signed in here before: their session ends, not only its cookie (replaced).
+    if previous := request.cookies.get(SESSION_COOKIE):
+        users.end_session(db, previous)
     cookie = users.open_session(db, user, services.settings.session_days)
     db.commit()
     db.refresh(user)

@@ -8,6 +8,7 @@ one conditional UPDATE, so two people racing with one link cannot both get an ac
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ from server.timeutil import utcnow
 from server.vocabulary import Role
 
 INVITE_PREFIX = "tdi_"
+# A name a stranger picks for themselves: what an @mention can name (server/comments), so
+# no look-alike letters from other scripts and nothing that reads as "NAME (guest ...)".
+_CHOSEN_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9_])?")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -105,6 +109,10 @@ def find_usable(db: Session, raw: str) -> Invite:
         raise Conflict("this invite link was already used; ask for a new one")
     if not is_live(invite):
         raise Conflict("this invite link has expired; ask for a new one")
+    # An admin who was disabled since (or is gone) no longer lets anyone in.
+    creator = db.exec(select(User).where(User.username == invite.created_by)).first()
+    if creator is None or creator.disabled or not creator.is_admin:
+        raise Conflict("this invite link is no longer valid; ask for a new one")
     return invite
 
 
@@ -123,6 +131,11 @@ def accept(
     """Spend the invite: a new account, and its membership when the invite has a notebook
     (still there). In the caller's transaction; a second use of the token fails."""
     invite = find_usable(db, raw)
+    if not _CHOSEN_NAME.fullmatch(username.strip()):
+        raise InvalidInput(
+            "a username is 1 to 64 of A-Z, a-z, 0-9, '_', '.' and '-', "
+            "starting and ending with a letter, a digit or '_'"
+        )
     user = users.add_user(db, username, users.check_password(password))
     spent = db.exec(
         update(Invite)

@@ -14,6 +14,8 @@ from server.auth.models import LoginRequest, PasswordChange, UserPublic
 from server.config import LoginProvider, Settings
 from server.deps import AppServices, CurrentUser, DbSession, facts_of
 from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
+from server.events.types import SessionsEnded
+from server.notebooks import service as notebooks
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -28,6 +30,7 @@ def login(
         raise TooManyRequests("too many failed logins; try again in a few minutes")
     try:
         user, raw = service.login(db, body.username, body.password, settings.session_days)
+        db.commit()
     except NotAuthenticated:
         services.login_throttle.failed(address, body.username)
         raise
@@ -63,7 +66,8 @@ def logout(request: Request, db: DbSession, services: AppServices, response: Res
     if raw:
         if not origin_allowed(facts_of(request), services.settings.allowed_origins):
             raise PermissionDenied("cross-origin request refused")
-        service.logout(db, raw)
+        service.end_session(db, raw)
+        db.commit()
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
@@ -98,3 +102,9 @@ def change_password(
         db, user.username, "password.changed", user.username, sessions_revoked=revoked
     )
     db.commit()
+    if revoked:
+        # Sockets opened with an ended session would outlive it: the person's sockets
+        # reconnect, and only those still holding a valid credential get back in.
+        for listed in notebooks.list_for(db, user):
+            ended = SessionsEnded(notebook_id=listed.id, username=user.username)
+            services.bus.publish(ended)

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, func, select
 
 from server.auth.models import ApiToken, User, WebSession
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -40,7 +41,9 @@ def add_user(
         raise InvalidInput("a username is 1 to 64 printable characters")
     if "/" in username:  # it is a path segment of the members API
         raise InvalidInput("a username cannot contain '/'")
-    if db.exec(select(User).where(User.username == username)).first() is not None:
+    # "Alice" beside "alice" would pass for her in comments, presence and the members list.
+    taken = select(User).where(func.lower(User.username) == username.lower())
+    if db.exec(taken).first() is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
         username=username,
@@ -48,7 +51,11 @@ def add_user(
         password_hash=_hasher.hash(check_password(password)) if password else None,
     )
     db.add(user)
-    db.flush()
+    try:
+        db.flush()
+    except IntegrityError:  # the same name made at the same moment (an invite, an admin)
+        db.rollback()
+        raise Conflict(f"user {username!r} already exists") from None
     return user
 
 
@@ -56,7 +63,6 @@ def create_user(
     db: Session, username: str, password: str | None = None, *, is_admin: bool = False
 ) -> User:
     user = add_user(db, username, password, is_admin=is_admin)
-    db.commit()
     db.refresh(user)
     return user
 
@@ -91,7 +97,7 @@ def create_token(db: Session, user: User, label: str = "") -> str:
     assert user.id is not None
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.add(ApiToken(user_id=user.id, label=label, token_hash=hash_secret(raw)))
-    db.commit()
+    db.flush()
     return raw
 
 
@@ -121,8 +127,7 @@ def login(db: Session, username: str, password: str, session_days: int) -> tuple
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         db.add(user)
-    db.commit()
-    db.refresh(user)
+    db.flush()
     return user, raw
 
 
@@ -151,11 +156,11 @@ def user_for_session(db: Session, raw: str) -> User:
     return user
 
 
-def logout(db: Session, raw: str) -> None:
+def end_session(db: Session, raw: str) -> None:
+    """End the browser session of this raw cookie, in the caller's transaction."""
     record = db.get(WebSession, hash_secret(raw))
     if record is not None:
         db.delete(record)
-        db.commit()
 
 
 def password_matches(user: User, password: str) -> bool:

@@ -2,6 +2,8 @@
 carries (`types`), and the in-process bus that feeds it (`bus`).
 
     members.changed          someone's access changed: `members`, `changed` {username, role}
+    sessions.ended           (not sent) someone's other sign-ins ended: their sockets close
+                             (1012) and reconnect with the credential they still hold
     notebook.renamed         `title`
     notebook.deleted         every socket of the notebook closes (4404)
     runtime.status           `runtime` (the runtime's status, as GET .../runtime answers)

@@ -47,6 +47,15 @@ class MembersChanged(Event):
     changed: MemberChange
 
 
+class SessionsEnded(Event):
+    """Some of the person's sign-ins ended (they changed their password): their sockets
+    close (1012) and reconnect with what they still hold; an ended session is refused.
+    Never sent to clients."""
+
+    type: Literal["sessions.ended"] = "sessions.ended"
+    username: str
+
+
 class NotebookRenamed(Event):
     type: Literal["notebook.renamed"] = "notebook.renamed"
     title: str
@@ -191,6 +200,7 @@ class FilesRefused(Event):
 
 NotebookEvent = Annotated[
     MembersChanged
+    | SessionsEnded
     | NotebookRenamed
     | NotebookDeleted
     | RuntimeStatusChanged

@@ -87,6 +87,7 @@ class NotebookRuntime:
         self._queue: deque[Execution] = deque()
         self._current: Execution | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._restarts = 0  # restarts under way: they start the runner when done
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
         self._room: Room | None = None
         self._room_hold: contextlib.AsyncExitStack | None = None
@@ -190,7 +191,7 @@ class NotebookRuntime:
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
         marked = self._start_set_cells(room, queued, "queued")
-        if queued and self._runner is None:
+        if queued and self._runner is None and not self._restarts:
             self._runner = asyncio.create_task(self._run())
         await marked
         self.publish_status()
@@ -218,10 +219,20 @@ class NotebookRuntime:
             self._set_state("stopped", "interrupted while starting")
 
     async def restart(self) -> None:
-        """Clear the queue and start a fresh kernel (on a worker matching the runtime)."""
-        await self._stop_runner("the kernel was restarted")
-        await self._stop_kernel()
-        self._runner = asyncio.create_task(self._run(start_only=True))
+        """Clear the queue and start a fresh kernel (on a worker matching the runtime).
+
+        No runner starts while it stops the old kernel: one started by a Run at that moment
+        found the old kernel still up, ran on it and waited for ever on a kernel shut under
+        it. Such cells are dropped with the old queue or, once that is cleared, wait for the
+        new kernel (as Restart and run all's do, asked for after the restart)."""
+        self._restarts += 1
+        try:
+            await self._stop_runner("the kernel was restarted")
+            await self._stop_kernel()
+        finally:
+            self._restarts -= 1
+        if self._restarts == 0 and self._runner is None:
+            self._runner = asyncio.create_task(self._run(start_only=True))
 
     async def change_runtime(self, runtime: RuntimeType) -> None:
         """Move to another runtime type: a kernel (or one starting, or a wait for a worker)

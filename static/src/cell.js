@@ -6,11 +6,14 @@ import { EditorState, StateEffect, StateField } from '@codemirror/state'
 import { basicSetup } from 'codemirror'
 import { indentWithTab } from '@codemirror/commands'
 import { autocompletion, acceptCompletion, closeCompletion, completeFromList, completionStatus, startCompletion } from '@codemirror/autocomplete'
-import { indentUnit } from '@codemirror/language'
+import { indentUnit, syntaxHighlighting } from '@codemirror/language'
+import { classHighlighter } from '@lezer/highlight'
+import { openSearchPanel } from '@codemirror/search'
 import { python } from '@codemirror/lang-python'
 import { markdown } from '@codemirror/lang-markdown'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import { api, h } from './api.js'
+import { EDIT_KEYS } from './commands.js'
 import { inspectAt, kernelOptions, tabAction, toCodePoints, wordBefore, wordMatches } from './completion.js'
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
@@ -176,16 +179,9 @@ export class CellView {
     const ytext = this.ytext
     const undoManager = new Y.UndoManager(ytext) // this person's edits only
     const keys = keymap.of([
-      { key: 'Shift-Enter', run: () => { nb.runAndAdvance(this, false); return true } },
-      { key: 'Mod-Enter', run: () => { nb.run([this.id]); this.doneEditingMarkdown(); return true } },
-      { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
-      { key: 'Escape', run: () => { if (!this.inspector.hidden) { this.inspector.hidden = true; return true } this.doneEditingMarkdown(); this.el.focus(); return true } },
-      { key: 'Mod-Shift--', run: () => { nb.split(this); return true } },
+      // Run, Esc, split, Tab and Shift+Tab: the table the shortcut help lists (commands.js).
+      ...EDIT_KEYS.filter((k) => k.run).map(({ key, run }) => ({ key, run: (view) => run(nb, this, view) })),
       ...yUndoManagerKeymap,
-      // Tab after a name (or a dot) completes from the kernel, Shift+Tab there shows its
-      // documentation; elsewhere they fall through to indenting, below.
-      { key: 'Tab', run: (view) => this.tab(view) },
-      { key: 'Shift-Tab', run: (view) => this.shiftTab(view) },
       // Tab indents and Shift+Tab dedents, as in Jupyter: neither leaves the editor (Shift+Tab
       // went back to the cell's Delete button, so Shift+Tab then Enter deleted the cell).
       // A read-only editor lets them through, so a viewer can still tab around the page.
@@ -198,6 +194,8 @@ export class CellView {
         basicSetup,
         indentUnit.of('    '), // Jupyter's (and PEP 8's) four spaces, not CodeMirror's two
         this.type === 'code' ? python() : markdown(),
+        // Tokens get stable classes (tok-keyword, ...) that app.css colours for light and dark.
+        syntaxHighlighting(classHighlighter),
         yCollab(ytext, nb.provider.awareness, { undoManager }),
         // The kernel answers asked-for completions (Tab, Ctrl+Space) only: what pops up while
         // typing stays the language's own, with no request per keystroke.
@@ -234,6 +232,19 @@ export class CellView {
     if (completionStatus(view.state) === 'active') return acceptCompletion(view)
     if (tabAction(...this.before(view.state)) !== 'complete') return false
     return startCompletion(view)
+  }
+
+  // Esc: closes the documentation if shown, else leaves the editor for command mode.
+  leaveEditor () {
+    if (!this.inspector.hidden) { this.inspector.hidden = true; return true }
+    this.doneEditingMarkdown()
+    this.el.focus()
+    return true
+  }
+
+  find () {
+    this.focusEditor()
+    if (this.view) openSearchPanel(this.view)
   }
 
   shiftTab (view) {

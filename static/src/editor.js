@@ -7,7 +7,12 @@ import { api, h, toast } from './api.js'
 import { CellView, UnrenderableCell } from './cell.js'
 import { cellProblem } from './schema.js'
 import { SidePanel } from './panel.js'
-import { commandFor } from './commands.js'
+import { commandFor, globalCommandFor } from './commands.js'
+import { confirmDialog } from './dialog.js'
+import { openPalette } from './palette.js'
+import { showShortcuts } from './shortcuts.js'
+import { nextChoice, setThemeChoice, themeChoice } from './theme.js'
+import { NotebookTitle } from './title.js'
 import { sandboxMark, usageDetail, usageMeters } from './usage.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
 import { renderOutput, setWidgetRenderer } from './outputs.js'
@@ -123,12 +128,14 @@ class Notebook {
     this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
     this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
     this.panel = new SidePanel(this)
-    const title = h('h1', { class: 'nb-title' }, info.title)
     const edit = this.canEdit
+    // Editors rename by clicking the title (Enter saves, Esc cancels); others only read it.
+    this.title = new NotebookTitle(info, edit)
+    this.themeButton = h('button', { class: 'theme-toggle', 'data-testid': 'theme-toggle', onclick: () => this.setTheme(nextChoice(themeChoice())) })
     const panelButton = (tab, label) => h('button', { onclick: () => this.panel.show(tab), 'data-testid': `open-${tab}` }, label)
     root.replaceChildren(
       h('header', { class: 'bar' },
-        h('a', { href: '/', class: 'home' }, 'Tandem'), title,
+        h('a', { href: '/', class: 'home' }, 'Tandem'), this.title.el,
         h('span', { class: 'role' }, info.role),
         h('span', { class: 'spacer' }), this.people, this.status,
         h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
@@ -136,14 +143,18 @@ class Notebook {
         panelButton('files', 'Files'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
         panelButton('history', 'History'),
-        edit ? panelButton('variables', 'Variables') : null),
+        edit ? panelButton('variables', 'Variables') : null,
+        this.themeButton,
+        h('button', { title: 'Command palette (Ctrl+Shift+P)', 'data-testid': 'open-palette', onclick: () => this.openPalette() }, 'Commands'),
+        h('button', { title: 'Keyboard shortcuts (H)', 'aria-label': 'Keyboard shortcuts', 'data-testid': 'open-shortcuts', onclick: () => this.showShortcuts() }, '?')),
       edit
         ? h('div', { class: 'tools' },
           h('button', { class: 'primary', onclick: () => this.run(this.cellIds()) }, 'Run all'),
           h('button', { onclick: () => this.runAround('above') }, 'Run above'),
           h('button', { onclick: () => this.runAround('below') }, 'Run below'),
           h('button', { onclick: () => this.kernel('interrupt'), 'data-testid': 'interrupt' }, 'Interrupt'),
-          h('button', { onclick: () => this.kernel('restart') }, 'Restart'),
+          h('button', { onclick: () => this.restartKernel(), 'data-testid': 'restart' }, 'Restart'),
+          h('button', { onclick: () => this.restartKernel({ runAll: true }), 'data-testid': 'restart-run-all' }, 'Restart and run all'),
           h('button', { onclick: () => this.insertAt(this.cells.length, 'code') }, '+ Code'),
           h('button', { onclick: () => this.insertAt(this.cells.length, 'markdown') }, '+ Text'))
         : h('div', { class: 'tools readonly' }, `Read only: you are a ${info.role}.`),
@@ -162,6 +173,16 @@ class Notebook {
     this.outline = new Outline(this)
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
+    this.showThemeChoice()
+    window.addEventListener('tandem-theme', () => this.showThemeChoice())
+    // Ctrl+Shift+P (⌘+Shift+P) anywhere, an editor's included; caught before CodeMirror.
+    window.addEventListener('keydown', (event) => {
+      const command = globalCommandFor(event)
+      if (!command || document.querySelector('dialog[open]')) return
+      event.preventDefault()
+      event.stopPropagation()
+      command.run(this)
+    }, true)
   }
 
   cellIds () { return idsOf(this.cells.toArray()) }
@@ -389,6 +410,69 @@ class Notebook {
     command.run(this, view, this.indexOf(view))
   }
 
+  // --- the top bar's commands: palette, shortcuts, theme, restart, rename --------------
+
+  openPalette () { return openPalette(this) }
+
+  showShortcuts () {
+    const back = document.activeElement
+    return showShortcuts({ canEdit: this.canEdit, onClose: () => { if (back instanceof HTMLElement && back.isConnected) back.focus() } })
+  }
+
+  setTheme (choice) {
+    setThemeChoice(choice)
+    this.showThemeChoice()
+  }
+
+  showThemeChoice () {
+    const choice = themeChoice()
+    const words = { system: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' }
+    this.themeButton.textContent = words[choice]
+    this.themeButton.title = `Colours: ${choice === 'system' ? 'as the system' : choice}; click for ${nextChoice(choice)}`
+    this.themeButton.dataset.choice = choice
+  }
+
+  clearAllOutputs () {
+    if (!this.canEdit) return
+    this.doc.transact(() => {
+      for (const view of this.views.values()) {
+        const outputs = view.ymap.get('outputs')
+        if (outputs instanceof Y.Array && outputs.length) outputs.delete(0, outputs.length)
+      }
+    })
+  }
+
+  // The kernel is everyone's: a restart loses every person's variables, so it asks first.
+  // With `runAll`, every code cell is queued once the restart was accepted; the server's
+  // runner starts the new kernel and then runs the queue in order.
+  async restartKernel ({ runAll = false } = {}) {
+    if (!this.canEdit) return
+    const others = new Set([...this.provider.awareness.getStates().entries()]
+      .filter(([client, state]) => client !== this.doc.clientID && state.user)
+      .map(([, state]) => state.user.name)).size
+    const ok = await confirmDialog({
+      title: runAll ? 'Restart the kernel and run all cells?' : 'Restart the kernel?',
+      message: [
+        'Variables will be lost: the kernel starts afresh.',
+        `It restarts for everyone in this notebook${others ? ` (${others === 1 ? 'one other person is' : `${others} other people are`} here now)` : ''}, and whatever is queued or running stops.`,
+        runAll ? 'Then every code cell runs, top to bottom.' : null
+      ].filter(Boolean),
+      confirm: runAll ? 'Restart and run all' : 'Restart',
+      danger: true,
+      testId: 'restart-confirm'
+    })
+    if (!ok) return
+    try {
+      await api('POST', `/api/notebooks/${this.info.id}/kernel/restart`)
+    } catch (e) {
+      toast(`Could not restart: ${e.message}`, 'error')
+      return
+    }
+    if (runAll) await this.run(this.cellIds())
+  }
+
+  startRename () { this.title.edit() }
+
   // --- presence and runtime ----------------------------------------------------------
 
   renderPeople () {
@@ -416,7 +500,7 @@ class Notebook {
       this.widgets.event(message)
       if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
-      else if (message.type === 'notebook.renamed') document.querySelector('.nb-title').textContent = message.title
+      else if (message.type === 'notebook.renamed') this.title.show(message.title)
       else if (message.type === 'members.changed' && message.changed.username === this.me.username && message.changed.role && message.changed.role !== this.info.role) location.reload()
       this.panel.event(message)
     })

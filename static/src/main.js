@@ -7,6 +7,9 @@ import { editorPage } from './editor.js'
 import { linkPage } from './link.js'
 import { adminPage } from './admin.js'
 import { accountPage, invitePage } from './account.js'
+import { startTheme } from './theme.js'
+
+startTheme()
 
 const root = document.getElementById('app')
 const page = document.body.dataset.page

@@ -47,7 +47,7 @@ window.addEventListener('message', (event) => {
 function sandboxed (html) {
   const id = ++frames
   const frame = h('iframe', { class: 'output-frame', sandbox: 'allow-scripts', src: '/frame', 'data-frame': id, title: 'output' })
-  frame.addEventListener('load', () => frame.contentWindow?.postMessage({ tandemFrame: id, html }, '*'))
+  frame.addEventListener('load', () => frame.contentWindow?.postMessage({ tandemFrame: id, html, theme: document.documentElement.dataset.theme }, '*'))
   return frame
 }
 

@@ -28,3 +28,9 @@ test('unknown keys name no command', () => {
   assert.equal(commandFor(key('q'), null).command, null)
   assert.equal(commandFor(key('c', { ctrlKey: true }), 'd').command, null)
 })
+
+test('every command-mode key says what it does in the shortcut help', async () => {
+  const { shortcutList } = await import('../src/commands.js')
+  const missing = shortcutList().command.filter((entry) => entry.label === '(no description)')
+  assert.deepEqual(missing.map((entry) => entry.key), [])
+})

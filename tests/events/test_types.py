@@ -54,6 +54,7 @@ EXAMPLES: list[t.Event] = [
         replaced=t.FileReplaced(sha256="ab" * 32, by="bob"),
     ),
     t.FilesRefused(notebook_id="nb", path="big.bin", reason="over the quota"),
+    t.SessionsEnded(notebook_id="nb", username="alice"),
 ]
 
 

@@ -1,16 +1,19 @@
 """Accounts without the CLI, in a real browser: an admin creates a user who then signs in,
 an invite link opened in a fresh browser makes an account (once), a person changes their
-own password, and the admin page is refused to others."""
+own password, and the admin page is refused to others; names and comments with markup show
+as text; a password change cuts off what a stolen session has open."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.gateway.conftest import Cluster, running_cluster
-from tests.support_web import artifact, signed_in
+from tests.support import notebook_with_code
+from tests.support_web import artifact, open_notebook, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +149,91 @@ async def test_a_person_changes_their_own_password(site: Cluster, browser: Brows
     await expect(other.locator(".bar .who")).to_have_text("pia")
     await here.close()
     await elsewhere.close()
+
+
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+async def test_hostile_names_and_comments_show_as_text(site: Cluster, browser: Browser) -> None:
+    """A username or a comment with markup is shown as its characters on the admin page,
+    the account page and in the comments panel (with its @mention drawn); nothing runs."""
+    made = site.admin_api.client.post(
+        "/api/admin/users", json={"username": HOSTILE, "password": "hostile-pw"}
+    )
+    assert made.status_code == 201, made.text
+    ann = site.api("ann")
+    notebook, ids = notebook_with_code(ann, ["x = 1"], title="Hostile")
+    shared = ann.client.put(
+        f"/api/notebooks/{notebook}/members/{quote(HOSTILE)}", json={"role": "commenter"}
+    )
+    assert shared.status_code == 200, shared.text
+    hostile = await fresh(browser, site)
+    login = {"username": HOSTILE, "password": "hostile-pw"}
+    assert (await hostile.request.post("/api/auth/login", data=login)).ok
+    posted = await hostile.request.post(
+        f"/api/notebooks/{notebook}/threads",
+        data={"cell_id": ids[0], "body": f"{HOSTILE} look @ann"},
+        headers={"Origin": site.server.url},
+    )
+    assert posted.status == 201, await posted.text()
+    pages = []
+    page = await hostile.new_page()
+    await page.goto("/account")
+    await expect(page.get_by_text(f"Signed in as {HOSTILE}")).to_be_visible()
+    pages.append(page)
+    admin = await signed_in(browser, site, "root")
+    page = await admin.new_page()
+    await page.goto("/admin")
+    await expect(page.get_by_test_id("users")).to_contain_text(HOSTILE)
+    await expect(page.get_by_test_id("account-audit")).to_contain_text(HOSTILE)
+    pages.append(page)
+    owner = await signed_in(browser, site, "ann")
+    page = await owner.new_page()
+    await open_notebook(page, notebook)
+    await page.get_by_test_id("open-comments").click()
+    thread = page.locator("article.thread")
+    await expect(thread.locator(".meta strong")).to_have_text(HOSTILE)
+    await expect(thread.locator(".mention")).to_have_text("@ann")
+    pages.append(page)
+    for page in pages:
+        assert await page.locator("[onerror]").count() == 0
+        assert await page.evaluate("window.__xss") is None
+    for context in (hostile, admin, owner):
+        await context.close()
+
+
+async def test_a_password_change_cuts_off_a_stolen_session_s_open_notebook(
+    site: Cluster, browser: Browser
+) -> None:
+    """Someone else holds a copy of rea's session and has her notebook open. rea changes her
+    password: that page is disconnected for good (its edits reach no one), while her own
+    page reconnects at once."""
+    made = site.admin_api.client.post(
+        "/api/admin/users", json={"username": "rea", "password": "rea-first"}
+    )
+    assert made.status_code == 201
+    notebook, _ = notebook_with_code(site.admin_api, ["shared = 1"], title="Rea's")
+    site.admin_api.share(notebook, "rea", "editor")
+    mine, thief = await fresh(browser, site), await fresh(browser, site)
+    for context in (mine, thief):
+        login = {"username": "rea", "password": "rea-first"}
+        assert (await context.request.post("/api/auth/login", data=login)).ok
+    here, there = await mine.new_page(), await thief.new_page()
+    await open_notebook(here, notebook)
+    await open_notebook(there, notebook)
+    changed = await mine.request.post(
+        "/api/me/password",
+        data={"current_password": "rea-first", "new_password": "rea-second"},
+        headers={"Origin": site.server.url},
+    )
+    assert changed.status == 204
+    status = there.get_by_test_id("status")
+    await expect(status).not_to_have_attribute("data-state", "connected")
+    await expect(here.get_by_test_id("status")).to_have_attribute("data-state", "connected")
+    await there.locator(".cell .cm-content").first.click()
+    await there.keyboard.type("# stolen", delay=10)
+    await here.wait_for_timeout(2000)  # time for an edit to arrive, were it sent
+    await expect(here.locator(".cell .cm-content").first).not_to_contain_text("stolen")
+    await expect(status).not_to_have_attribute("data-state", "connected")
+    await mine.close()
+    await thief.close()
