@@ -29,9 +29,10 @@ that leaves no name behind in the kernel (`kernels/probe.py`).
 whoever caused them; `comm_msg` is a person's widget change going to the kernel's shell, and
 `comm_idle` says the kernel has finished with it (the kernel's idle status for it), which
 is what paces a widget's next change; `widget_output` is what a widget callback printed.
-Binary buffers travel base64-encoded. They are not `RELIABLE`: what a kernel's widgets say
-while its worker is away is lost, and the server's state of them misses it until the
-kernel changes those values again.
+Binary buffers travel base64-encoded. `comm` and `widget_output` are `RELIABLE` like
+outputs: what a kernel's widgets say while its worker is away reaches the server that
+takes the kernel back (the widget state itself is the server's memory: a restarted server
+knows only what came after the last acknowledgement).
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -237,6 +238,7 @@ class WidgetOutput(_Message):
     parent_msg_id: str = Field(min_length=1, max_length=128)
     msg_type: OutputType
     content: dict[str, Any]
+    seq: int = _SEQ
 
 
 class InputRequest(_Message):
@@ -313,6 +315,7 @@ class Comm(_Message):
     metadata: dict[str, Any] = Field(default_factory=dict)
     buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
     parent_msg_id: str = _MSG_ID
+    seq: int = _SEQ
 
 
 class CommIdle(_Message):
@@ -507,8 +510,19 @@ FromServer = Annotated[
 ]
 
 # What a kernel says that the server must not miss across a reconnect (numbered by `seq`).
-Reliable = KernelStarted | KernelFailed | KernelDied | Output | InputRequest | ExecuteDone
-RELIABLE = (KernelStarted, KernelFailed, KernelDied, Output, InputRequest, ExecuteDone)
+Reliable = (
+    KernelStarted | KernelFailed | KernelDied | Output | InputRequest | ExecuteDone | Comm
+) | WidgetOutput
+RELIABLE = (
+    KernelStarted,
+    KernelFailed,
+    KernelDied,
+    Output,
+    InputRequest,
+    ExecuteDone,
+    Comm,
+    WidgetOutput,
+)
 
 _from_worker: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
 _from_server: TypeAdapter[FromServer] = TypeAdapter(FromServer)

@@ -259,15 +259,17 @@ class Gateway:
         if isinstance(message, m.CompleteReply | m.InspectReply | m.VariablesReply):
             self._queries.answer(message)
             return
-        if isinstance(message, m.Comm):
-            self.widgets.from_kernel(placement.owner, message)
-            return
         if isinstance(message, m.CommIdle):
             self.widgets.idle(message)
             return
         runtime = self._runtimes.get(placement.owner)
         if runtime is not None and isinstance(message, m.RELIABLE) and message.seq:
             runtime.on_numbered(message.seq)
+        if isinstance(message, m.Comm):
+            self.widgets.from_kernel(placement.owner, message)
+            if runtime is not None:
+                runtime.acknowledge()  # kept in memory: nothing more to store
+            return
         if isinstance(message, m.Output | m.WidgetOutput) and self.widgets.capture(
             placement.owner,
             message.kernel_id,
@@ -275,6 +277,8 @@ class Gateway:
             message.msg_type,
             message.content,
         ):
+            if runtime is not None:
+                runtime.acknowledge()
             return  # into an Output widget, not the cell
         if runtime is None or isinstance(message, m.WidgetOutput):
             return

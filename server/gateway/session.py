@@ -277,6 +277,10 @@ class NotebookRuntime:
         """A numbered message arrived (handled next): acknowledged once it is stored."""
         self._received_seq = max(self._received_seq, seq)
 
+    def acknowledge(self) -> None:
+        """A numbered message was handled with nothing to store (a widget's)."""
+        self._ack()
+
     def _ack(self) -> None:
         """Tell the worker what is stored: everything received, unless outputs still wait
         to be written or a cell's end to be recorded (then only what came before)."""

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from tests.gateway.conftest import running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
@@ -60,6 +61,13 @@ async def test_a_server_killed_mid_run_takes_the_kernel_and_its_finished_cell_ba
             assert cell(client, ids[2])["execution_count"] == 3
 
 
+def slider_value(api: Any, notebook_id: str) -> Any:
+    response = api.client.get(f"/api/notebooks/{notebook_id}/widgets")
+    assert response.status_code == 200, response.text
+    sliders = [m["state"] for m in response.json()["models"] if "IntSlider" in str(m["state"])]
+    return sliders[0].get("value") if sliders else None
+
+
 async def test_a_worker_cut_off_comes_back_to_its_running_cell(tmp_path: Path) -> None:
     with running_cluster(
         tmp_path / "data",
@@ -69,7 +77,12 @@ async def test_a_worker_cut_off_comes_back_to_its_running_cell(tmp_path: Path) -
         worker = cluster.start_worker("sleepy")
         wait_for_workers(cluster, 1)
         ann = cluster.api("ann")
-        nb, ids = notebook_with_code(ann, ["secret = 41", COUNTING, "secret + 1"])
+        # The loop also moves a widget: its last moves happen while the worker is stopped.
+        slider = "secret = 41\nimport ipywidgets\nw = ipywidgets.IntSlider(max=100)\nw"
+        counting = COUNTING.replace(
+            "    print(i, flush=True)", "    w.value = i\n    print(i, flush=True)"
+        )
+        nb, ids = notebook_with_code(ann, [slider, counting, "secret + 1"])
         token = cluster.person("ann").token
         async with YClient(sync_url(cluster.server, nb, token)) as client:
             await run(ann, nb, [ids[0]], client)
@@ -83,10 +96,13 @@ async def test_a_worker_cut_off_comes_back_to_its_running_cell(tmp_path: Path) -
             try:
                 await eventually(lambda: status(ann, nb)["status"] == "reconnecting", 20)
                 assert "waiting up to 60 s" in status(ann, nb)["reason"]
+                await asyncio.sleep(COUNT * 0.2)  # the cell ends while the worker is stopped
             finally:
                 os.kill(worker.proc.pid, signal.SIGCONT)
             await eventually(lambda: done(client, ids[1]), 60)
             assert text_of(client, ids[1]) == EVERY_LINE
+            # What the kernel's widget said meanwhile reached the server too.
+            assert slider_value(ann, nb) == COUNT - 1
             await run(ann, nb, [ids[2]], client)
             assert text_of(client, ids[2]) == "42"
             assert status(ann, nb)["worker"] == "sleepy"
