@@ -76,9 +76,9 @@ def _users_create(args: argparse.Namespace) -> int:
             password, generated = secrets.token_urlsafe(12), True
     with _session(args) as db:
         user = service.create_user(db, args.name, password, is_admin=args.admin)
+        role, username = "admin" if user.is_admin else "user", user.username
         db.commit()
-    role = "admin" if user.is_admin else "user"
-    print(f"created {role} {user.username}")
+    print(f"created {role} {username}")
     if generated:
         print(f"password: {password}")
     return 0
