@@ -8,12 +8,11 @@ import { CellView, UnrenderableCell } from './cell.js'
 import { cellProblem } from './schema.js'
 import { SidePanel } from './panel.js'
 import { commandFor, globalCommandFor } from './commands.js'
-import { confirmDialog } from './dialog.js'
 import { openPalette } from './palette.js'
 import { showShortcuts } from './shortcuts.js'
 import { nextChoice, setThemeChoice, themeChoice } from './theme.js'
 import { NotebookTitle } from './title.js'
-import { sandboxMark, usageDetail, usageMeters } from './usage.js'
+import { RuntimeBar } from './runtime.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
 import { renderOutput, setWidgetRenderer } from './outputs.js'
 import { Widgets } from './widgets.js'
@@ -119,11 +118,7 @@ class Notebook {
     }
 
     this.status = h('span', { class: 'status', 'data-testid': 'status' }, 'connecting')
-    this.runtime = h('button', { class: 'runtime', 'data-testid': 'runtime', onclick: () => this.chooseRuntime() }, 'runtime')
-    this.runtimeReason = h('span', { class: 'runtime-reason', 'data-testid': 'runtime-reason', hidden: true })
-    this.usage = h('span', { class: 'usage', 'data-testid': 'runtime-usage', hidden: true })
-    this.sandbox = h('span', { class: 'sandbox', 'data-testid': 'runtime-sandbox', hidden: true })
-    this.runtimeDetail = h('p', { class: 'runtime-detail', 'data-testid': 'runtime-detail' })
+    this.runtimeBar = new RuntimeBar(this)
     this.people = h('span', { class: 'people', 'data-testid': 'people' })
     this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
     this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
@@ -138,7 +133,7 @@ class Notebook {
         h('a', { href: '/', class: 'home' }, 'Tandem'), this.title.el,
         h('span', { class: 'role' }, info.role),
         h('span', { class: 'spacer' }), this.people, this.status,
-        h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
+        this.runtimeBar.el,
         panelButton('comments', 'Comments'),
         panelButton('files', 'Files'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
@@ -394,10 +389,6 @@ class Notebook {
     else this.viewAt(index + 1)?.el.focus()
   }
 
-  async kernel (action) {
-    try { await api('POST', `/api/notebooks/${this.info.id}/kernel/${action}`) } catch (e) { toast(e.message, 'error') }
-  }
-
   // Jupyter's command mode: Esc leaves the editor; these keys act on the selected cell.
   // A key that names a command is consumed here, so it never goes on to type into an
   // editor the command focused; cells it creates are selected, not edited (Enter edits).
@@ -442,38 +433,18 @@ class Notebook {
     })
   }
 
-  // The kernel is everyone's: a restart loses every person's variables, so it asks first.
-  // With `runAll`, every code cell is queued once the restart was accepted; the server's
-  // runner starts the new kernel and then runs the queue in order.
-  async restartKernel ({ runAll = false } = {}) {
-    if (!this.canEdit) return
-    const others = new Set([...this.provider.awareness.getStates().entries()]
-      .filter(([client, state]) => client !== this.doc.clientID && state.user)
-      .map(([, state]) => state.user.name)).size
-    const ok = await confirmDialog({
-      title: runAll ? 'Restart the kernel and run all cells?' : 'Restart the kernel?',
-      message: [
-        'Variables will be lost: the kernel starts afresh.',
-        `It restarts for everyone in this notebook${others ? ` (${others === 1 ? 'one other person is' : `${others} other people are`} here now)` : ''}, and whatever is queued or running stops.`,
-        runAll ? 'Then every code cell runs, top to bottom.' : null
-      ].filter(Boolean),
-      confirm: runAll ? 'Restart and run all' : 'Restart',
-      danger: true,
-      testId: 'restart-confirm'
-    })
-    if (!ok) return
-    try {
-      await api('POST', `/api/notebooks/${this.info.id}/kernel/restart`)
-    } catch (e) {
-      toast(`Could not restart: ${e.message}`, 'error')
-      return
-    }
-    if (runAll) await this.run(this.cellIds())
-  }
-
   startRename () { this.title.edit() }
 
-  // --- presence and runtime ----------------------------------------------------------
+  // The runtime (runtime.js): its badge, the "Change runtime type" dialog, restart, input.
+  get runtimeInfo () { return this.runtimeBar.info }
+  showRuntime (runtime) { this.runtimeBar.show(runtime) }
+  now () { return this.runtimeBar.now() }
+  kernel (action) { return this.runtimeBar.kernel(action) }
+  restartKernel (options) { return this.runtimeBar.restart(options) }
+  chooseRuntime () { return this.runtimeBar.choose() }
+  inputForm (waiting) { return this.runtimeBar.inputForm(waiting) }
+
+  // --- presence and events ----------------------------------------------------------
 
   renderPeople () {
     const states = [...this.provider.awareness.getStates().entries()]
@@ -511,122 +482,5 @@ class Notebook {
       }
       else setTimeout(() => this.connectEvents(), 2000)
     })
-  }
-
-  showRuntime (runtime) {
-    if (!runtime) return
-    this.runtimeInfo = runtime
-    this.learnClock(runtime.now)
-    const gpu = runtime.gpus && runtime.gpus.length ? ` · ${runtime.gpus.join(', ')}` : ''
-    let left = ''
-    if (runtime.lifetime_deadline) {
-      const minutes = Math.max(0, Math.round((new Date(runtime.lifetime_deadline) - Date.now()) / 60000))
-      left = ` · ${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')} left`
-    }
-    const queue = runtime.queue_position ? ` (#${runtime.queue_position} in line)` : ''
-    const waiting = runtime.waiting_for_input
-    const status = waiting ? `waiting for input from ${waiting.username}` : runtime.status
-    this.runtime.textContent = `${runtime.type.toUpperCase()} · ${status}${queue}${gpu}${left}`
-    this.runtime.title = runtime.reason || ''
-    this.runtime.dataset.state = runtime.status
-    // What it waits for (a worker that offers this type; an environment being built, which
-    // takes minutes) or why it stopped: said next to the badge, not hidden in a tooltip.
-    const said = ['starting', 'waiting', 'reconnecting', 'disconnected'].includes(runtime.status) && runtime.reason
-    this.runtimeReason.hidden = !said
-    this.runtimeReason.textContent = said ? runtime.reason : ''
-    this.runtimeReason.dataset.state = runtime.status
-    for (const view of this.views.values()) view.showInputWait(waiting?.cell_id === view.id ? waiting : null)
-    if (this.runtimeStatus === 'busy' && runtime.status !== 'busy') this.panel.variablesChanged?.()
-    this.runtimeStatus = runtime.status
-    // Colab's RAM / Disk bars: small here, the full numbers in the tooltip and the dialog.
-    const meters = usageMeters(runtime.usage)
-    this.usage.hidden = meters.length === 0
-    this.usage.title = usageDetail(runtime.usage)
-    this.usage.replaceChildren(...meters.map((m) => h('span', { class: 'meter', 'data-name': m.name },
-      `${m.label} `,
-      m.fraction === null ? null : h('meter', { min: 0, max: 1, low: 0.8, high: 0.95, optimum: 0, value: m.fraction }),
-      m.text)))
-    const mark = sandboxMark(runtime.sandbox)
-    this.sandbox.hidden = !mark
-    this.sandbox.textContent = mark ? mark.text : ''
-    this.sandbox.title = mark ? mark.title : ''
-    this.sandbox.dataset.kind = mark ? mark.kind : ''
-    this.sandbox.dataset.level = mark ? mark.level : ''
-    this.renderRuntimeDetail()
-  }
-
-  // How far the server's clock is ahead of this one (ms), from the times in runtime
-  // statuses: a message late by the network only makes it look smaller, so the largest of
-  // the last few is the best guess. Cells' timers count on the server's clock.
-  learnClock (serverNow) {
-    const at = Date.parse(serverNow)
-    if (!Number.isFinite(at)) return
-    this.clockSamples = [...(this.clockSamples ?? []).slice(-9), at - Date.now()]
-    this.clockOffset = Math.max(...this.clockSamples)
-  }
-
-  now () { return Date.now() + (this.clockOffset ?? 0) }
-
-  // The full figures and the sandbox, shown in the "Change runtime type" dialog.
-  renderRuntimeDetail () {
-    const runtime = this.runtimeInfo
-    const mark = sandboxMark(runtime?.sandbox)
-    const usage = usageDetail(runtime?.usage)
-    this.runtimeDetail.textContent = [usage, mark ? `Sandbox: ${mark.title}` : ''].filter(Boolean).join('\n')
-    this.runtimeDetail.hidden = !this.runtimeDetail.textContent
-  }
-
-  async chooseRuntime () {
-    if (!this.runtimeInfo || !this.canEdit) return
-    // Fresh, so that which types a connected worker can run is true now.
-    try {
-      this.showRuntime(await api('GET', `/api/notebooks/${this.info.id}/runtime`))
-    } catch (e) {
-      // offline: the last status known still says what there is
-    }
-    const runtime = this.runtimeInfo
-    const available = new Set(runtime.available_types ?? runtime.types.map((t) => t.name))
-    const why = (t) => t.gpus > 0 ? 'no GPU worker connected' : 'no worker offers it'
-    const select = h('select', { 'aria-label': 'runtime type' }, ...runtime.types.map((t) => h('option', {
-      value: t.name,
-      selected: t.name === runtime.type,
-      'data-available': available.has(t.name) ? 'yes' : 'no'
-    }, (t.label || t.name) + (available.has(t.name) ? '' : ` (unavailable: ${why(t)})`))))
-    const note = h('p', { class: 'runtime-note', 'data-testid': 'runtime-note', hidden: true })
-    const explain = () => {
-      const type = runtime.types.find((t) => t.name === select.value)
-      note.hidden = !type || available.has(type.name)
-      note.textContent = note.hidden ? '' : `${type.label || type.name} is unavailable: ${why(type)}. Runs will wait until one connects.`
-    }
-    select.addEventListener('change', explain)
-    explain()
-    const dialog = h('dialog', { class: 'card' },
-      h('h2', {}, 'Change runtime type'), select, note, this.runtimeDetail,
-      h('div', { class: 'row' },
-        h('button', { onclick: () => dialog.close() }, 'Cancel'),
-        h('button', {
-          class: 'primary',
-          onclick: async () => {
-            dialog.close()
-            try { this.showRuntime(await api('PUT', `/api/notebooks/${this.info.id}/runtime`, { type: select.value })) } catch (e) { toast(e.message, 'error') }
-          }
-        }, 'Save')))
-    document.body.append(dialog)
-    dialog.addEventListener('close', () => dialog.remove())
-    dialog.showModal()
-  }
-
-  // The prompt of an input() in a cell this person ran (the runtime status says so, also
-  // after a reload); the others see whose answer the cell waits for (CellView).
-  inputForm (waiting) {
-    const field = h('input', { type: waiting.password ? 'password' : 'text', 'aria-label': waiting.prompt || 'input' })
-    const form = h('form', { class: 'input-request' }, h('label', {}, waiting.prompt, field), h('button', { type: 'submit' }, 'Send'))
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault()
-      form.remove()
-      try { await api('POST', `/api/notebooks/${this.info.id}/kernel/input`, { value: field.value }) } catch (e) { toast(e.message, 'error') }
-    })
-    setTimeout(() => field.focus())
-    return form
   }
 }
