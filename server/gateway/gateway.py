@@ -68,6 +68,9 @@ class Gateway:
         self._queries = completion.KernelQueries()
         # Kernels of workers that went away, kept for the reconnect grace (kernel id ->).
         self._orphans: dict[str, Placement] = {}
+        # Kernels given up on past the grace (kernel id -> when): a worker coming back
+        # later with one is told to shut it down, not adopted as a stranger's.
+        self._given_up: dict[str, float] = {}
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
@@ -259,7 +262,9 @@ class Gateway:
             if seconds > 0 and runtime.running_kernel is placement:
                 self._orphans[placement.kernel_id] = placement
                 expire = functools.partial(self._give_up, placement, reason)
-                runtime.on_worker_away(reason, seconds, expire)
+                # Not lost yet: waited for.
+                away = reason.removeprefix("the runtime was lost: ")
+                runtime.on_worker_away(away, seconds, expire)
             else:
                 runtime.on_kernel_lost(reason)
 
@@ -267,6 +272,13 @@ class Gateway:
         """The grace is over and the kernel's worker did not come back with it."""
         if self._orphans.pop(placement.kernel_id, None) is None:
             return
+        now = time.monotonic()
+        # A worker holds a kernel at most its own grace after noticing the drop.
+        keep = (
+            2 * self.settings.worker_reconnect_grace_seconds + self.settings.worker_timeout_seconds
+        )
+        self._given_up = {k: t for k, t in self._given_up.items() if now - t < keep}
+        self._given_up[placement.kernel_id] = now
         runtime = self._runtimes.get(placement.owner)
         if runtime is not None and runtime.reconnecting:
             log.info("notebook %s: the worker did not come back: %s", placement.owner, reason)
@@ -276,7 +288,14 @@ class Gateway:
         """A reconnecting worker still runs `held`: resume it where it stopped when it is
         still its notebook's kernel (this server waited for it) or the notebook has none (a
         restarted server); otherwise it is shut down."""
-        orphan = self._orphans.pop(held.kernel_id, None)
+        orphan = self._orphans.get(held.kernel_id)
+        if orphan is not None and orphan.worker.token_id != worker.token_id:
+            # Only the token that ran it may claim it (and the claim must not cost the
+            # real worker its way back).
+            log.warning("worker %s claimed a kernel of another worker token", worker.id)
+            worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))
+            return
+        self._orphans.pop(held.kernel_id, None)
         runtime = self._runtimes.get(held.workspace)
         placement = Placement(worker, held.kernel_id, list(held.gpus), held.workspace)
         worker.kernels[held.kernel_id] = placement  # its GPUs stay taken meanwhile
@@ -287,6 +306,7 @@ class Gateway:
             return
         if (
             orphan is None
+            and self._given_up.pop(held.kernel_id, None) is None
             and held.started
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)
