@@ -418,6 +418,8 @@ class NotebookRuntime:
         room = await self._hold_room()
 
         def resume(doc: Doc[Any]) -> None:
+            # What the old server had queued is not queued here: only this cell runs.
+            reset_stale_states(doc)
             cell = find_cell(cells_of(doc), execution.cell_id)
             if cell is not None:
                 cell["execution_state"] = "running"

@@ -178,6 +178,54 @@ async def test_a_prompt_is_not_answered_into_a_lost_connection(tmp_path: Path) -
             assert text_of(client, ids[0]).endswith("hi bob\n")
 
 
+# Past the 3,000-byte cap at once, then waits for an answer and prints it (dropped: capped).
+LOUD_ASK = (
+    "for i in range(60):\n    print('x' * 99, flush=True)\n"
+    "name = input('name? ')\nprint('hi', name)"
+)
+
+
+async def test_an_adopted_cell_keeps_its_prompt_its_cap_and_its_queue_honest(
+    tmp_path: Path,
+) -> None:
+    """After a restart the cell waiting on input() is still answered by whoever ran it (and
+    only by them), it keeps its one truncation notice, and a cell that was queued behind it
+    (the new server never queued it) does not stay 'queued' for ever."""
+    with running_cluster(
+        tmp_path / "data",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
+        TANDEM_WORKER_TIMEOUT_SECONDS="5",
+        TANDEM_MAX_OUTPUT_BYTES_PER_CELL="3000",
+    ) as cluster:
+        cluster.start_worker("keeper")
+        wait_for_workers(cluster, 1)
+        ann, ben = cluster.api("ann"), cluster.api("ben")
+        nb, ids = notebook_with_code(ann, [LOUD_ASK, "1 + 1"])
+        ann.share(nb, "ben", "editor")
+        token = cluster.person("ann").token
+        response = ann.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids})
+        assert response.status_code == 202, response.text
+        await eventually(lambda: status(ann, nb)["waiting_for_input"] is not None, 30)
+        await asyncio.sleep(0.3)  # the outputs stored
+        cluster.server.kill()
+        cluster.server.start()
+        # Adopted before anyone opens the notebook (opening it first would tidy it up).
+        await eventually(lambda: status(ann, nb)["waiting_for_input"] is not None, 30)
+        async with YClient(sync_url(cluster.server, nb, token)) as client:
+            answer = ben.client.post(f"/api/notebooks/{nb}/kernel/input", json={"value": "eve"})
+            assert answer.status_code == 403, answer.text
+            answer = ann.client.post(f"/api/notebooks/{nb}/kernel/input", json={"value": "bob"})
+            assert answer.status_code == 204, answer.text
+            await eventually(lambda: done(client, ids[0]), 30)
+            notices = [
+                output
+                for output in cell(client, ids[0])["outputs"]
+                if output.get("metadata", {}).get("tandem_truncated")
+            ]
+            assert len(notices) == 1, cell(client, ids[0])["outputs"]
+            await eventually(lambda: cell(client, ids[1])["execution_state"] == "idle", 10)
+
+
 async def test_a_worker_back_after_the_grace_does_not_revive_its_lost_kernel(
     tmp_path: Path,
 ) -> None:
