@@ -194,7 +194,10 @@ class Gateway:
                 worker_id=worker.id,
                 heartbeat_seconds=self.settings.worker_heartbeat_seconds,
                 max_output_bytes=self.settings.max_output_bytes_per_cell,
-                reconnect_grace_seconds=self.settings.worker_reconnect_grace_seconds,
+                # The local worker does not outlive its server: no grace (see _lose).
+                reconnect_grace_seconds=(
+                    self.settings.worker_reconnect_grace_seconds if token_id is not None else 0
+                ),
             )
         )
         for held in hello.kernels:

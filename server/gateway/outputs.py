@@ -49,7 +49,7 @@ class CellWriter:
         """An execution taken back after a reconnect: keep what the cell shows, count it
         against the cap, and continue its last stream where it ended."""
         outputs = _outputs(cell)
-        shown = outputs.to_py()
+        shown = outputs.to_py() or []
         self.stored_bytes = len(json.dumps(shown, default=str).encode())
         # Already past the cap: the rest is dropped, without a second notice.
         self.truncated = any(

@@ -299,3 +299,37 @@ async def forged_hello(cluster: Cluster, token: str, kernel_id: str, notebook_id
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert welcome["type"] == "welcome"
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def test_the_local_worker_still_loses_its_kernels_with_the_connection(
+    tmp_path: Path,
+) -> None:
+    """The server gives the local worker no grace (it does not outlive its server); the
+    worker was still told to keep its kernels, and its next hello had the server adopt the
+    kernel it had just declared lost."""
+    with running_cluster(
+        tmp_path / "data",
+        TANDEM_LOCAL_WORKER="true",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
+        TANDEM_WORKER_TIMEOUT_SECONDS="1",
+    ) as cluster:
+        wait_for_workers(cluster, 1)
+        ann = cluster.api("ann")
+        nb, ids = notebook_with_code(ann, ["secret = 41", "secret + 1"])
+        token = cluster.person("ann").token
+        assert cluster.server.proc is not None
+        server_pid = cluster.server.proc.pid
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+        (local,) = [int(pid) for pid in children]
+        async with YClient(sync_url(cluster.server, nb, token)) as client:
+            await run(ann, nb, [ids[0]], client)
+            os.kill(local, signal.SIGSTOP)
+            try:
+                await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
+            finally:
+                os.kill(local, signal.SIGCONT)
+            wait_for_workers(cluster, 1)
+            await asyncio.sleep(1)
+            assert status(ann, nb)["status"] == "disconnected"
+            await run(ann, nb, [ids[1]], client)
+            assert "NameError" in text_of(client, ids[1])
