@@ -13,10 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import hmac
 import logging
+import os
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -49,6 +54,23 @@ log = logging.getLogger(__name__)
 ReceiveText = Callable[[], Awaitable[str]]
 
 
+def _kernel_key(data_dir: Path) -> bytes:
+    """The key kernel ids are signed with, kept in the data dir for the next server."""
+    path = data_dir / "kernel-ids.key"
+    with contextlib.suppress(FileExistsError):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_hex(32))
+    with contextlib.suppress(ValueError):
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) == 32:
+            return key
+    # Unreadable (cut short by a crash): a new key, and held kernels are not adopted.
+    key = secrets.token_bytes(32)
+    path.write_text(key.hex())
+    return key
+
+
 class WorkerGone(Exception):
     """The worker's socket closed."""
 
@@ -59,7 +81,8 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self._engine = engine
-        self.registry = WorkerRegistry(self._on_capacity_change)
+        self._kernel_key = _kernel_key(settings.data_dir)
+        self.registry = WorkerRegistry(self._on_capacity_change, self._mint_kernel_id)
         self._ctx = GatewayContext(settings, self.registry, rooms, bus)
         self._runtimes: dict[str, NotebookRuntime] = {}
         self._types = {t.name: t for t in settings.runtime_types}
@@ -85,6 +108,21 @@ class Gateway:
             return None
         with Session(self._engine) as db:
             return tokens.check(db, raw)
+
+    def _mint_kernel_id(self, worker: WorkerLink, notebook_id: str) -> str:
+        """A kernel id that says, to this server and the next (same data dir), that it was
+        made for this notebook on a worker of this token: a hello can claim no other."""
+        nonce = uuid.uuid4().hex
+        return nonce + self._kernel_mac(nonce, notebook_id, worker.token_id)
+
+    def _kernel_mac(self, nonce: str, notebook_id: str, token_id: int | None) -> str:
+        said = f"{nonce}|{notebook_id}|{token_id}".encode()
+        return hmac.new(self._kernel_key, said, hashlib.sha256).hexdigest()[:32]
+
+    def _minted_for(self, held: m.HeldKernel, worker: WorkerLink) -> bool:
+        nonce, mac = held.kernel_id[:32], held.kernel_id[32:]
+        expected = self._kernel_mac(nonce, held.workspace, worker.token_id)
+        return hmac.compare_digest(mac, expected)
 
     async def start(self) -> None:
         self._monitor = asyncio.create_task(self._watch_heartbeats())
@@ -310,6 +348,7 @@ class Gateway:
         if (
             orphan is None
             and self._given_up.pop(held.kernel_id, None) is None
+            and self._minted_for(held, worker)
             and held.started
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)

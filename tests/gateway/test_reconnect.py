@@ -284,6 +284,21 @@ async def test_another_worker_token_cannot_claim_a_kernel_held_for_its_worker(
             assert text_of(client, ids[1]) == "42"
 
 
+async def test_a_worker_cannot_claim_a_notebook_it_runs_no_kernel_for(tmp_path: Path) -> None:
+    """A hello naming a kernel for a notebook whose runtime is stopped was adopted: the
+    worker became the notebook's (its files readable, its next cells sent there). Only a
+    kernel id this server (or the one before it) made for that notebook and token is."""
+    with running_cluster(tmp_path / "data", TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60") as cluster:
+        forger = cluster.worker_token("forger")
+        ann = cluster.api("ann")
+        nb, _ = notebook_with_code(ann, ["secret = 41"])
+        kernel_id = "f" * 64
+        answer = await forged_hello(cluster, forger, kernel_id, nb)
+        assert answer == {"type": "shutdown_kernel", "kernel_id": kernel_id}
+        assert status(ann, nb)["status"] == "stopped"
+        assert status(ann, nb)["worker"] is None
+
+
 async def forged_hello(cluster: Cluster, token: str, kernel_id: str, notebook_id: str) -> Any:
     """Say hello as a worker holding `kernel_id`; the server's first answer after welcome."""
     hello = m.Hello(
