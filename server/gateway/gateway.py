@@ -82,6 +82,9 @@ class Gateway:
         self.settings = settings
         self._engine = engine
         self._kernel_key = _kernel_key(settings.data_dir)
+        # Starts every kernel id this server makes: one it made and no longer waits for (given
+        # up on past the grace, failed to start) is not adopted when its worker comes back.
+        self._boot = secrets.token_hex(4)
         self.registry = WorkerRegistry(self._on_capacity_change, self._mint_kernel_id)
         self._ctx = GatewayContext(settings, self.registry, rooms, bus)
         self._runtimes: dict[str, NotebookRuntime] = {}
@@ -91,9 +94,6 @@ class Gateway:
         self._queries = completion.KernelQueries()
         # Kernels of workers that went away, kept for the reconnect grace (kernel id ->).
         self._orphans: dict[str, Placement] = {}
-        # Kernels given up on past the grace (kernel id -> when): a worker coming back
-        # later with one is told to shut it down, not adopted as a stranger's.
-        self._given_up: dict[str, float] = {}
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
@@ -112,7 +112,7 @@ class Gateway:
     def _mint_kernel_id(self, worker: WorkerLink, notebook_id: str) -> str:
         """A kernel id that says, to this server and the next (same data dir), that it was
         made for this notebook on a worker of this token: a hello can claim no other."""
-        nonce = uuid.uuid4().hex
+        nonce = self._boot + uuid.uuid4().hex[:24]
         return nonce + self._kernel_mac(nonce, notebook_id, worker.token_id)
 
     def _kernel_mac(self, nonce: str, notebook_id: str, token_id: int | None) -> str:
@@ -313,13 +313,6 @@ class Gateway:
         """The grace is over and the kernel's worker did not come back with it."""
         if self._orphans.pop(placement.kernel_id, None) is None:
             return
-        now = time.monotonic()
-        # A worker holds a kernel at most its own grace after noticing the drop.
-        keep = (
-            2 * self.settings.worker_reconnect_grace_seconds + self.settings.worker_timeout_seconds
-        )
-        self._given_up = {k: t for k, t in self._given_up.items() if now - t < keep}
-        self._given_up[placement.kernel_id] = now
         runtime = self._runtimes.get(placement.owner)
         if runtime is not None and runtime.reconnecting:
             log.info("notebook %s: the worker did not come back: %s", placement.owner, reason)
@@ -347,8 +340,8 @@ class Gateway:
             return
         if (
             orphan is None
-            and self._given_up.pop(held.kernel_id, None) is None
             and self._minted_for(held, worker)
+            and not held.kernel_id.startswith(self._boot)
             and held.started
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)
