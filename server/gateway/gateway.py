@@ -240,6 +240,7 @@ class Gateway:
         )
         for held in hello.kernels:
             await self._take_back(worker, held)
+        self._forget_unclaimed(worker, {held.kernel_id for held in hello.kernels})
         self.registry.add(worker)
         try:
             while True:
@@ -317,6 +318,19 @@ class Gateway:
         if runtime is not None and runtime.reconnecting:
             log.info("notebook %s: the worker did not come back: %s", placement.owner, reason)
             runtime.on_kernel_lost(reason)
+
+    def _forget_unclaimed(self, worker: WorkerLink, held: set[str]) -> None:
+        """The worker is back (same token and name) without kernels we wait for: it was
+        restarted, or its own grace ran out first. No use waiting out ours."""
+        for kernel_id, orphan in list(self._orphans.items()):
+            away = orphan.worker
+            if kernel_id not in held and (away.token_id, away.name) == (
+                worker.token_id,
+                worker.name,
+            ):
+                self._give_up(
+                    orphan, f"the runtime was lost: worker {worker.name} came back without it"
+                )
 
     async def _take_back(self, worker: WorkerLink, held: m.HeldKernel) -> None:
         """A reconnecting worker still runs `held`: resume it where it stopped when it is

@@ -253,6 +253,28 @@ async def test_a_worker_back_after_the_grace_does_not_revive_its_lost_kernel(
             assert "NameError" in text_of(client, ids[1])
 
 
+async def test_a_worker_back_without_the_kernel_is_not_waited_for(tmp_path: Path) -> None:
+    """A worker restarted (its kernels died with it) says hello without them: the runtime
+    is lost then, not 'reconnecting' for the rest of the grace."""
+    with running_cluster(
+        tmp_path / "data",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
+        TANDEM_WORKER_TIMEOUT_SECONDS="1",
+    ) as cluster:
+        worker = cluster.start_worker("phoenix")
+        wait_for_workers(cluster, 1)
+        ann = cluster.api("ann")
+        nb, ids = notebook_with_code(ann, ["secret = 41"])
+        token = cluster.person("ann").token
+        async with YClient(sync_url(cluster.server, nb, token)) as client:
+            await run(ann, nb, [ids[0]], client)
+        worker.kill()
+        await eventually(lambda: status(ann, nb)["status"] == "reconnecting", 20)
+        cluster.workers.append(WorkerProcess(cluster.server, worker.token, "phoenix").start())
+        await eventually(lambda: status(ann, nb)["status"] == "disconnected", 15)
+        assert "came back without it" in status(ann, nb)["reason"]
+
+
 async def test_another_worker_token_cannot_claim_a_kernel_held_for_its_worker(
     tmp_path: Path,
 ) -> None:
