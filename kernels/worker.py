@@ -345,8 +345,12 @@ class Worker:
 
     async def _resume(self, message: m.Resume) -> None:
         outbox = self._outboxes.setdefault(message.kernel_id, _Outbox())
-        self._acked(message.kernel_id, message.after_seq)
-        index = 0
+        # What came up to `after_seq` reached the server but may not be stored yet: it is
+        # kept until acknowledged (the server acks again right after its resume).
+        index = next(
+            (i for i, held in enumerate(outbox.held) if held.seq > message.after_seq),
+            len(outbox.held),
+        )
         while index < len(outbox.held):  # what arrives meanwhile is sent too, in order
             link = self._link
             if link is None:

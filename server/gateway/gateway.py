@@ -351,6 +351,7 @@ class Gateway:
             after = runtime.on_worker_back(placement)
             log.info("notebook %s: kernel %s back", held.workspace, held.kernel_id[:8])
             worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=after))
+            runtime.resumed()
             return
         if (
             orphan is None

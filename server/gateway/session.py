@@ -368,8 +368,13 @@ class NotebookRuntime:
         where it stopped. Returns the number it should send again from."""
         self._cancel_away()
         self._placement = placement
+        self._acked_seq = 0  # acks sent while it was away were lost: the next says all
         self._set_state("busy" if self._current is not None else "idle")
         return self._received_seq
+
+    def resumed(self) -> None:
+        """The worker was told to resume: tell it what is stored already."""
+        self._ack()
 
     def _cancel_away(self) -> None:
         if self._away is not None:
