@@ -307,8 +307,17 @@ class Gateway:
                 # Not lost yet: waited for.
                 away = reason.removeprefix("the runtime was lost: ")
                 runtime.on_worker_away(away, seconds, expire)
+                # Forgotten past the grace even when the runtime stopped waiting before (a
+                # restart meanwhile cancels its timer).
+                asyncio.get_running_loop().call_later(
+                    seconds + 1, functools.partial(self._drop_orphan, placement)
+                )
             else:
                 runtime.on_kernel_lost(reason)
+
+    def _drop_orphan(self, placement: Placement) -> None:
+        if self._orphans.get(placement.kernel_id) is placement:
+            del self._orphans[placement.kernel_id]
 
     def _give_up(self, placement: Placement, reason: str) -> None:
         """The grace is over and the kernel's worker did not come back with it."""
