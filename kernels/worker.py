@@ -57,9 +57,11 @@ def _server_url(server: str, *, websocket: bool) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-# At most this many unacknowledged messages are kept per kernel; past it the oldest outputs
-# go (a cell printing in a tight loop while the server is away for a minute).
+# At most this many unacknowledged messages, and bytes, are kept per kernel; past either
+# the oldest outputs go (a cell printing in a tight loop, or drawing images, while the
+# server is away for a minute), and the cell says how many went.
 MAX_HELD_MESSAGES = 20_000
+MAX_HELD_BYTES = 64 * 1024 * 1024
 
 
 class _Outbox:
@@ -67,24 +69,71 @@ class _Outbox:
     messages go out at once; otherwise (no connection, or one whose server has not yet
     taken the kernel back) they wait for `resume`."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, max_messages: int = MAX_HELD_MESSAGES, max_bytes: int = MAX_HELD_BYTES
+    ) -> None:
         self.seq = 0
         self.held: list[m.Reliable] = []
         self.live = False
         self.ending: tuple[str, int] | None = None  # a cell's end: execution id, number
+        self._max_messages, self._max_bytes = max_messages, max_bytes
+        self._bytes = 0
+        self._sizes: dict[int, int] = {}  # seq -> encoded size
+        self._dropped: dict[str, tuple[int, int]] = {}  # execution -> its notice's seq, count
 
     def number(self, message: m.Reliable) -> m.Reliable:
         self.seq += 1
         numbered = message.model_copy(update={"seq": self.seq})
         self.held.append(numbered)
-        if len(self.held) > MAX_HELD_MESSAGES:
-            oldest_output = next((i for i, h in enumerate(self.held) if isinstance(h, m.Output)), 0)
-            del self.held[oldest_output]
+        self._sizes[self.seq] = size = len(m.encode(numbered))
+        self._bytes += size
+        while len(self.held) > self._max_messages or self._bytes > self._max_bytes:
+            if not self._drop_oldest_output():
+                break
         return numbered
+
+    def _drop_oldest_output(self) -> bool:
+        """The oldest output goes; the first one dropped of a cell becomes its notice."""
+        notices = {seq for seq, _ in self._dropped.values()}
+        index = next(
+            (
+                i
+                for i, held in enumerate(self.held)
+                if isinstance(held, m.Output) and held.seq not in notices
+            ),
+            None,
+        )
+        if index is None or index == len(self.held) - 1:
+            return False  # the newest is kept, whatever its size
+        victim = self.held[index]
+        assert isinstance(victim, m.Output)
+        notice_seq, count = self._dropped.get(victim.execution_id, (victim.seq, 0))
+        self._dropped[victim.execution_id] = (notice_seq, count + 1)
+        notice = victim.model_copy(
+            update={
+                "seq": notice_seq,
+                "msg_type": "stream",
+                "content": {
+                    "name": "stderr",
+                    "text": f"[{count + 1} outputs were dropped while no server was reachable]\n",
+                },
+            }
+        )
+        self._bytes -= self._sizes.pop(victim.seq, 0)
+        if notice_seq == victim.seq:
+            self.held[index] = notice
+        else:
+            del self.held[index]
+            where = next(i for i, held in enumerate(self.held) if held.seq == notice_seq)
+            self.held[where] = notice
+        return True
 
     def ack(self, seq: int) -> bool:
         """Forget what is stored; True when that includes the running cell's end."""
         self.held = [message for message in self.held if message.seq > seq]
+        for number in [number for number in self._sizes if number <= seq]:
+            self._bytes -= self._sizes.pop(number)
+        self._dropped = {e: d for e, d in self._dropped.items() if d[0] > seq}
         return self.ending is not None and self.ending[1] <= seq
 
 
@@ -296,8 +345,12 @@ class Worker:
 
     async def _resume(self, message: m.Resume) -> None:
         outbox = self._outboxes.setdefault(message.kernel_id, _Outbox())
-        self._acked(message.kernel_id, message.after_seq)
-        index = 0
+        # What came up to `after_seq` reached the server but may not be stored yet: it is
+        # kept until acknowledged (the server acks again right after its resume).
+        index = next(
+            (i for i, held in enumerate(outbox.held) if held.seq > message.after_seq),
+            len(outbox.held),
+        )
         while index < len(outbox.held):  # what arrives meanwhile is sent too, in order
             link = self._link
             if link is None:
@@ -314,6 +367,11 @@ class Worker:
         if isinstance(message, m.Resume):
             if message.kernel_id in self._kernels:
                 await self._resume(message)
+            else:
+                # Shut down as the hello travelled (the grace ran out): the server would
+                # otherwise wait on its cell for ever.
+                reason = "the worker shut the kernel down: no server took it back in time"
+                await send(m.KernelDied(kernel_id=message.kernel_id, reason=reason))
             return
         if isinstance(message, m.StartKernel):
             task = asyncio.create_task(self._start(message, send))

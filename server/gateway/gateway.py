@@ -14,10 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import hmac
 import logging
+import os
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -52,6 +57,23 @@ log = logging.getLogger(__name__)
 ReceiveText = Callable[[], Awaitable[str]]
 
 
+def _kernel_key(data_dir: Path) -> bytes:
+    """The key kernel ids are signed with, kept in the data dir for the next server."""
+    path = data_dir / "kernel-ids.key"
+    with contextlib.suppress(FileExistsError):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_hex(32))
+    with contextlib.suppress(ValueError):
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) == 32:
+            return key
+    # Unreadable (cut short by a crash): a new key, and held kernels are not adopted.
+    key = secrets.token_bytes(32)
+    path.write_text(key.hex())
+    return key
+
+
 class WorkerGone(Exception):
     """The worker's socket closed."""
 
@@ -62,7 +84,11 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self._engine = engine
-        self.registry = WorkerRegistry(self._on_capacity_change)
+        self._kernel_key = _kernel_key(settings.data_dir)
+        # Starts every kernel id this server makes: one it made and no longer waits for (given
+        # up on past the grace, failed to start) is not adopted when its worker comes back.
+        self._boot = secrets.token_hex(4)
+        self.registry = WorkerRegistry(self._on_capacity_change, self._mint_kernel_id)
         self._ctx = GatewayContext(settings, self.registry, rooms, bus)
         self._runtimes: dict[str, NotebookRuntime] = {}
         self._types = {t.name: t for t in settings.runtime_types}
@@ -86,6 +112,21 @@ class Gateway:
             return None
         with Session(self._engine) as db:
             return tokens.check(db, raw)
+
+    def _mint_kernel_id(self, worker: WorkerLink, notebook_id: str) -> str:
+        """A kernel id that says, to this server and the next (same data dir), that it was
+        made for this notebook on a worker of this token: a hello can claim no other."""
+        nonce = self._boot + uuid.uuid4().hex[:24]
+        return nonce + self._kernel_mac(nonce, notebook_id, worker.token_id)
+
+    def _kernel_mac(self, nonce: str, notebook_id: str, token_id: int | None) -> str:
+        said = f"{nonce}|{notebook_id}|{token_id}".encode()
+        return hmac.new(self._kernel_key, said, hashlib.sha256).hexdigest()[:32]
+
+    def _minted_for(self, held: m.HeldKernel, worker: WorkerLink) -> bool:
+        nonce, mac = held.kernel_id[:32], held.kernel_id[32:]
+        expected = self._kernel_mac(nonce, held.workspace, worker.token_id)
+        return hmac.compare_digest(mac, expected)
 
     async def start(self) -> None:
         self._monitor = asyncio.create_task(self._watch_heartbeats())
@@ -224,11 +265,15 @@ class Gateway:
                 worker_id=worker.id,
                 heartbeat_seconds=self.settings.worker_heartbeat_seconds,
                 max_output_bytes=self.settings.max_output_bytes_per_cell,
-                reconnect_grace_seconds=self.settings.worker_reconnect_grace_seconds,
+                # The local worker does not outlive its server: no grace (see _lose).
+                reconnect_grace_seconds=(
+                    self.settings.worker_reconnect_grace_seconds if token_id is not None else 0
+                ),
             )
         )
         for held in hello.kernels:
             await self._take_back(worker, held)
+        self._forget_unclaimed(worker, {held.kernel_id for held in hello.kernels})
         self.registry.add(worker)
         try:
             while True:
@@ -310,9 +355,20 @@ class Gateway:
             if seconds > 0 and runtime.running_kernel is placement:
                 self._orphans[placement.kernel_id] = placement
                 expire = functools.partial(self._give_up, placement, reason)
-                runtime.on_worker_away(reason, seconds, expire)
+                # Not lost yet: waited for.
+                away = reason.removeprefix("the runtime was lost: ")
+                runtime.on_worker_away(away, seconds, expire)
+                # Forgotten past the grace even when the runtime stopped waiting before (a
+                # restart meanwhile cancels its timer).
+                asyncio.get_running_loop().call_later(
+                    seconds + 1, functools.partial(self._drop_orphan, placement)
+                )
             else:
                 runtime.on_kernel_lost(reason)
+
+    def _drop_orphan(self, placement: Placement) -> None:
+        if self._orphans.get(placement.kernel_id) is placement:
+            del self._orphans[placement.kernel_id]
 
     def _give_up(self, placement: Placement, reason: str) -> None:
         """The grace is over and the kernel's worker did not come back with it."""
@@ -323,11 +379,31 @@ class Gateway:
             log.info("notebook %s: the worker did not come back: %s", placement.owner, reason)
             runtime.on_kernel_lost(reason)
 
+    def _forget_unclaimed(self, worker: WorkerLink, held: set[str]) -> None:
+        """The worker is back (same token and name) without kernels we wait for: it was
+        restarted, or its own grace ran out first. No use waiting out ours."""
+        for kernel_id, orphan in list(self._orphans.items()):
+            away = orphan.worker
+            if kernel_id not in held and (away.token_id, away.name) == (
+                worker.token_id,
+                worker.name,
+            ):
+                self._give_up(
+                    orphan, f"the runtime was lost: worker {worker.name} came back without it"
+                )
+
     async def _take_back(self, worker: WorkerLink, held: m.HeldKernel) -> None:
         """A reconnecting worker still runs `held`: resume it where it stopped when it is
         still its notebook's kernel (this server waited for it) or the notebook has none (a
         restarted server); otherwise it is shut down."""
-        orphan = self._orphans.pop(held.kernel_id, None)
+        orphan = self._orphans.get(held.kernel_id)
+        if orphan is not None and orphan.worker.token_id != worker.token_id:
+            # Only the token that ran it may claim it (and the claim must not cost the
+            # real worker its way back).
+            log.warning("worker %s claimed a kernel of another worker token", worker.id)
+            worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))
+            return
+        self._orphans.pop(held.kernel_id, None)
         runtime = self._runtimes.get(held.workspace)
         placement = Placement(worker, held.kernel_id, list(held.gpus), held.workspace)
         worker.kernels[held.kernel_id] = placement  # its GPUs stay taken meanwhile
@@ -335,9 +411,12 @@ class Gateway:
             after = runtime.on_worker_back(placement)
             log.info("notebook %s: kernel %s back", held.workspace, held.kernel_id[:8])
             worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=after))
+            runtime.resumed()
             return
         if (
             orphan is None
+            and self._minted_for(held, worker)
+            and not held.kernel_id.startswith(self._boot)
             and held.started
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)

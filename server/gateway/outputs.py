@@ -49,7 +49,13 @@ class CellWriter:
         """An execution taken back after a reconnect: keep what the cell shows, count it
         against the cap, and continue its last stream where it ended."""
         outputs = _outputs(cell)
-        self.stored_bytes = len(json.dumps(outputs.to_py(), default=str).encode())
+        shown = outputs.to_py() or []
+        self.stored_bytes = len(json.dumps(shown, default=str).encode())
+        # Already past the cap: the rest is dropped, without a second notice.
+        self.truncated = any(
+            isinstance(output, dict) and (output.get("metadata") or {}).get(TRUNCATED_KEY)
+            for output in shown
+        )
         last = outputs[len(outputs) - 1] if len(outputs) else None
         if isinstance(last, Map) and last.get("output_type") == "stream":
             # A size that cannot match makes the next chunk read the line from the Text.

@@ -115,10 +115,15 @@ class _Waiter:
 
 
 class WorkerRegistry:
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None],
+        mint: Callable[[WorkerLink, str], str] = lambda worker, owner: uuid.uuid4().hex,
+    ) -> None:
         self.workers: dict[str, WorkerLink] = {}
         self._waiters: list[_Waiter] = []
         self._on_change = on_change  # tells waiting notebooks their place in line moved
+        self._mint = mint  # a new kernel's id on `worker` for notebook `owner`
 
     def add(self, worker: WorkerLink) -> None:
         self.workers[worker.id] = worker
@@ -153,7 +158,7 @@ class WorkerRegistry:
         if not candidates:
             return None
         _, worker, gpus = min(candidates, key=lambda c: c[0])
-        placement = Placement(worker, uuid.uuid4().hex, gpus, owner)
+        placement = Placement(worker, self._mint(worker, owner), gpus, owner)
         worker.kernels[placement.kernel_id] = placement
         return placement
 

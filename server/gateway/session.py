@@ -110,6 +110,10 @@ class NotebookRuntime:
         self._received_seq = 0
         self._acked_seq = 0
         self._unwritten_done: int | None = None
+        # The first number among outputs waiting to be written, and among those being
+        # written now: nothing from there on is acknowledged yet.
+        self._pending_from: int | None = None
+        self._writing_from: int | None = None
         self._away: asyncio.TimerHandle | None = None
 
     # --- what everyone sees ------------------------------------------------------------
@@ -209,6 +213,7 @@ class NotebookRuntime:
             ) from None
 
     async def interrupt(self) -> None:
+        self._refuse_while_away()
         placement = self._placement
         if self._current is not None and placement is not None and self._kernel_ready:
             placement.worker.send(m.Interrupt(kernel_id=placement.kernel_id))
@@ -255,6 +260,7 @@ class NotebookRuntime:
             raise Conflict("no cell is waiting for input")
         if current.username != username:
             raise PermissionDenied("only the person who ran this cell can answer its prompt")
+        self._refuse_while_away()
         current.prompt = None
         placement.worker.send(m.InputReply(kernel_id=placement.kernel_id, value=value))
         self._ctx.bus.publish(InputAnswered(notebook_id=self.notebook_id, cell_id=current.cell_id))
@@ -281,15 +287,21 @@ class NotebookRuntime:
         """A numbered message was handled with nothing to store (a widget's)."""
         self._ack()
 
+    def _number_anew(self) -> None:
+        """A kernel new to this server numbers its messages from 1."""
+        self._received_seq = self._acked_seq = 0
+        self._unwritten_done = self._pending_from = self._writing_from = None
+
     def _ack(self) -> None:
         """Tell the worker what is stored: everything received, unless outputs still wait
         to be written or a cell's end to be recorded (then only what came before)."""
         placement = self._placement
-        if placement is None or self._pending:
+        if placement is None:
             return
         upto = self._received_seq
-        if self._unwritten_done is not None:
-            upto = min(upto, self._unwritten_done - 1)
+        for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
+            if unstored is not None:
+                upto = min(upto, unstored - 1)
         if upto > self._acked_seq:
             self._acked_seq = upto
             placement.worker.send(m.Ack(kernel_id=placement.kernel_id, seq=upto))
@@ -334,6 +346,8 @@ class NotebookRuntime:
         if current is None or current.id != execution_id:
             self._ack()
             return
+        if not self._pending and self._received_seq:
+            self._pending_from = self._received_seq  # this message's (see on_numbered)
         self._pending.append((current, msg_type, content))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
@@ -378,8 +392,13 @@ class NotebookRuntime:
         where it stopped. Returns the number it should send again from."""
         self._cancel_away()
         self._placement = placement
+        self._acked_seq = 0  # acks sent while it was away were lost: the next says all
         self._set_state("busy" if self._current is not None else "idle")
         return self._received_seq
+
+    def resumed(self) -> None:
+        """The worker was told to resume: tell it what is stored already."""
+        self._ack()
 
     def _cancel_away(self) -> None:
         if self._away is not None:
@@ -390,6 +409,11 @@ class NotebookRuntime:
     def reconnecting(self) -> bool:
         return self._away is not None
 
+    def _refuse_while_away(self) -> None:
+        # What is sent to the kernel now would go down the lost connection, unseen.
+        if self.reconnecting:
+            raise Conflict("the runtime is reconnecting to its worker; try again once it is back")
+
     async def adopt(self, placement: Placement, held: m.HeldKernel) -> None:
         """Take over a kernel this server did not start (it restarted while a worker kept
         the kernel running): it becomes this notebook's, and its running cell goes on."""
@@ -397,8 +421,7 @@ class NotebookRuntime:
         self._placement = placement
         self._kernel_up = loop.create_future()
         self._kernel_up.set_result("")
-        self._received_seq = self._acked_seq = 0
-        self._unwritten_done = None
+        self._number_anew()
         self._started_at = utcnow()
         self._last_sandbox = placement.worker.sandbox
         self._arm_lifetime_timers()
@@ -424,6 +447,8 @@ class NotebookRuntime:
         room = await self._hold_room()
 
         def resume(doc: Doc[Any]) -> None:
+            # What the old server had queued is not queued here: only this cell runs.
+            reset_stale_states(doc)
             cell = find_cell(cells_of(doc), execution.cell_id)
             if cell is not None:
                 cell["execution_state"] = "running"
@@ -470,6 +495,7 @@ class NotebookRuntime:
         placement = await self._ctx.registry.place(self.runtime, self.notebook_id)
         self._placement = placement
         self._kernel_up = asyncio.get_running_loop().create_future()
+        self._number_anew()
         self._set_state("starting")
         self._usage = None
         self._last_sandbox = placement.worker.sandbox
@@ -682,12 +708,14 @@ class NotebookRuntime:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), wait)
             pending, self._pending = self._pending, []
+            self._writing_from, self._pending_from = self._pending_from, None
             self._last_flush = time.monotonic()
             try:
                 await self._edit(functools.partial(self._write, pending=pending))
             except Exception:
                 log.exception("writing outputs of %s failed", self.notebook_id)
             else:
+                self._writing_from = None
                 self._ack()
 
     async def _flush_now(self) -> None:

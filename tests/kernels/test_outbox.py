@@ -62,3 +62,45 @@ def test_a_reconnecting_hello_lists_held_kernels_and_their_running_cell() -> Non
     assert isinstance(
         m.parse_from_server('{"type": "resume", "kernel_id": "k", "after_seq": 3}'), m.Resume
     )
+
+
+def test_outputs_dropped_while_away_are_counted_in_one_notice_per_cell() -> None:
+    """The user sees that lines went missing, and where, instead of a silent gap."""
+    outbox = _Outbox(max_messages=5)
+    for i in range(12):
+        outbox.number(output(f"{i}\n"))
+    assert len(outbox.held) == 5
+    first = outbox.held[0]
+    assert isinstance(first, m.Output)
+    assert first.content == {
+        "name": "stderr",
+        "text": "[8 outputs were dropped while no server was reachable]\n",
+    }
+    assert [h.content["text"] for h in outbox.held[1:] if isinstance(h, m.Output)] == [
+        "8\n",
+        "9\n",
+        "10\n",
+        "11\n",
+    ]
+    seqs = [held.seq for held in outbox.held]
+    assert seqs == sorted(seqs)  # sent again in order
+
+
+def test_held_outputs_are_bounded_in_bytes_too() -> None:
+    """20,000 images of a megabyte each would be 20 GB on the worker."""
+    outbox = _Outbox(max_bytes=3_000_000)
+    image = "x" * 1_000_000
+    for _ in range(10):
+        outbox.number(
+            m.Output(
+                kernel_id="k",
+                execution_id="e",
+                msg_type="display_data",
+                content={"data": {"text/plain": image}},
+            )
+        )
+    kept = sum(len(m.encode(held)) for held in outbox.held)
+    assert kept <= 3_000_000
+    assert len(outbox.held) == 3  # the notice and the two newest
+    outbox.ack(outbox.seq)
+    assert outbox.held == []
