@@ -137,6 +137,8 @@ class RedisFanout(Fanout):
             # meanwhile is only in the database.
             self._schedule_heal(notebook_id)
         self._clean_join.discard(notebook_id)
+        # Who is connected to the other replicas: they answer with their clients' states.
+        self._send(self._channel(notebook_id), ASK_PRESENCE, b"")
 
     async def leave(self, notebook_id: str) -> None:
         self._rooms.pop(notebook_id, None)
