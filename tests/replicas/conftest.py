@@ -53,9 +53,7 @@ class Replicas:
             assert "Traceback" not in log, log[-3000:]
 
 
-def start_replicas(
-    postgres: PostgresServer, redis_url: str, root: Path, **env: str
-) -> Replicas:
+def start_replicas(postgres: PostgresServer, redis_url: str, root: Path, **env: str) -> Replicas:
     """Two replicas on a new database; alice, bob and carol exist."""
     url = postgres.create_database("replicas")
     settings = {"TANDEM_DATABASE_URL": url, "TANDEM_REDIS_URL": redis_url, **env}

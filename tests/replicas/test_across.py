@@ -72,10 +72,10 @@ async def test_clients_on_two_replicas_converge(replicas: Replicas) -> None:
     for name in ("bob", "carol"):
         alice.share(notebook, name, "editor")
     servers = [replicas.a, replicas.b]
-    clients = {
-        name: await YClient(sync_url(servers[i % 2], notebook, replicas.people[name].token)).connect()
-        for i, name in enumerate(("alice", "bob", "carol"))
-    }
+    clients = {}
+    for i, name in enumerate(("alice", "bob", "carol")):
+        url = sync_url(servers[i % 2], notebook, replicas.people[name].token)
+        clients[name] = await YClient(url).connect()
     try:
         for n in range(60):
             name = rng.choice(list(clients))
