@@ -12,7 +12,8 @@ and one channel for the whole server carries the events of every notebook (`E` +
 JSON, `server.events.types`). Redis is never the source of truth: an update is published
 only once it is stored, and whatever Redis did not deliver (it restarted, a connection
 dropped, a publish failed) is read back from the update log (`Room.heal`): on every
-(re)subscription, and on an `H` from a replica whose publishes failed once they work again.
+(re)subscription, on an `H` from a replica whose publishes failed once they work again, and
+every `heal_seconds` anyway (a replica killed between its commit and its publish).
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def decode(data: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 class RedisFanout(Fanout):
-    def __init__(self, url: str, bus: EventBus, prefix: str = "tandem") -> None:
+    def __init__(
+        self, url: str, bus: EventBus, prefix: str = "tandem", heal_seconds: float = 30.0
+    ) -> None:
         self.replica = uuid.uuid4().bytes
+        self._heal_seconds = heal_seconds
         self._bus = bus
         self._prefix = prefix
         self._events = f"{prefix}:events".encode()
@@ -94,6 +98,7 @@ class RedisFanout(Fanout):
         self._tasks = [
             asyncio.create_task(self._listen(), name="redis-fanout-listen"),
             asyncio.create_task(self._publish(), name="redis-fanout-publish"),
+            asyncio.create_task(self._heal_now_and_then(), name="redis-fanout-heal"),
         ]
 
     async def stop(self) -> None:
@@ -219,8 +224,12 @@ class RedisFanout(Fanout):
         while True:
             pubsub = self._subscriber.pubsub()
             try:
-                await pubsub.subscribe(self._events, *map(self._channel, self._joined))
+                asked = set(self._joined)
+                await pubsub.subscribe(self._events, *map(self._channel, asked))
                 self._pubsub = pubsub
+                # Rooms that joined while that subscription was on its way.
+                if late := set(self._joined) - asked:
+                    await pubsub.subscribe(*map(self._channel, late))
                 async for message in pubsub.listen():
                     delay = 0.1
                     self._receive(message)
@@ -302,6 +311,14 @@ class RedisFanout(Fanout):
             log.exception("a message from another replica failed for %s", room.notebook_id)
 
     # --- healing --------------------------------------------------------------------------
+
+    async def _heal_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(self._heal_seconds / 2)
+            rooms = list(self._rooms)
+            for notebook_id in rooms:  # spread over the other half: no burst of queries
+                self._schedule_heal(notebook_id)
+                await asyncio.sleep(self._heal_seconds / 2 / len(rooms))
 
     def _schedule_heal(self, notebook_id: str) -> None:
         if notebook_id in self._healing:
