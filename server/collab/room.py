@@ -373,9 +373,23 @@ class Room:
         if seq in self.seen:
             return
         self._stored(seq)
-        self._apply_stored(update)
+        self.guard.server_edit(update)
+        try:
+            self.doc.apply_update(update)
+        except Exception:
+            log.warning("notebook %s: stored update %d could not be applied", self.notebook_id, seq)
+            return
+        self._send_stored(update, protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update))
 
-    def _apply_stored(self, update: bytes) -> None:
+    def _send_stored(self, update: bytes, message: bytes) -> None:
+        if self._state_waiters:
+            self._wake_state_waiters()
+        for connection in self.connections:
+            connection.send_update(update, message)
+        self._count_for_compaction(update)
+
+    def _apply_snapshot(self, update: bytes) -> None:
+        """Another replica's snapshot: what it adds goes out (not the whole document)."""
         self.guard.server_edit(update)
         captured: list[bytes] = []
         subscription = self.doc.observe(lambda event: captured.append(event.update))
@@ -389,12 +403,7 @@ class Room:
         if not captured:
             return  # the Doc had it all, or keeps it aside for a missing predecessor
         change = merge_updates(*captured) if len(captured) > 1 else captured[0]
-        message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, change)
-        if self._state_waiters:
-            self._wake_state_waiters()
-        for connection in self.connections:
-            connection.send_update(change, message)
-        self._count_for_compaction(update)
+        self._send_stored(change, protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, change))
 
     async def heal(self) -> None:
         """Read from the log what this replica may have missed (the fan-out was away, or a
@@ -405,7 +414,7 @@ class Room:
         )
         if stored.snapshot is not None:
             # Another replica compacted: its snapshot holds updates whose rows are gone.
-            self._apply_stored(stored.snapshot)
+            self._apply_snapshot(stored.snapshot)
             self.snapshot_seq = stored.upto_seq
         for seq, update in stored.updates:
             self.apply_remote(seq, update)
