@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class Replicas:
         for server in (self.a, self.b):
             log = server.log()
             assert "Traceback" not in log, log[-3000:]
+            assert "compaction of" not in log, log[-3000:]  # a compaction that failed
 
 
 def start_replicas(postgres: PostgresServer, redis_url: str, root: Path, **env: str) -> Replicas:
@@ -58,19 +60,24 @@ def start_replicas(postgres: PostgresServer, redis_url: str, root: Path, **env: 
     url = postgres.create_database("replicas")
     settings = {"TANDEM_DATABASE_URL": url, "TANDEM_REDIS_URL": redis_url, **env}
     a = ServerProcess(root / "a", env=dict(settings))
-    a.start()  # one migrates first; the other finds the schema in place
     b = ServerProcess(root / "b", env=dict(settings))
-    b.start()
+    # Together, as a deployment starts them (one migrates, the other waits its turn).
+    with ThreadPoolExecutor(2) as pool:
+        for started in [pool.submit(a.start), pool.submit(b.start)]:
+            started.result()
     people = make_people(root, ["alice", "bob", "carol"], database_url=url)
     return Replicas(a, b, url, people)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def replicas(
     postgres: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Replicas]:
-    """A pair shared by the tests of a module that neither kill nor restart anything."""
-    pair = start_replicas(postgres, redis_server.url, tmp_path_factory.mktemp("replicas"))
+    """One pair for every test here (starting one costs seconds on a 2-core machine). It
+    compacts every 20 updates, so every test runs with compaction going on. A test that
+    kills something starts it again before it ends."""
+    root = tmp_path_factory.mktemp("replicas")
+    pair = start_replicas(postgres, redis_server.url, root, TANDEM_COMPACT_AFTER_UPDATES="20")
     yield pair
     pair.stop()
     pair.check_logs()

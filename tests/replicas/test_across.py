@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -221,3 +222,31 @@ def test_failed_logins_count_across_replicas(replicas: Replicas, max_failures: i
     # The right password too waits: the throttle does not tell which one was right.
     right = {"username": "carol", "password": replicas.people["carol"].password}
     assert httpx.post(f"{replicas.b.url}/api/auth/login", json=right).status_code == 429
+
+
+async def test_an_expired_link_closes_sockets_on_every_replica_and_is_recorded_once(
+    replicas: Replicas,
+) -> None:
+    """Both replicas sweep for expired links; the first to claim one announces it, and the
+    announcement closes the sockets opened through it on the other replica too."""
+    alice = replicas.api(replicas.a, "alice")
+    notebook = alice.create("for a moment")
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    link = alice.client.post(
+        f"/api/notebooks/{notebook}/links", json={"role": "editor", "expires_at": soon.isoformat()}
+    )
+    assert link.status_code == 201, link.text
+    carol = replicas.api(replicas.b, "carol")
+    redeemed = carol.client.post("/api/links/redeem", json={"token": link.json()["token"]})
+    assert redeemed.status_code == 200, redeemed.text
+    token = replicas.people["carol"].token
+    on_a = await YClient(sync_url(replicas.a, notebook, token)).connect()
+    on_b = await YClient(sync_url(replicas.b, notebook, token)).connect()
+    try:
+        assert await on_a.wait_closed(timeout=10) == 4403
+        assert await on_b.wait_closed(timeout=10) == 4403
+    finally:
+        await on_a.close()
+        await on_b.close()
+    audit = alice.client.get(f"/api/notebooks/{notebook}/audit").json()
+    assert [e["action"] for e in audit].count("link.expired") == 1
