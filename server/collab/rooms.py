@@ -197,6 +197,9 @@ class RoomManager:
             entry = self._entries.pop(event.notebook_id, None)
             if entry is not None and entry.unload is not None:
                 entry.unload.cancel()
+            task = asyncio.create_task(self._fanout.leave(event.notebook_id))
+            self._unloading.add(task)
+            task.add_done_callback(self._unloading.discard)
 
     async def shutdown(self) -> None:
         """Snapshot every open room (the log already holds everything; this makes reopening
