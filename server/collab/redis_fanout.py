@@ -8,12 +8,15 @@ messages: a kind byte, the sending replica's id (a replica skips its own), then
     Q  (nothing)                                       answer with an A of our clients
     H  (nothing)                                       heal from the database now
 
-and one channel for the whole server carries the events of every notebook (`E` + the event's
-JSON, `server.events.types`). Redis is never the source of truth: an update is published
-only once it is stored, and whatever Redis did not deliver (it restarted, a connection
-dropped, a publish failed) is read back from the update log (`Room.heal`): on every
-(re)subscription, on an `H` from a replica whose publishes failed once they work again, and
-every `heal_seconds` anyway (a replica killed between its commit and its publish).
+and one Redis stream for the whole deployment carries the events of every notebook (`E` +
+the event's JSON, `server.events.types`): a stream, not a channel, because events live
+nowhere else (a revocation must close sockets on every replica), so a replica whose
+connection dropped reads on from the last entry it saw, and a publish that failed is
+retried until Redis takes it. For documents Redis is never the source of truth: an update
+is published only once it is stored, and whatever Redis did not deliver (it restarted, a
+connection dropped, a publish failed) is read back from the update log (`Room.heal`): on
+every (re)subscription, on an `H` from a replica whose publishes failed once they work
+again, and every `heal_seconds` anyway (a replica killed between commit and publish).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ UPDATE, PRESENCE, ASK_PRESENCE, HEAL, EVENT = b"U", b"A", b"Q", b"H", b"E"
 _ID = 16  # bytes of a replica id
 _MAX_WAITING = 10_000  # messages queued while Redis is slow; past it, others heal instead
 _JOIN_TIMEOUT = 2.0
+_EVENTS_KEPT = 10_000  # entries of the events stream (about; trimmed as it grows)
 
 
 def encode(kind: bytes, replica: bytes, body: bytes = b"") -> bytes:
@@ -64,7 +68,8 @@ class RedisFanout(Fanout):
         self._heal_seconds = heal_seconds
         self._bus = bus
         self._prefix = prefix
-        self._events = f"{prefix}:events".encode()
+        self._events = f"{prefix}:events".encode()  # the stream
+        self._control = f"{prefix}:control".encode()  # a channel always subscribed
         # Publishing answers within seconds or counts as failed (the rooms heal instead);
         # the subscription waits as long as it takes for the next message.
         self._publisher = aioredis.Redis.from_url(
@@ -97,6 +102,7 @@ class RedisFanout(Fanout):
         self._bus.relay_to(self._relay_event)
         self._tasks = [
             asyncio.create_task(self._listen(), name="redis-fanout-listen"),
+            asyncio.create_task(self._read_events(), name="redis-fanout-events"),
             asyncio.create_task(self._publish(), name="redis-fanout-publish"),
             asyncio.create_task(self._heal_now_and_then(), name="redis-fanout-heal"),
         ]
@@ -169,6 +175,8 @@ class RedisFanout(Fanout):
 
     def _send(self, channel: bytes, kind: bytes, body: bytes) -> None:
         if len(self._outbox) >= _MAX_WAITING:
+            if kind == EVENT:
+                log.warning("Redis is away too long: an event for the other replicas is lost")
             self._lost([(channel, encode(kind, self.replica, body))])
             return
         self._outbox.append((channel, encode(kind, self.replica, body)))
@@ -185,20 +193,30 @@ class RedisFanout(Fanout):
                 continue
             batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), 512))]
             try:
-                if len(batch) == 1:
+                if len(batch) == 1 and batch[0][0] != self._events:
                     await self._publisher.publish(*batch[0])
                 else:
                     async with self._publisher.pipeline(transaction=False) as pipe:
                         for channel, data in batch:
-                            pipe.publish(channel, data)
+                            self._queue(pipe, channel, data)
                         await pipe.execute()
             except (RedisError, OSError) as error:
                 log.warning("publishing to Redis failed: %s", type(error).__name__)
                 self._lost(batch)
+                # Events live nowhere else (a revocation must still close sockets on the
+                # other replicas): they wait for Redis, first in line.
+                events = [item for item in batch if item[1][:1] == EVENT]
+                self._outbox.extendleft(reversed(events))
                 await asyncio.sleep(0.5)
             else:
                 if self._dirty:
                     await self._ask_to_heal()
+
+    def _queue(self, pipe: Any, channel: bytes, data: bytes) -> None:
+        if channel == self._events:
+            pipe.xadd(self._events, {b"m": data}, maxlen=_EVENTS_KEPT, approximate=True)
+        else:
+            pipe.publish(channel, data)
 
     def _lost(self, batch: list[tuple[bytes, bytes]]) -> None:
         """Updates that never reached the others: they heal from the database once Redis
@@ -225,7 +243,7 @@ class RedisFanout(Fanout):
             pubsub = self._subscriber.pubsub()
             try:
                 asked = set(self._joined)
-                await pubsub.subscribe(self._events, *map(self._channel, asked))
+                await pubsub.subscribe(self._control, *map(self._channel, asked))
                 self._pubsub = pubsub
                 # Rooms that joined while that subscription was on its way.
                 if late := set(self._joined) - asked:
@@ -254,9 +272,6 @@ class RedisFanout(Fanout):
         if message["type"] == "subscribe":
             self._subscribed(channel)
         elif message["type"] == "message" and isinstance(message.get("data"), bytes):
-            if channel == self._events:
-                self._receive_event(message["data"])
-                return
             notebook_id = self._notebook(channel)
             room = self._rooms.get(notebook_id)
             if room is not None:
@@ -265,7 +280,7 @@ class RedisFanout(Fanout):
                 self._early[notebook_id].append(message["data"])
 
     def _subscribed(self, channel: bytes) -> None:
-        if channel == self._events:
+        if channel == self._control:
             self.subscribed.set()
             return
         notebook_id = self._notebook(channel)
@@ -273,10 +288,39 @@ class RedisFanout(Fanout):
         if confirmed is None:
             return
         confirmed.set()
-        if notebook_id in self._rooms:
-            # A subscription back after a gap: read what went by, ask who is here.
+        room = self._rooms.get(notebook_id)
+        if room is not None:
+            # A subscription back after a gap: read what went by; say who is here and ask
+            # who is there (whichever replica subscribes second gets both ways).
             self._schedule_heal(notebook_id)
+            if (message := room.local_presence_message()) is not None:
+                self.presence(notebook_id, message)
             self._send(channel, ASK_PRESENCE, b"")
+
+    async def _read_events(self) -> None:
+        last: bytes | str = "$"  # from now on; after a drop, on from the last one read
+        delay = 0.1
+        while True:
+            try:
+                if last == "$":
+                    # Pin "now" to an id, so a dropped connection resumes from it.
+                    info = await self._subscriber.xinfo_stream(self._events)
+                    last = info["last-generated-id"]
+                entries: Any = await self._subscriber.xread(
+                    {self._events: last}, count=256, block=5000
+                )
+                delay = 0.1
+            except (RedisError, OSError) as error:
+                if "no such key" in str(error).lower():
+                    last = b"0-0"  # no stream yet: every entry will be new
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            for _stream, items in entries or []:
+                for entry_id, fields in items:
+                    last = entry_id
+                    self._receive_event(fields.get(b"m", b""))
 
     def _receive_event(self, data: bytes) -> None:
         try:

@@ -156,8 +156,8 @@ async def test_redis_restarted_mid_session_heals(
     replicas: Replicas, redis_server: RedisServer
 ) -> None:
     """While Redis is down the replicas cannot tell each other anything, and edits go on
-    being stored; when it is back each replica reads what it missed from the database and
-    presence resumes."""
+    being stored; when it is back each replica reads what it missed from the database,
+    presence resumes, and a removal made meanwhile closes the removed person's socket."""
     try:
         await _through_a_redis_restart(replicas, redis_server)
     finally:
@@ -169,9 +169,11 @@ async def test_redis_restarted_mid_session_heals(
 async def _through_a_redis_restart(pair: Replicas, redis_server: RedisServer) -> None:
     alice = pair.api(pair.a, "alice")
     notebook = alice.create("through a Redis restart")
+    alice.share(notebook, "bob", "editor")
     token = pair.people["alice"].token
     on_a = await YClient(sync_url(pair.a, notebook, token)).connect()
     on_b = await YClient(sync_url(pair.b, notebook, token)).connect()
+    bob_on_b = await YClient(sync_url(pair.b, notebook, pair.people["bob"].token)).connect()
     try:
         assert on_a.ws is not None
         await on_a.ws.send(awareness_of(on_a.doc.client_id, "a"))
@@ -186,6 +188,9 @@ async def _through_a_redis_restart(pair: Replicas, redis_server: RedisServer) ->
         await asyncio.sleep(0.5)
         assert "<downa0>" not in source(on_b), "crossed without Redis: the test proves nothing"
         on_b.others.clear()
+        removed = alice.client.delete(f"/api/notebooks/{notebook}/members/bob")
+        assert removed.status_code == 200, removed.text
+        await asyncio.sleep(1.5)  # replica a tries to publish it, and fails
 
         redis_server.start()  # same port, empty: no message survived
         everything = words_in(source(on_a)) | words_in(source(on_b))
@@ -194,12 +199,14 @@ async def _through_a_redis_restart(pair: Replicas, redis_server: RedisServer) ->
         await eventually(lambda: words_in(source(on_a)) == everything, 15)
         # The replicas asked each other who is here when they subscribed again.
         await eventually(lambda: heard_presence(on_b, on_a.doc.client_id), 15)
+        # The removal waited for Redis and closed bob's socket on the other replica.
+        assert await bob_on_b.wait_closed(timeout=15) == 4403
         # And live fan-out works again.
         await type_words(on_b, "after", 2)
         await eventually(lambda: "<after1>" in source(on_a))
     finally:
-        await on_a.close()
-        await on_b.close()
+        for client in (on_a, on_b, bob_on_b):
+            await client.close()
 
 
 async def test_a_row_committed_after_a_higher_one_is_not_skipped(
