@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -19,6 +20,9 @@ from server import __version__
 from server.auth.admin import router as admin_router
 from server.auth.routes import router as auth_router
 from server.auth.service import hash_secret
+from server.auth.throttle import LoginThrottle, RedisLoginThrottle
+from server.collab.fanout import Fanout
+from server.collab.redis_fanout import RedisFanout
 from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.routes import router as collab_router
@@ -42,7 +46,7 @@ from server.history.routes import router as history_router
 from server.notebooks.activity import EditActivity
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
-from server.shares.expiry import LinkExpiry
+from server.shares.expiry import LinkExpiry, redis_claim
 from server.shares.routes import router as shares_router
 from server.web.routes import STATIC_DIR
 from server.web.routes import router as web_router
@@ -67,7 +71,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             compact_after_updates=settings.compact_after_updates,
             compact_after_bytes=settings.compact_after_bytes,
         )
-        rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds)
+        # Several replicas: rooms, presence, events and throttles cross Redis.
+        fanout: Fanout = Fanout()
+        shared: redis.Redis | None = None
+        login_throttle = LoginThrottle()
+        if settings.redis_url:
+            fanout = RedisFanout(settings.redis_url, bus)
+            await fanout.start()
+            shared = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            )
+            login_throttle = RedisLoginThrottle(settings.redis_url)
+        rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds, fanout)
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
         files = FileStorage(settings, engine, bus, await asyncio.to_thread(make_store, settings))
@@ -79,9 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         activity = EditActivity(engine, rooms)
         activity.start()
         app.state.services = Services(
-            settings, engine, update_log, rooms, bus, gateway, comments, files
+            settings, engine, update_log, rooms, bus, gateway, comments, files, login_throttle
         )
-        link_expiry = LinkExpiry(engine, bus)
+        link_expiry = LinkExpiry(
+            engine, bus, claim=redis_claim(shared) if shared is not None else None
+        )
         link_expiry.start()
         local_worker = None
         if settings.local_worker:
@@ -105,6 +122,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await comments.stop()
             await files.stop()
             await update_log.stop()
+            if isinstance(fanout, RedisFanout):
+                await fanout.stop()
+            if shared is not None:
+                shared.close()
+            if isinstance(login_throttle, RedisLoginThrottle):
+                login_throttle.close()
             engine.dispose()
 
     app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("tandem-data"))
     # Empty means "a SQLite file inside data_dir".
     database_url: str = ""
+    # Several replicas on one database: redis://HOST:PORT/DB carries updates, presence,
+    # events and login throttles between them (empty: one process, all in memory).
+    redis_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
 

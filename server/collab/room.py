@@ -5,6 +5,12 @@ Doc; see `guard`) -> update log (durable) -> apply to the Doc -> broadcast to ev
 connection, the sender's echo included. Nothing reaches a client before it is stored, so
 anything anyone has seen survives a crash, and nothing is stored that breaks the notebook.
 
+With several replicas (see `fanout`), each stored update is also published to the other
+replicas holding the notebook, which apply and broadcast it (`apply_remote`); `heal` reads
+from the log whatever a replica may have missed. `seen` holds the seqs of the updates the
+Doc holds since its snapshot, so a heal reads only the others and a compaction folds
+only these (with several writers a lower seq may commit later; see `update_log`).
+
 The server edits the document itself too (kernel outputs, execution state) with `edit`:
 the change is made in the Doc, stored, and only then sent; while such a change is not yet
 stored, answers to sync requests wait, so no client is handed it early.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ from typing import Any
 from pycrdt import Array, Doc, Snapshot, YSyncMessageType, get_state, get_update, merge_updates
 
 from server import protocol
+from server.collab.fanout import Fanout
 from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
@@ -35,6 +43,9 @@ log = logging.getLogger(__name__)
 # One y-websocket connection carries one Y.Doc, hence one awareness client id; a few more
 # allow for a client that recreates its document without reconnecting.
 MAX_CLIENT_IDS_PER_CONNECTION = 8
+# y-protocols' clients drop a peer's state they have not heard of for 30 s (they renew
+# theirs every 15 s); presence from other replicas is forgotten after as long.
+REMOTE_PRESENCE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,13 @@ class _Presence:
 
 
 @dataclass
+class _RemotePresence:
+    clock: int
+    state: str
+    heard: float
+
+
+@dataclass
 class Room:
     notebook_id: str
     doc: Doc[Any]
@@ -153,6 +171,13 @@ class Room:
     last_seq: int = 0
     connections: set[Connection] = field(default_factory=set)
     presence: dict[int, _Presence] = field(default_factory=dict)
+    fanout: Fanout = field(default_factory=Fanout)
+    # The seqs of the stored updates the Doc holds, besides its snapshot (see the module).
+    seen: set[int] = field(default_factory=set)
+    # The `upto_seq` of the stored snapshot the Doc holds (or wrote).
+    snapshot_seq: int = 0
+    # Awareness states of clients connected to other replicas.
+    remote_presence: dict[int, _RemotePresence] = field(default_factory=dict)
     _since_snapshot_count: int = 0
     _since_snapshot_bytes: int = 0
     _compaction: asyncio.Task[None] | None = None
@@ -178,8 +203,8 @@ class Room:
         reader = asyncio.create_task(self._read(connection))
         try:
             connection.send(protocol.encode_sync(YSyncMessageType.SYNC_STEP1, self.doc.get_state()))
-            if self.presence:
-                connection.send(self._presence_message(list(self.presence)))
+            if self.presence or self.remote_presence:
+                connection.send(self._presence_message())
             await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.connections.discard(connection)
@@ -273,8 +298,10 @@ class Room:
             await self._write(connection, message.update)
         elif isinstance(message, protocol.AwarenessUpdate):
             self._update_presence(connection, message.payload)
-        elif isinstance(message, protocol.QueryAwareness) and self.presence:
-            connection.send(self._presence_message(list(self.presence)))
+        elif isinstance(message, protocol.QueryAwareness) and (
+            self.presence or self.remote_presence
+        ):
+            connection.send(self._presence_message())
         # Auth messages from a client carry nothing the server acts on.
 
     def _diff_for(self, state_vector: bytes) -> bytes:
@@ -330,14 +357,91 @@ class Room:
             self.guard.lost(accepted)
             return
         self.guard.landed(accepted)
-        self.last_seq = seq
+        self._stored(seq)
         if watch is not None and cells is not None and len(cells) < before:
             watch(self, seq, before, len(cells))
         if self._state_waiters:
             self._wake_state_waiters()
         for connection in self.connections:
             connection.send_update(update, message)
+        self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
+
+    def _stored(self, seq: int) -> None:
+        self.seen.add(seq)
+        self.last_seq = max(self.last_seq, seq)
+
+    # --- from other replicas ------------------------------------------------------------
+
+    def apply_remote(self, seq: int, update: bytes) -> None:
+        """An update another replica stored (published, or read back by `heal`): apply and
+        broadcast it unless the Doc has it already. Its own replica ran the checks and the
+        hooks (comment threads on deleted cells) when it was written."""
+        if seq in self.seen:
+            return
+        self._stored(seq)
+        self.guard.server_edit(update)
+        try:
+            self.doc.apply_update(update)
+        except Exception:
+            log.warning("notebook %s: stored update %d could not be applied", self.notebook_id, seq)
+            return
+        self._send_stored(update, protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update))
+
+    def _send_stored(self, update: bytes, message: bytes) -> None:
+        if self._state_waiters:
+            self._wake_state_waiters()
+        for connection in self.connections:
+            connection.send_update(update, message)
+        self._count_for_compaction(update)
+
+    def _apply_snapshot(self, update: bytes) -> None:
+        """Another replica's snapshot: what it adds goes out (not the whole document)."""
+        self.guard.server_edit(update)
+        captured: list[bytes] = []
+        subscription = self.doc.observe(lambda event: captured.append(event.update))
+        try:
+            self.doc.apply_update(update)
+        except Exception:
+            log.warning("notebook %s: a stored update could not be applied", self.notebook_id)
+            return
+        finally:
+            self.doc.unobserve(subscription)
+        if not captured:
+            return  # the Doc had it all, or keeps it aside for a missing predecessor
+        change = merge_updates(*captured) if len(captured) > 1 else captured[0]
+        self._send_stored(change, protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, change))
+
+    async def heal(self) -> None:
+        """Read from the log what this replica may have missed (the fan-out was away, or a
+        message lost) and apply it: Yjs merges are idempotent, so whatever the Doc holds
+        already changes nothing."""
+        stored = await self.update_log.load_missing(
+            self.notebook_id, self.snapshot_seq, frozenset(self.seen)
+        )
+        if stored.snapshot is not None:
+            # Another replica compacted: its snapshot holds updates whose rows are gone.
+            self._apply_snapshot(stored.snapshot)
+            self.snapshot_seq = stored.upto_seq
+        for seq, update in stored.updates:
+            self.apply_remote(seq, update)
+
+    def remote_presence_message(self, frame: bytes) -> None:
+        """An awareness message another replica accepted from its clients."""
+        message = protocol.parse_message(frame)
+        if not isinstance(message, protocol.AwarenessUpdate):
+            return
+        now = time.monotonic()
+        for entry in protocol.parse_awareness_update(message.payload):
+            if entry.client_id in self.presence:
+                continue  # a client of ours: its own socket speaks for it
+            if entry.is_removal:
+                self.remote_presence.pop(entry.client_id, None)
+            else:
+                self.remote_presence[entry.client_id] = _RemotePresence(
+                    entry.clock, entry.state, now
+                )
+        self._broadcast(frame)
 
     def _count_for_compaction(self, update: bytes) -> None:
         self._since_snapshot_count += 1
@@ -413,9 +517,10 @@ class Room:
                 done.set_result(None)
 
     def _edit_saved(self, update: bytes, message: bytes, seq: int) -> None:
-        self.last_seq = seq
+        self._stored(seq)
         for connection in self.connections:
             connection.send_update(update, message)
+        self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
         self._edit_done()
 
@@ -454,13 +559,33 @@ class Room:
             connection.client_ids.add(entry.client_id)
             accepted.append(protocol.AwarenessEntry(entry.client_id, entry.clock, stamped))
         if accepted:
-            self._broadcast(protocol.encode_awareness_message(accepted))
+            self._share_presence(protocol.encode_awareness_message(accepted))
 
-    def _presence_message(self, client_ids: list[int]) -> bytes:
+    def _share_presence(self, message: bytes) -> None:
+        self._broadcast(message)
+        self.fanout.presence(self.notebook_id, message)
+
+    def local_presence_message(self) -> bytes | None:
+        """Every state this replica's clients published (for a replica that asks)."""
+        if not self.presence:
+            return None
         entries = [
-            protocol.AwarenessEntry(cid, self.presence[cid].clock, self.presence[cid].state)
-            for cid in client_ids
+            protocol.AwarenessEntry(cid, presence.clock, presence.state)
+            for cid, presence in self.presence.items()
         ]
+        return protocol.encode_awareness_message(entries)
+
+    def _presence_message(self) -> bytes:
+        entries = [
+            protocol.AwarenessEntry(cid, presence.clock, presence.state)
+            for cid, presence in self.presence.items()
+        ]
+        horizon = time.monotonic() - REMOTE_PRESENCE_SECONDS
+        for cid, remote in list(self.remote_presence.items()):
+            if remote.heard < horizon:
+                del self.remote_presence[cid]
+            elif cid not in self.presence:
+                entries.append(protocol.AwarenessEntry(cid, remote.clock, remote.state))
         return protocol.encode_awareness_message(entries)
 
     def _forget_presence(self, connection: Connection) -> None:
@@ -472,7 +597,7 @@ class Room:
                 gone.append(protocol.AwarenessEntry(client_id, current.clock + 1, "null"))
         connection.client_ids.clear()
         if gone:
-            self._broadcast(protocol.encode_awareness_message(gone))
+            self._share_presence(protocol.encode_awareness_message(gone))
 
     def _broadcast(self, message: bytes) -> None:
         for connection in self.connections:
@@ -493,20 +618,31 @@ class Room:
         # exactly the updates up to `upto`; later ones stay in the log. (Updates the Doc
         # holds back are recovered by the log from what it folds; see UpdateLog.compact.)
         state, state_vector, upto = self.doc.get_update(), self.doc.get_state(), self.last_seq
+        seqs = frozenset(self.seen)
         count, size = self._since_snapshot_count, self._since_snapshot_bytes
         self._compaction = asyncio.create_task(
-            self._compact(state, state_vector, upto, count, size)
+            self._compact(state, state_vector, upto, seqs, count, size)
         )
         return self._compaction
 
     async def _compact(
-        self, state: bytes, state_vector: bytes, upto: int, count: int, size: int
+        self,
+        state: bytes,
+        state_vector: bytes,
+        upto: int,
+        seqs: frozenset[int],
+        count: int,
+        size: int,
     ) -> None:
         try:
-            await self.update_log.compact(self.notebook_id, state, state_vector, upto)
+            written = await self.update_log.compact(
+                self.notebook_id, state, state_vector, upto, seqs
+            )
         except Exception as error:
             log.error("compaction of %s failed: %s", self.notebook_id, type(error).__name__)
             return
+        self.seen -= seqs
+        self.snapshot_seq = written
         self._since_snapshot_count -= count
         self._since_snapshot_bytes -= size
 

@@ -2,7 +2,8 @@
 
 Loading is snapshot + tail of the update log, read and applied in a worker thread; two
 people opening a cold notebook at the same moment share one load. An unloaded room is
-compacted first, so the next open reads one snapshot.
+compacted first, so the next open reads one snapshot. With several replicas a room joins
+the notebook's fan-out (`Fanout`) before it is read, so it misses nothing published after.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from pycrdt import Doc
 
+from server.collab.fanout import Fanout
 from server.collab.room import Connection, Room, RoomLimits
 from server.collab.update_log import StoredDocument, UpdateLog
 from server.errors import CloseCode
@@ -35,9 +37,15 @@ class _Entry:
 
 class RoomManager:
     def __init__(
-        self, update_log: UpdateLog, bus: EventBus, limits: RoomLimits, grace_seconds: float
+        self,
+        update_log: UpdateLog,
+        bus: EventBus,
+        limits: RoomLimits,
+        grace_seconds: float,
+        fanout: Fanout | None = None,
     ) -> None:
         self._log = update_log
+        self._fanout = fanout or Fanout()
         self._limits = limits
         self._grace = grace_seconds
         self._entries: dict[str, _Entry] = {}
@@ -92,7 +100,7 @@ class RoomManager:
         room = self.get(notebook_id)
         if room is not None:
             return room.doc
-        doc, _ = await self._load_doc(notebook_id)
+        doc, _ = build_doc(notebook_id, await self._log.load(notebook_id))
         return doc
 
     async def snapshot(self, notebook_id: str) -> bytes:
@@ -144,25 +152,38 @@ class RoomManager:
         # Someone may have joined while the snapshot was written; then the room stays.
         if entry.users == 0 and self._entries.get(notebook_id) is entry:
             del self._entries[notebook_id]
+            await self._fanout.leave(notebook_id)
             await self._run_unload_hooks(entry.room)
 
     async def _load(self, notebook_id: str) -> Room:
         try:
-            doc, last_seq = await self._load_doc(notebook_id)
+            await self._fanout.join(notebook_id)
+            try:
+                stored = await self._log.load(notebook_id)
+                doc, last_seq = await asyncio.to_thread(build_doc, notebook_id, stored)
+            except BaseException:
+                await self._fanout.leave(notebook_id)
+                raise
         finally:
             self._loading.pop(notebook_id, None)
-        room = Room(notebook_id, doc, self._log, self._limits, last_seq=last_seq)
+        room = Room(
+            notebook_id,
+            doc,
+            self._log,
+            self._limits,
+            last_seq=last_seq,
+            fanout=self._fanout,
+            seen={seq for seq, _ in stored.updates},
+            snapshot_seq=stored.upto_seq,
+        )
         self._entries[notebook_id] = _Entry(room)
+        self._fanout.attach(room)
         for hook in self._load_hooks:
             try:
                 hook(room)
             except Exception:
                 log.exception("a room load hook failed for %s", notebook_id)
         return room
-
-    async def _load_doc(self, notebook_id: str) -> tuple[Doc[Any], int]:
-        stored = await self._log.load(notebook_id)
-        return await asyncio.to_thread(build_doc, notebook_id, stored)
 
     def _on_event(self, event: NotebookEvent) -> None:
         room = self.get(event.notebook_id)
@@ -178,6 +199,9 @@ class RoomManager:
             entry = self._entries.pop(event.notebook_id, None)
             if entry is not None and entry.unload is not None:
                 entry.unload.cancel()
+            task = asyncio.create_task(self._fanout.leave(event.notebook_id))
+            self._unloading.add(task)
+            task.add_done_callback(self._unloading.discard)
 
     async def shutdown(self) -> None:
         """Snapshot every open room (the log already holds everything; this makes reopening
@@ -211,7 +235,7 @@ def build_doc(notebook_id: str, stored: StoredDocument) -> tuple[Doc[Any], int]:
             doc.apply_update(update)
         except Exception:
             log.warning("notebook %s: skipping stored update %d", notebook_id, seq)
-        last_seq = seq
+        last_seq = max(last_seq, seq)
     return doc, last_seq
 
 

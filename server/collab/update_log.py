@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass
 
 from pycrdt import get_update, merge_updates
@@ -47,12 +47,22 @@ class UpdateLog(ABC):
     - `append` calls `on_durable(seq)` once the update is committed, on the event loop, in
       commit order (seq increases), before the returned future resolves. Callers apply and
       broadcast inside `on_durable`, so nothing is seen that is not stored.
-    - `compact(notebook_id, state, state_vector, upto_seq)` replaces the snapshot and drops
-      the updates with seq <= upto_seq, atomically; later updates are untouched. The new
-      snapshot is `state` plus whatever the old snapshot or the dropped updates hold that
+    - `compact(notebook_id, state, state_vector, upto_seq, seqs)` replaces the snapshot and
+      drops the updates numbered in `seqs` (those `state` holds; all with seq <= upto_seq
+      when `seqs` is None), atomically; other updates are untouched. The new snapshot is
+      `state` plus whatever the old snapshot or the dropped updates hold that
       `state_vector` does not cover: a Doc keeps updates that wait for a missing
-      predecessor aside and leaves them out of `get_update()`, and they must not vanish.
-    - `load` returns the snapshot and every update after it, in order.
+      predecessor aside and leaves them out of `get_update()`, and they must not vanish;
+      and another replica's compaction may have folded into the old snapshot updates this
+      one never saw. Returns the new snapshot's `upto_seq`.
+    - `load` returns the snapshot and every update not folded into it, in seq order.
+    - `load_missing` returns what a replica holding the snapshot numbered `snapshot_seq`
+      and the updates `seen` lacks: the snapshot if it is another one now, and the updates
+      not in `seen`.
+
+    With several writers (replicas on one PostgreSQL) seq order is not commit order: a row
+    numbered 100 may commit after row 101 is read. So nothing here reads "seq > the last
+    one seen"; loads read every row not folded, and compaction drops only rows it folded.
     """
 
     async def start(self) -> None:  # noqa: B027  (optional hook)
@@ -71,8 +81,23 @@ class UpdateLog(ABC):
 
     @abstractmethod
     async def compact(
-        self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int
-    ) -> None: ...
+        self,
+        notebook_id: str,
+        state: bytes,
+        state_vector: bytes,
+        upto_seq: int,
+        seqs: Collection[int] | None = None,
+    ) -> int: ...
+
+    async def load_missing(
+        self, notebook_id: str, snapshot_seq: int, seen: Set[int]
+    ) -> StoredDocument:
+        stored = await self.load(notebook_id)
+        return StoredDocument(
+            stored.snapshot if stored.upto_seq != snapshot_seq else None,
+            stored.upto_seq,
+            [(seq, update) for seq, update in stored.updates if seq not in seen],
+        )
 
 
 @dataclass
@@ -204,19 +229,71 @@ class SqlUpdateLog(UpdateLog):
                 )
             ).first()
             snapshot, upto = (bytes(row[0]), int(row[1])) if row is not None else (None, 0)
+            # Every row left, not only those above `upto`: a row numbered below it that
+            # committed after the compaction read the log was not folded (see the class).
             tail = connection.execute(
                 select(updates.c.seq, updates.c.data)
-                .where(updates.c.notebook_id == notebook_id, updates.c.seq > upto)
+                .where(updates.c.notebook_id == notebook_id)
                 .order_by(updates.c.seq)
             ).all()
         return StoredDocument(snapshot, upto, [(int(seq), bytes(data)) for seq, data in tail])
 
-    async def compact(
-        self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int
-    ) -> None:
-        await asyncio.to_thread(self._compact, notebook_id, state, state_vector, upto_seq)
+    async def load_missing(
+        self, notebook_id: str, snapshot_seq: int, seen: Set[int]
+    ) -> StoredDocument:
+        return await asyncio.to_thread(self._load_missing, notebook_id, snapshot_seq, seen)
 
-    def _compact(self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int) -> None:
+    def _load_missing(self, notebook_id: str, snapshot_seq: int, seen: Set[int]) -> StoredDocument:
+        snapshots = Snapshot.__table__  # type: ignore[attr-defined]
+        updates = UpdateRecord.__table__  # type: ignore[attr-defined]
+        with self._engine.connect() as connection:
+            upto = connection.execute(
+                select(snapshots.c.upto_seq).where(snapshots.c.notebook_id == notebook_id)
+            ).scalar()
+            upto = int(upto) if upto is not None else 0
+            snapshot = None
+            if upto != snapshot_seq:
+                snapshot = connection.execute(
+                    select(snapshots.c.data).where(snapshots.c.notebook_id == notebook_id)
+                ).scalar()
+            # The numbers first (cheap), then the data of the rows this replica lacks.
+            present = connection.execute(
+                select(updates.c.seq).where(updates.c.notebook_id == notebook_id)
+            ).scalars()
+            missing = sorted(seq for seq in map(int, present) if seq not in seen)
+            rows: list[tuple[int, bytes]] = []
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                rows += [
+                    (int(seq), bytes(data))
+                    for seq, data in connection.execute(
+                        select(updates.c.seq, updates.c.data)
+                        .where(updates.c.notebook_id == notebook_id, updates.c.seq.in_(chunk))
+                        .order_by(updates.c.seq)
+                    ).all()
+                ]
+        return StoredDocument(bytes(snapshot) if snapshot is not None else None, upto, rows)
+
+    async def compact(
+        self,
+        notebook_id: str,
+        state: bytes,
+        state_vector: bytes,
+        upto_seq: int,
+        seqs: Collection[int] | None = None,
+    ) -> int:
+        return await asyncio.to_thread(
+            self._compact, notebook_id, state, state_vector, upto_seq, seqs
+        )
+
+    def _compact(
+        self,
+        notebook_id: str,
+        state: bytes,
+        state_vector: bytes,
+        upto_seq: int,
+        seqs: Collection[int] | None,
+    ) -> int:
         snapshots = Snapshot.__table__  # type: ignore[attr-defined]
         updates = UpdateRecord.__table__  # type: ignore[attr-defined]
         postgres = self._engine.dialect.name == "postgresql"
@@ -225,23 +302,36 @@ class SqlUpdateLog(UpdateLog):
                 # One compaction of a notebook at a time, whichever process runs it: the
                 # next one reads the snapshot this one writes, not the one before.
                 connection.execute(_LOCK_COMPACTION, {"notebook": notebook_id})
-            old_snapshot = select(snapshots.c.data).where(snapshots.c.notebook_id == notebook_id)
+            old = connection.execute(
+                select(snapshots.c.data, snapshots.c.upto_seq).where(
+                    snapshots.c.notebook_id == notebook_id
+                )
+            ).first()
             # Exactly the rows deleted are folded, even if another writer commits one with
-            # a lower seq between two statements here.
+            # a lower seq between two statements here. On PostgreSQL another replica's rows
+            # up to `upto_seq` may not be in `state` yet, so only the rows it holds go
+            # (SQLite has one writer, whose rows up to `upto_seq` are all in `state`).
+            chosen = (
+                updates.c.seq <= upto_seq
+                if seqs is None or not postgres
+                else updates.c.seq.in_(sorted(seq for seq in seqs if seq <= upto_seq))
+            )
             drop = (
                 delete(updates)
-                .where(updates.c.notebook_id == notebook_id, updates.c.seq <= upto_seq)
+                .where(updates.c.notebook_id == notebook_id, chosen)
                 .returning(updates.c.data)
             )
-            folded = [
-                *connection.execute(old_snapshot).scalars().all(),
-                *connection.execute(drop).scalars().all(),
-            ]
+            folded = connection.execute(drop).scalars().all()
             waiting = [
                 rest
                 for data in folded
                 if (rest := not_integrated(bytes(data), state_vector)) is not None
             ]
+            if old is not None:
+                # Another replica's snapshot may hold updates (deletions too) this state
+                # never saw: merged whole, since merging what the state has is a no-op.
+                waiting.append(get_update(bytes(old[0]), state_vector))
+                upto_seq = max(upto_seq, int(old[1]))
             values = {
                 "notebook_id": notebook_id,
                 "upto_seq": upto_seq,
@@ -254,6 +344,7 @@ class SqlUpdateLog(UpdateLog):
                 set_={k: v for k, v in values.items() if k != "notebook_id"},
             )
             connection.execute(upsert)
+        return upto_seq
 
 
 def not_integrated(update: bytes, state_vector: bytes) -> bytes | None:

@@ -1,8 +1,10 @@
-"""Fan-out of notebook events inside one server process.
+"""Fan-out of notebook events inside one server process, and out to the other replicas.
 
 Publishers may be request threads (REST routes run in a thread pool) or the event loop;
-subscribers are websocket handlers on the loop. A Redis-backed broker can replace this
-class behind the same three methods when several replicas run.
+subscribers are websocket handlers on the loop. When several replicas run, a relay
+(`server.collab.redis_fanout`) is told every event published here and hands in, with
+`deliver_remote`, those the other replicas published; so a role taken away on one replica
+closes that person's sockets on all of them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: dict[str, set[Listener]] = {}
         self._global: set[Listener] = set()
+        self._relay: Listener | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -44,6 +47,10 @@ class EventBus:
     def subscribe_all(self, listener: Listener) -> None:
         self._global.add(listener)
 
+    def relay_to(self, relay: Listener) -> None:
+        """Also hand every event published here to `relay` (on the event loop)."""
+        self._relay = relay
+
     def publish(self, event: NotebookEvent) -> None:
         """Deliver `event`; safe to call from any thread."""
         loop = self._loop
@@ -54,9 +61,21 @@ class EventBus:
         except RuntimeError:
             running = None
         if running is loop:
-            self._deliver(event)
+            self._publish_here(event)
         else:
-            loop.call_soon_threadsafe(self._deliver, event)
+            loop.call_soon_threadsafe(self._publish_here, event)
+
+    def deliver_remote(self, event: NotebookEvent) -> None:
+        """An event another replica published: to this replica's listeners only."""
+        self._deliver(event)
+
+    def _publish_here(self, event: NotebookEvent) -> None:
+        self._deliver(event)
+        if self._relay is not None:
+            try:
+                self._relay(event)
+            except Exception:
+                log.exception("relaying %s failed", event.type)
 
     def _deliver(self, event: NotebookEvent) -> None:
         for listener in [*self._global, *self._listeners.get(event.notebook_id, ())]:

@@ -1,13 +1,21 @@
 """Links that expire end by themselves: once a second, the ones whose time came are
-announced like a revocation, so sockets opened through them close within a second."""
+announced like a revocation, so sockets opened through them close within a second.
+
+With several replicas each one sweeps, and the first to claim an expired link (`claim`, a
+Redis key set once) records and announces it; the announcement reaches every replica's
+sockets through the events relay.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
+import redis
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -23,8 +31,15 @@ log = logging.getLogger(__name__)
 
 
 class LinkExpiry:
-    def __init__(self, engine: Engine, bus: EventBus, every: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        bus: EventBus,
+        every: float = 0.5,
+        claim: Callable[[str], bool] | None = None,
+    ) -> None:
         self._engine = engine
+        self._claim = claim
         self._bus = bus
         self._every = every
         self._task: asyncio.Task[None] | None = None
@@ -60,6 +75,21 @@ class LinkExpiry:
                 notebook = db.get(Notebook, link.notebook_id)
                 if notebook is None:
                     continue
+                if self._claim is not None and not self._claim(link.id):
+                    continue  # another replica announces this one
                 audit.record(db, notebook.id, "system", "link.expired", link=link.id)
                 db.commit()
                 access_changed(db, self._bus, notebook, service.holders(db, link))
+
+
+def redis_claim(client: redis.Redis) -> Callable[[str], bool]:
+    """Claim an expired link once across replicas; when Redis is away, claim it anyway (an
+    audit row twice is better than sockets left open)."""
+
+    def claim(link_id: str) -> bool:
+        try:
+            return bool(client.set(f"tandem:link-expired:{link_id}", b"1", nx=True, ex=86400))
+        except RedisError:
+            return True
+
+    return claim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,14 @@ class GatedLog(UpdateLog):
         return await self.inner.load(notebook_id)
 
     async def compact(
-        self, notebook_id: str, state: bytes, state_vector: bytes, upto_seq: int
-    ) -> None:
-        await self.inner.compact(notebook_id, state, state_vector, upto_seq)
+        self,
+        notebook_id: str,
+        state: bytes,
+        state_vector: bytes,
+        upto_seq: int,
+        seqs: Collection[int] | None = None,
+    ) -> int:
+        return await self.inner.compact(notebook_id, state, state_vector, upto_seq, seqs)
 
 
 def add_output(doc: Doc[Any]) -> None:
