@@ -210,12 +210,28 @@ def to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
         }
     output: dict[str, Any] = {
         "output_type": msg_type,
-        "data": dict(content.get("data") or {}),
-        "metadata": dict(content.get("metadata") or {}),
+        "data": _bundle(content.get("data")),
+        "metadata": _bundle(content.get("metadata")),
     }
     if msg_type == "execute_result":
         output["execution_count"] = content.get("execution_count")
     return output
+
+
+def _bundle(value: Any) -> dict[str, Any]:
+    """A mime bundle (or its metadata) as nbformat allows it. Altair 6 sends its specs, JSON
+    objects, as `application/vnd.vegalite.v6.json`: nbformat keeps non-text data only under
+    `application/json` or a `+json` type, so such a key is stored under its `+json` name."""
+    bundle = dict(value or {})
+    for mime in list(bundle):
+        data = bundle[mime]
+        text = isinstance(data, str) or (
+            isinstance(data, list) and all(isinstance(line, str) for line in data)
+        )
+        if not text and mime.startswith("application/vnd.") and mime.endswith(".json"):
+            renamed = mime.removesuffix(".json") + "+json"
+            bundle.setdefault(renamed, bundle.pop(mime))
+    return bundle
 
 
 def update_display(cell: Map[Any], display_id: str, content: dict[str, Any]) -> bool:
@@ -226,8 +242,8 @@ def update_display(cell: Map[Any], display_id: str, content: dict[str, Any]) -> 
             continue
         transient = output.get("transient")
         if isinstance(transient, dict) and transient.get("display_id") == display_id:
-            output["data"] = dict(content.get("data") or {})
-            output["metadata"] = dict(content.get("metadata") or {})
+            output["data"] = _bundle(content.get("data"))
+            output["metadata"] = _bundle(content.get("metadata"))
             found = True
     return found
 

@@ -113,3 +113,25 @@ def test_update_display_replaces_in_place() -> None:
     assert update_display(cell, "bar", {"data": {"text/plain": "100%"}, "metadata": {}})
     assert not update_display(cell, "other", {"data": {}, "metadata": {}})
     assert outputs_of(cell)[0]["data"] == {"text/plain": "100%"}
+
+
+def test_altair_6_json_data_is_stored_under_its_json_type() -> None:
+    """Altair 6 sends `application/vnd.vegalite.v6.json` with an object: nbformat keeps
+    non-text data only under `+json` types, so the cell stays exportable."""
+    _, cell = new_cell()
+    writer = CellWriter(limit_bytes=1_000_000)
+    spec = {"mark": "bar", "data": {"values": [{"a": 1}]}}
+    writer.write(
+        cell,
+        "display_data",
+        {
+            "data": {"application/vnd.vegalite.v6.json": spec, "text/plain": "<VegaLite 6>"},
+            "metadata": {"application/vnd.vegalite.v6.json": {"embed_options": {}}},
+        },
+    )
+    [output] = outputs_of(cell)
+    assert output["data"] == {
+        "application/vnd.vegalite.v6+json": spec,
+        "text/plain": "<VegaLite 6>",
+    }
+    assert output["metadata"] == {"application/vnd.vegalite.v6+json": {"embed_options": {}}}
