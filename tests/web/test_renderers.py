@@ -75,6 +75,8 @@ fig.show()
 
 
 async def test_plotly_fig_show_draws_an_interactive_chart(charts: Cluster, page: Page) -> None:
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     chart = await run_in_page(charts, page, PLOTLY)
     await expect(chart.locator(".main-svg .gtitle")).to_have_text("three points", timeout=30_000)
     points = chart.locator(".scatterlayer .trace .point")
@@ -94,6 +96,7 @@ async def test_plotly_fig_show_draws_an_interactive_chart(charts: Cluster, page:
     await expect(chart.locator(".xtick")).not_to_have_text(before)
     height = await page.locator(".outputs iframe.chart-frame").evaluate("f => f.offsetHeight")
     assert height > 300  # the frame grew to the chart
+    assert refused == []  # Plotly works within the chart frame's policy
 
 
 # Altair 6's default renderer writes HTML that loads Vega from a CDN; its "mimetype"
@@ -107,12 +110,15 @@ alt.Chart(data, title="fruit").mark_bar(tooltip=True).encode(x="fruit", y="count
 
 
 async def test_an_altair_chart_renders_with_tooltips(charts: Cluster, page: Page) -> None:
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     chart = await run_in_page(charts, page, ALTAIR)
     bars = chart.locator("svg .mark-rect path")
     await expect(bars).to_have_count(3, timeout=30_000)
     await expect(chart.locator("svg .role-title-text")).to_have_text("fruit")
     await hover_center(page, bars.nth(1))
     await expect(chart.locator("#vg-tooltip-element")).to_contain_text("banana")
+    assert refused == []  # Vega works within the chart frame's policy (no eval)
 
 
 GEOJSON = """\
