@@ -197,6 +197,8 @@ spec = {
   "mark": {"type": "bar", "tooltip": {"content": "data"}},
   "encoding": {"x": {"field": "a"}, "y": {"field": "b", "type": "quantitative"},
                "href": {"field": "u"}},
+  # vega-embed takes options from the spec itself: generated code (eval), the actions menu
+  "usermeta": {"embedOptions": {"ast": False, "actions": True}},
   "params": [{"name": "p", "expr": "parent.__reached.push(3)"}],  # the bad expression
 }
 display({"application/vnd.vegalite.v5+json": spec}, raw=True)
@@ -223,6 +225,7 @@ async def test_a_hostile_vega_spec_cannot_touch_the_page(charts: Cluster, page: 
     await expect(chart.locator("svg .role-title-text")).to_contain_text("hostile")
     await hover_center(page, bar)
     await expect(chart.locator("#vg-tooltip-element")).to_contain_text("onerror")  # as text
+    await expect(chart.locator(".vega-actions")).to_have_count(0)  # the spec's options lost
     await bar.click(force=True)
     await page.wait_for_timeout(500)
     assert await page.evaluate("window.__reached") == []
