@@ -46,6 +46,11 @@ def nested(i: int) -> str:
     return f"\router {i // 100}\n\rinner {i % 100:3}%\x1b[A"
 
 
+def rainbow(i: int) -> str:
+    # One line that never ends, a colour change per character (hostile, or a log in colour).
+    return "".join(f"\x1b[3{(i + k) % 8}m." for k in range(50))
+
+
 def run(make: Callable[[int], str], chunks: int) -> tuple[float, float, int]:
     doc: Doc[Any] = Doc()
     cell = Map({"id": "c", "cell_type": "code", "outputs": Array()})
@@ -72,6 +77,7 @@ def main() -> None:
         ("tqdm bar (\\r)", tqdm),
         ("pip bar (\\r ESC[2K)", pip),
         ("nested bars (ESC[A)", nested),
+        ("one rainbow line", rainbow),
     ]:
         rate, mb, size = run(make, args.chunks)
         print(f"{name:<22}{rate:>10,.0f}{mb:>8.2f}{size:>12,}")

@@ -37,12 +37,29 @@ _PARTIAL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?|[()#])?")
 _CSI = re.compile(r"\x1b\[([0-?]*)[ -/]*([@-~])")
 
 
-@dataclass
 class Line:
-    """One line: its characters and the colour runs over them (start, SGR pen)."""
+    """One line: its characters and the colour runs over them (start, SGR pen). Writing at
+    its end appends (amortised O(1), however many colour changes a long line has); writing
+    inside it rewrites the line."""
 
-    text: str = ""
-    runs: list[tuple[int, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self.length = 0
+        self.runs: list[tuple[int, str]] = []
+        # The last rendering (without its final reset), the length and runs it covered and
+        # its pen at the end: a line that only grew renders only what it grew by.
+        self._shown: tuple[str, int, int, str] | None = None
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def _set(self, text: str) -> None:
+        self._parts = [text] if text else []
+        self.length = len(text)
+        self._shown = None
 
     def style_at(self, column: int) -> str:
         style = ""
@@ -53,32 +70,45 @@ class Line:
         return style
 
     def write(self, column: int, chars: str, pen: str) -> None:
-        if column > len(self.text):
-            self.write(len(self.text), " " * (column - len(self.text)), "")
+        if column >= self.length:
+            self._append(" " * (column - self.length), "")
+            self._append(chars, pen)
+            return
         end = column + len(chars)
         after = self.style_at(end)
-        self.text = self.text[:column] + chars + self.text[end:]
+        text = self.text
+        self._set(text[:column] + chars + text[end:])
         runs = [run for run in self.runs if run[0] < column]
         runs.append((column, pen))
         runs.append((end, after))
         runs.extend(run for run in self.runs if run[0] > end)
         self.runs = self._normal(runs)
+        self._shown = None
+
+    def _append(self, chars: str, pen: str) -> None:
+        if not chars:
+            return
+        if (self.runs[-1][1] if self.runs else "") != pen:
+            self.runs.append((self.length, pen))
+        self._parts.append(chars)
+        self.length += len(chars)
 
     def erase(self, start: int, end: int) -> None:
         """Blank columns [start, end); what is cut at the end of the line goes."""
-        end = min(end, len(self.text))
+        end = min(end, self.length)
         if start >= end:
             return
-        if end == len(self.text):
-            self.text = self.text[:start]
+        if end == self.length:
+            self._set(self.text[:start])
             self.runs = self._normal(self.runs)
+            self._shown = None
         else:
             self.write(start, " " * (end - start), "")
 
     def _normal(self, runs: list[tuple[int, str]]) -> list[tuple[int, str]]:
         kept: list[tuple[int, str]] = []
         for start, pen in runs:
-            if start >= len(self.text):
+            if start >= self.length:
                 continue
             if kept and kept[-1][0] == start:
                 kept.pop()
@@ -87,18 +117,19 @@ class Line:
         return kept
 
     def render(self) -> str:
-        if not self.runs:
-            return self.text
-        out: list[str] = []
-        position, current = 0, ""
-        for start, pen in self.runs:
-            out.append(self.text[position:start])
+        body, position, first, current = self._shown or ("", 0, 0, "")
+        if position == self.length and first == len(self.runs) and self._shown:
+            return body + RESET if current else body
+        text = self.text
+        out = [body]
+        for start, pen in self.runs[first:]:
+            out.append(text[position:start])
             out.append(RESET + pen if current else pen)
             position, current = start, pen
-        out.append(self.text[position:])
-        if current:
-            out.append(RESET)
-        return "".join(out)
+        out.append(text[position:])
+        body = "".join(out)
+        self._shown = (body, self.length, len(self.runs), current)
+        return body + RESET if current else body
 
 
 @dataclass
@@ -171,14 +202,14 @@ class Console:
         elif final == "K":
             self._touch()
             if count == 0:
-                line.erase(self.column, len(line.text))
+                line.erase(self.column, line.length)
             elif count == 1:
                 line.erase(0, self.column + 1)
             elif count == 2:
-                line.erase(0, len(line.text))
+                line.erase(0, line.length)
         elif final == "J" and count == 0:
             self._touch()
-            line.erase(self.column, len(line.text))
+            line.erase(self.column, line.length)
             del self.lines[self.row + 1 :]
 
     def _sgr(self, params: str) -> None:

@@ -174,17 +174,26 @@ class CellWriter:
 def _replace_tail(text: Text, start: int, old: str, new: str) -> None:
     """Rewrite `old` (which starts at byte `start` and runs to the end) as `new`, touching
     only what differs after their common prefix."""
-    common = 0
-    for a, b in zip(old, new, strict=False):
-        if a != b:
-            break
-        common += 1
+    common = _common_prefix(old, new)
     offset = start + len(old[:common].encode())
     removed = len(old[common:].encode())
     if removed:
         del text[offset : offset + removed]
     if new[common:]:
         text.insert(offset, new[common:])
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many first characters `a` and `b` share, found by halving with C-speed slice
+    comparisons (a progress bar's long line is compared on every redraw)."""
+    low, high = 0, min(len(a), len(b))  # a[:low] == b[:low]; they differ before `high`+1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _cut_utf8(value: str, max_bytes: int) -> str:

@@ -19,11 +19,21 @@ class Line {
   }
 
   write (column, chars, pen) {
-    if (column > this.text.length) this.write(this.text.length, ' '.repeat(column - this.text.length), '')
+    if (column >= this.text.length) { // appending: no pass over the runs, however many
+      this.append(' '.repeat(column - this.text.length), '')
+      this.append(chars, pen)
+      return
+    }
     const end = column + chars.length
     const after = this.styleAt(end)
     this.text = this.text.slice(0, column) + chars + this.text.slice(end)
     this.runs = this.normal([...this.runs.filter(r => r[0] < column), [column, pen], [end, after], ...this.runs.filter(r => r[0] > end)])
+  }
+
+  append (chars, pen) {
+    if (!chars) return
+    if ((this.runs.length ? this.runs[this.runs.length - 1][1] : '') !== pen) this.runs.push([this.text.length, pen])
+    this.text += chars
   }
 
   erase (start, end) {

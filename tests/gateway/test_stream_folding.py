@@ -164,3 +164,20 @@ def test_a_folded_stream_still_respects_the_cap() -> None:
         writer.write(cell, "stream", {"name": "stdout", "text": f"\x1b[32mline {i}\x1b[0m\n"})
     assert len(stream_text(cell).encode()) <= 1000
     assert writer.truncated
+
+
+def test_a_long_line_in_many_colours_renders_the_same_drawn_piece_by_piece() -> None:
+    """Lines render incrementally while they only grow; an overwrite starts them afresh."""
+    _, cell = new_cell()
+    writer = CellWriter(limit_bytes=1_000_000)
+    printed = ""
+    for i in range(300):
+        chunk = "".join(f"\x1b[3{(i + k) % 8}m{k}" for k in range(7))
+        if i % 50 == 49:
+            chunk += "\r\x1b[1mX\x1b[0m"  # back to the start: write over the first character
+        if i % 100 == 99:
+            chunk += "\x1b[5G\x1b[1K"  # blank the line's start
+        printed += chunk
+        writer.write(cell, "stream", {"name": "stdout", "text": chunk})
+    assert stream_text(cell) == fold(printed)
+    assert "\n" not in stream_text(cell) and stream_text(cell).startswith("     ")
