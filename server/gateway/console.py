@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 WINDOW = 64  # lines the cursor can go back up into; older ones are final
 _MAX_PENDING = 256  # an "escape" longer than this is not one: drop it
 _MAX_PEN = 8  # SGR sequences kept in the pen since its last reset
+_MAX_MOVE = 1000  # columns the cursor may move right past the end of its line
 RESET = "\x1b[0m"
 
 _TOKEN = re.compile(
@@ -180,20 +181,23 @@ class Console:
             return
         if params.startswith("?"):
             return  # private modes: cursor visibility and the like
-        first = params.split(";")[0]
+        first = params.split(";")[0][:6]  # a terminal is not a million columns wide
         count = int(first) if first.isdigit() else 0
         step = max(count, 1)
         line = self.lines[self.row]
+        # The cursor goes no further right than this, so a move cannot make a line of
+        # spaces bigger than what was printed (ESC[999999C then one character).
+        right = max(line.length, self.column) + _MAX_MOVE
         if final == "A":
             self.row = max(0, self.row - step)
         elif final == "B":
             self._down(step, new_lines=False)
         elif final == "C":
-            self.column += step
+            self.column = min(self.column + step, right)
         elif final == "D":
             self.column = max(0, self.column - step)
         elif final == "G":
-            self.column = step - 1
+            self.column = min(step - 1, right)
         elif final == "E":
             self._down(step, new_lines=False)
             self.column = 0

@@ -8,6 +8,7 @@ const CSI = /^\x1b\[([0-?]*)[ -/]*([@-~])$/
 const CONTROL = /[\r\b\x1b]/
 const RESET = '\x1b[0m'
 const MAX_PEN = 8
+const MAX_MOVE = 1000
 
 class Line {
   constructor () { this.text = ''; this.runs = [] } // runs: [start, pen]
@@ -93,15 +94,16 @@ class Console {
   csi (params, final) {
     if (final === 'm') return this.sgr(params)
     if (params.startsWith('?')) return
-    const first = params.split(';')[0]
+    const first = params.split(';')[0].slice(0, 6) // a terminal is not a million columns wide
     const count = /^\d+$/.test(first) ? parseInt(first, 10) : 0
     const step = Math.max(count, 1)
     const line = this.lines[this.row]
+    const right = Math.max(line.text.length, this.column) + MAX_MOVE // no line of spaces bigger than what was printed
     if (final === 'A') this.row = Math.max(0, this.row - step)
     else if (final === 'B') this.down(step, false)
-    else if (final === 'C') this.column += step
+    else if (final === 'C') this.column = Math.min(this.column + step, right)
     else if (final === 'D') this.column = Math.max(0, this.column - step)
-    else if (final === 'G') this.column = step - 1
+    else if (final === 'G') this.column = Math.min(step - 1, right)
     else if (final === 'E') { this.down(step, false); this.column = 0 } else if (final === 'F') { this.row = Math.max(0, this.row - step); this.column = 0 } else if (final === 'K') {
       if (count === 0) line.erase(this.column, line.text.length)
       else if (count === 1) line.erase(0, this.column + 1)

@@ -34,6 +34,10 @@ CASES = [
     ("\x1b[?25lhidden cursor\x1b[?25h", "hidden cursor"),  # private modes print nothing
     ("\x1b]8;;https://x.test\x07link\x1b]8;;\x07", "link"),  # so do hyperlinks
     ("\x1b[31mred\x1b[0m plain", "\x1b[31mred\x1b[0m plain"),
+    # Hostile moves: no line of a billion spaces, no number too long to parse.
+    ("ab\x1b[999999999Cx", "ab" + " " * 1000 + "x"),
+    ("\x1b[" + "9" * 200 + "Gx", " " * 1000 + "x"),
+    ("a\x1b[999999999B\x1b[999999999Ab", "ab"),
     # Overwriting the start of a red line leaves its tail red, and nothing else.
     ("\x1b[31mabcd\x1b[0m\rXY", "XY\x1b[31mcd\x1b[0m"),
     ("\x1b[1m\x1b[31mbold red\x1b[0m", "\x1b[1m\x1b[31mbold red\x1b[0m"),
@@ -181,3 +185,8 @@ def test_a_long_line_in_many_colours_renders_the_same_drawn_piece_by_piece() -> 
         writer.write(cell, "stream", {"name": "stdout", "text": chunk})
     assert stream_text(cell) == fold(printed)
     assert "\n" not in stream_text(cell) and stream_text(cell).startswith("     ")
+
+
+def test_a_number_too_long_for_int_is_still_a_move() -> None:
+    # int() refuses more than 4300 digits; the gateway must not raise on kernel output.
+    assert fold("\x1b[" + "9" * 5000 + "Cx") == " " * 1000 + "x"
