@@ -135,15 +135,18 @@ class Line:
 
 @dataclass
 class Console:
-    """The last lines of a stream and the cursor in them. `feed` a chunk, then `render`
-    the lines from `dirty` on: only those changed."""
+    """The last lines of a stream and the cursor in them. `feed` chunks, then `take` what
+    changed. Lines that scroll out of the window are rendered then and kept as text only
+    (`scrolled`), so a chunk of a million newlines is a million strings, not lines."""
 
     lines: list[Line] = field(default_factory=lambda: [Line()])
     row: int = 0
     column: int = 0
     pen: str = ""
     pending: str = ""
-    dirty: int = 0  # first line changed since `clean()` (may be past the last)
+    scrolled: list[str] = field(default_factory=list)  # left the window since `take()`
+    # First line changed since `take()`, counting `scrolled` first (may be past the last).
+    dirty: int = 0
 
     def feed(self, chunk: str) -> None:
         chunk = self.pending + chunk
@@ -231,26 +234,41 @@ class Console:
         target = self.row + step
         if new_lines and len(self.lines) <= target:
             # The last line now ends in a newline: it is part of what changed.
-            self.dirty = min(self.dirty, len(self.lines) - 1)
+            self.dirty = min(self.dirty, len(self.scrolled) + len(self.lines) - 1)
             while len(self.lines) <= target:
                 self.lines.append(Line())
+            if len(self.lines) > 2 * WINDOW:
+                self._scroll(len(self.lines) - WINDOW)
+                target = len(self.lines) - 1
         self.row = min(target, len(self.lines) - 1)
 
+    def _scroll(self, count: int) -> None:
+        self.scrolled.extend(line.render() for line in self.lines[:count])
+        del self.lines[:count]
+        self.row = max(0, self.row - count)
+
     def _touch(self) -> None:
-        self.dirty = min(self.dirty, self.row)
+        self.dirty = min(self.dirty, len(self.scrolled) + self.row)
 
-    def render(self, start: int = 0) -> str:
-        """Lines from `start` on, joined by newlines."""
-        return "\n".join(line.render() for line in self.lines[start:])
+    def render(self) -> str:
+        """Everything fed so far (since the last `take`), joined by newlines."""
+        return "\n".join([*self.scrolled, *(line.render() for line in self.lines)])
 
-    def clean(self) -> int:
-        """Forget the lines above the window; returns how many went. Nothing is dirty."""
-        gone = max(0, len(self.lines) - WINDOW)
-        if gone:
-            del self.lines[:gone]
-            self.row = max(0, self.row - gone)
+    def take(self) -> tuple[int, list[str], int]:
+        """What changed since the last `take`: the index of the first changed line, the
+        lines from there on, and how many lines at the start are now final (above the
+        window). Indices count from the first line the last `take` returned or kept."""
+        first = self.dirty
+        held = len(self.scrolled)
+        changed = self.scrolled[first:] + [
+            line.render() for line in self.lines[max(0, first - held) :]
+        ]
+        self.scrolled = []
+        above = max(0, len(self.lines) - WINDOW)
+        del self.lines[:above]
+        self.row = max(0, self.row - above)
         self.dirty = len(self.lines)
-        return gone
+        return first, changed, held + above
 
 
 def fold(text: str) -> str:

@@ -36,7 +36,7 @@ class _Stream:
         shown = current.split("\n")[-WINDOW:]
         console = Console()
         console.feed("\n".join(shown))
-        console.clean()
+        console.take()
         return cls(name, console, shown, len(current.encode()))
 
 
@@ -134,11 +134,12 @@ class CellWriter:
         assert stream is not None
         if len(text) != stream.size:
             stream = self._stream = _Stream.resumed(name, str(text))
-        console = stream.console
-        console.feed(chunk)
-        first = min(console.dirty, len(stream.shown) - 1)
+        stream.console.feed(chunk)
+        changed_from, changed, final = stream.console.take()
+        # From the line before at least: a new line starts with the newline ending it.
+        first = min(changed_from, len(stream.shown) - 1)
+        lines = stream.shown[first:changed_from] + changed
         old_tail = "\n".join(stream.shown[first:])
-        lines = [line.render() for line in console.lines[first:]]
         new_tail = "\n".join(lines)
         old_tail_bytes = len(old_tail.encode())
         growth = len(new_tail.encode()) - old_tail_bytes
@@ -149,7 +150,7 @@ class CellWriter:
             growth = len(new_tail.encode()) - old_tail_bytes
         _replace_tail(text, stream.size - old_tail_bytes, old_tail, new_tail)
         stream.shown[first:] = lines
-        del stream.shown[: console.clean()]
+        del stream.shown[:final]
         stream.size = len(text)
         self.stored_bytes += growth
         if over:

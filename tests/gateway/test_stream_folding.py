@@ -190,3 +190,16 @@ def test_a_long_line_in_many_colours_renders_the_same_drawn_piece_by_piece() -> 
 def test_a_number_too_long_for_int_is_still_a_move() -> None:
     # int() refuses more than 4300 digits; the gateway must not raise on kernel output.
     assert fold("\x1b[" + "9" * 5000 + "Cx") == " " * 1000 + "x"
+
+
+def test_a_flood_of_lines_in_one_chunk_keeps_only_the_window_as_lines() -> None:
+    """Lines leaving the window are kept as text, not as editable lines (memory)."""
+    console = Console()
+    console.feed("x\n" * 100_000 + "\x1b[A" * 500 + "top")
+    assert len(console.lines) <= 2 * WINDOW
+    _, cell = new_cell()
+    writer = CellWriter(limit_bytes=10_000_000)
+    writer.write(cell, "stream", {"name": "stdout", "text": "x\n" * 100_000})
+    writer.write(cell, "stream", {"name": "stdout", "text": "\x1b[A" * 500 + "top"})
+    lines = stream_text(cell).split("\n")
+    assert len(lines) == 100_001 and lines[-WINDOW] == "top" and lines[-WINDOW - 1] == "x"
