@@ -9,6 +9,7 @@ const CONTROL = /[\r\b\x1b]/
 const RESET = '\x1b[0m'
 const MAX_PEN = 8
 const MAX_MOVE = 1000
+const WINDOW = 64 // lines the cursor can go back up into, as server/gateway/console.py
 
 class Line {
   constructor () { this.text = ''; this.runs = [] } // runs: [start, pen]
@@ -73,7 +74,7 @@ class Line {
 }
 
 class Console {
-  constructor () { this.lines = [new Line()]; this.row = 0; this.column = 0; this.pen = '' }
+  constructor () { this.lines = [new Line()]; this.scrolled = []; this.row = 0; this.column = 0; this.pen = '' }
 
   feed (chunk) {
     for (const [piece] of chunk.matchAll(TOKEN)) this.piece(piece)
@@ -130,9 +131,16 @@ class Console {
     const target = this.row + step
     if (newLines) while (this.lines.length <= target) this.lines.push(new Line())
     this.row = Math.min(target, this.lines.length - 1)
+    // As on the server, only the last WINDOW lines stay editable (cursor up stops there);
+    // the others are kept as text.
+    if (this.lines.length > 2 * WINDOW) {
+      const count = this.lines.length - WINDOW
+      for (const line of this.lines.splice(0, count)) this.scrolled.push(line.render())
+      this.row = Math.max(0, this.row - count)
+    }
   }
 
-  render () { return this.lines.map(line => line.render()).join('\n') }
+  render () { return [...this.scrolled, ...this.lines.map(line => line.render())].join('\n') }
 }
 
 // What a terminal shows after printing `text`; text without control characters as it is.

@@ -203,3 +203,8 @@ def test_a_flood_of_lines_in_one_chunk_keeps_only_the_window_as_lines() -> None:
     writer.write(cell, "stream", {"name": "stdout", "text": "\x1b[A" * 500 + "top"})
     lines = stream_text(cell).split("\n")
     assert len(lines) == 100_001 and lines[-WINDOW] == "top" and lines[-WINDOW - 1] == "x"
+
+
+def test_the_editor_stops_cursor_up_at_the_same_window() -> None:
+    printed = "".join(f"{i}\n" for i in range(300)) + "\x1b[A" * 500 + "top"
+    assert run_module("ansi.js", "m.foldConsole(args[0])", printed) == fold(printed)
