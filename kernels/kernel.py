@@ -5,12 +5,16 @@ The kernel's messages are turned into worker-protocol messages: IOPub outputs ta
 the server's execution id, stdin prompts, and `execute_done` once both the execute reply
 and the kernel's idle status arrived (so every output of a cell went out before it).
 Completion and inspection go on the same shell channel; their replies are matched to the
-waiting request by the kernel's msg_id.
+waiting request by the kernel's msg_id. Comm messages (ipywidgets) go both ways whatever
+caused them: the kernel's comm_open / comm_msg / comm_close go up as `comm`, a person's
+widget change comes down as a shell `comm_msg`, and its idle status goes up as `comm_idle`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -29,6 +33,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from kernels import messages as m
+from kernels import probe
 from kernels.resources import gpu_memory_used
 from kernels.sandbox import Launch
 
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[m.FromWorker], Awaitable[None]]
 USAGE_EVERY_SECONDS = 2.0
 MAX_FRAME_BYTES = 128 * 1024 * 1024
+MAX_COMM_WAITING = 10_000
 
 
 class _OneSpec(KernelSpecManager):
@@ -89,6 +95,7 @@ class RunningKernel:
         # and no new question joins it (Tab pressed 20 times during a long cell must not
         # leave 20 completions to run before the next cell).
         self._unanswered: set[str] = set()
+        self._comm_msgs: set[str] = set()  # msg_ids of comm_msgs sent, until their idle
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._context: zmq.asyncio.Context | None = None
@@ -146,6 +153,27 @@ class RunningKernel:
         msg_id = self._client.execute(code, allow_stdin=True, stop_on_error=False)
         self._executions[msg_id] = _Execution(execution_id)
 
+    def comm_msg(self, message: m.CommMsg) -> None:
+        """A person's widget change to the kernel's comm, on the shell channel."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            buffers = [base64.b64decode(b, validate=True) for b in message.buffers]
+        except (binascii.Error, ValueError):
+            log.info("kernel %s: a comm_msg with a bad buffer dropped", self.kernel_id[:8])
+            return
+        header = client.session.msg_header("comm_msg")
+        header["msg_id"] = message.msg_id
+        msg = client.session.msg(
+            "comm_msg", content={"comm_id": message.comm_id, "data": message.data}, header=header
+        )
+        msg["buffers"] = buffers
+        if len(self._comm_msgs) >= MAX_COMM_WAITING:
+            self._comm_msgs.clear()  # a kernel that never answers must not grow this
+        self._comm_msgs.add(message.msg_id)
+        client.shell_channel.send(msg)
+
     async def complete(self, request: m.Complete) -> m.CompleteReply:
         client = self._client
         content = await self._ask(
@@ -161,6 +189,23 @@ class RunningKernel:
             else lambda: client.inspect(request.code, request.cursor_pos, request.detail_level)
         )
         return inspection_reply(self.kernel_id, request.request_id, content)
+
+    async def variables(self, request: m.Variables) -> m.VariablesReply:
+        """The user's variables, from a silent execution that runs `probe.PROBE`."""
+        client = self._client
+        content = await self._ask(
+            None
+            if client is None
+            else lambda: client.execute(
+                "",
+                silent=True,
+                store_history=False,
+                user_expressions={"variables": probe.expression()},
+                allow_stdin=False,
+                stop_on_error=False,
+            )
+        )
+        return probe.variables_reply(self.kernel_id, request.request_id, content)
 
     async def _ask(self, send: Callable[[], str] | None) -> dict[str, Any] | None:
         """The content of the kernel's reply to what `send` sent, or None when the kernel is
@@ -209,10 +254,28 @@ class RunningKernel:
     async def _pump_iopub(self, client: AsyncKernelClient) -> None:
         while True:
             msg = await client.get_iopub_msg()
-            execution = self._executions.get(msg["parent_header"].get("msg_id", ""))
-            if execution is None:
-                continue  # output of no execution of ours (a thread printing later, say)
+            parent_id = msg["parent_header"].get("msg_id", "")
             msg_type = msg["msg_type"]
+            if msg_type in ("comm_open", "comm_msg", "comm_close"):
+                await self._send_comm(msg)
+                continue
+            if msg_type == "status" and parent_id in self._comm_msgs:
+                if msg["content"].get("execution_state") == "idle":
+                    self._comm_msgs.discard(parent_id)
+                    await self._send(m.CommIdle(kernel_id=self.kernel_id, msg_id=parent_id))
+                continue
+            execution = self._executions.get(parent_id)
+            if execution is None:
+                if msg_type in m.OUTPUT_TYPES and parent_id in self._comm_msgs:
+                    await self._send(
+                        m.WidgetOutput(
+                            kernel_id=self.kernel_id,
+                            parent_msg_id=parent_id,
+                            msg_type=msg_type,
+                            content=cap_output(msg_type, msg["content"], self._max_output_bytes),
+                        )
+                    )
+                continue  # output of no execution of ours (a thread printing later, say)
             if msg_type in m.OUTPUT_TYPES:
                 await self._send(
                     m.Output(
@@ -220,17 +283,31 @@ class RunningKernel:
                         execution_id=execution.execution_id,
                         msg_type=msg_type,
                         content=cap_output(msg_type, msg["content"], self._max_output_bytes),
+                        parent_msg_id=parent_id[:128],
                     )
                 )
             elif msg_type == "status" and msg["content"].get("execution_state") == "idle":
                 execution.idle = True
                 await self._finish_if_done(msg["parent_header"]["msg_id"], execution)
 
+    async def _send_comm(self, msg: dict[str, Any]) -> None:
+        message = comm_message(self.kernel_id, msg, self._max_output_bytes)
+        if message is None:
+            log.info(
+                "kernel %s: a %s too big or malformed dropped", self.kernel_id[:8], msg["msg_type"]
+            )
+            return
+        await self._send(message)
+
     async def _pump_shell(self, client: AsyncKernelClient) -> None:
         while True:
             msg = await client.get_shell_msg()
             msg_id = msg["parent_header"].get("msg_id", "")
-            if msg["msg_type"] in ("complete_reply", "inspect_reply"):
+            if msg["msg_type"] in ("complete_reply", "inspect_reply") or (
+                # The variable inspector's silent execution answers with an execute_reply.
+                msg["msg_type"] == "execute_reply"
+                and (msg_id in self._queries or msg_id in self._unanswered)
+            ):
                 self._unanswered.discard(msg_id)
                 query = self._queries.get(msg_id)
                 if query is not None and not query.done():
@@ -402,6 +479,39 @@ def inspection_reply(
         found=bool(content.get("found")) and bool(text),
         text=text,
     )
+
+
+def comm_message(kernel_id: str, msg: dict[str, Any], limit: int) -> m.Comm | None:
+    """The kernel's comm message as the protocol carries it; None when it is malformed or
+    bigger than `limit` (or the protocol's own cap), which a widget cannot be shown without."""
+    content = msg.get("content")
+    if not isinstance(content, dict):
+        return None
+    comm_id, data = content.get("comm_id"), content.get("data", {})
+    raw_buffers = msg.get("buffers") or []
+    if not isinstance(comm_id, str) or not isinstance(data, dict):
+        return None
+    if len(raw_buffers) > m.MAX_COMM_BUFFERS:
+        return None
+    buffers = [bytes(b) for b in raw_buffers]
+    size = len(json.dumps(data, ensure_ascii=False).encode()) + sum(len(b) for b in buffers)
+    if size > min(limit, m.MAX_COMM_BYTES):
+        return None
+    metadata = msg.get("metadata")
+    target = content.get("target_name", "")
+    try:
+        return m.Comm(
+            kernel_id=kernel_id,
+            msg_type=msg["msg_type"],
+            comm_id=comm_id,
+            target_name=target if isinstance(target, str) else "",
+            data=data,
+            metadata=metadata if isinstance(metadata, dict) else {},
+            buffers=[base64.b64encode(b).decode() for b in buffers],
+            parent_msg_id=str(msg.get("parent_header", {}).get("msg_id", ""))[:128],
+        )
+    except ValueError:
+        return None
 
 
 def cap_output(msg_type: str, content: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -6,13 +6,33 @@ one of the models below, told apart by `type`; anything else is refused by `pars
 
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
-                      complete_reply, inspect_reply
+                      complete_reply, inspect_reply, variables_reply, comm, comm_idle,
+                      widget_output
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
-                      shutdown_kernel, files_changed, complete, inspect
+                      shutdown_kernel, files_changed, complete, inspect, variables, ack, resume,
+                      comm_msg
+
+A kernel outlives its worker's connection by the server's reconnect grace: what a kernel
+says that the server must not miss (`RELIABLE`: outputs, input requests, a cell's end, the
+kernel starting, failing or dying) is numbered per kernel (`seq`) and kept by the worker
+until the server `ack`s it (once it is stored). A reconnecting worker lists the kernels it
+still runs in its `hello`; the server answers `resume` (send again what came after
+`after_seq`) for those it takes back, `shutdown_kernel` for the others.
 
 `complete` and `inspect` are the editor's Tab and Shift+Tab: the worker asks the kernel on
 its shell channel and always answers with the same `request_id`, `status` "busy" when the
 kernel did not answer in time (a cell is running), so the editor falls back at once.
+`variables` (the variable inspector) is answered the same way, from a silent execution
+that leaves no name behind in the kernel (`kernels/probe.py`).
+
+`comm` carries the kernel's `comm_open` / `comm_msg` / `comm_close` (ipywidgets' models),
+whoever caused them; `comm_msg` is a person's widget change going to the kernel's shell, and
+`comm_idle` says the kernel has finished with it (the kernel's idle status for it), which
+is what paces a widget's next change; `widget_output` is what a widget callback printed.
+Binary buffers travel base64-encoded. `comm` and `widget_output` are `RELIABLE` like
+outputs: what a kernel's widgets say while its worker is away reaches the server that
+takes the kernel back (the widget state itself is the server's memory: a restarted server
+knows only what came after the last acknowledgement).
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -26,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 PROTOCOL_VERSION = 1
 _ID = Field(min_length=1, max_length=64)
+_SEQ = Field(default=0, ge=0)  # see RELIABLE
 _TEXT = Field(default="", max_length=4096)
 # Completion and inspection: the code around the cursor travels whole (Jupyter's protocol
 # wants the cell), bounded; the answers are bounded too, whatever the kernel sends.
@@ -39,6 +60,10 @@ QueryStatus = Literal["ok", "busy", "error"]
 # answers, but its first completion can take seconds (jedi loading its caches).
 QUERY_WAIT_BUSY_SECONDS = 1.0
 QUERY_WAIT_IDLE_SECONDS = 5.0
+# The variable inspector: at most this many variables, each described in a few short words.
+MAX_VARIABLES = 500
+MAX_VARIABLE_NAME_CHARS = 200
+MAX_VARIABLE_TEXT_CHARS = 200
 
 
 class _Message(BaseModel):
@@ -101,6 +126,29 @@ class Sandbox(_Message):
 # --- worker -> server ------------------------------------------------------------------
 
 
+class HeldExecution(_Message):
+    """The cell a held kernel is running: enough for a server that never saw it (a
+    restarted one) to keep writing its outputs and answer its prompt."""
+
+    execution_id: str = _ID
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
+    waiting_input: bool = False
+    prompt: str = _TEXT
+    password: bool = False
+
+
+class HeldKernel(_Message):
+    """A kernel a reconnecting worker still runs."""
+
+    kernel_id: str = _ID
+    workspace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    gpus: list[int] = Field(default_factory=list, max_length=64)
+    started: bool = True  # False while it is still starting
+    execution: HeldExecution | None = None
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     version: int = PROTOCOL_VERSION
@@ -108,6 +156,7 @@ class Hello(_Message):
     resources: Resources
     max_kernels: int = Field(ge=1, le=10_000)
     sandbox: Sandbox = Sandbox(kind="none", detail="an older worker")
+    kernels: list[HeldKernel] = Field(default_factory=list, max_length=10_000)
 
 
 class Heartbeat(_Message):
@@ -117,6 +166,7 @@ class Heartbeat(_Message):
 class KernelStarted(_Message):
     type: Literal["kernel_started"] = "kernel_started"
     kernel_id: str = _ID
+    seq: int = _SEQ
 
 
 class KernelProgress(_Message):
@@ -131,12 +181,14 @@ class KernelFailed(_Message):
     type: Literal["kernel_failed"] = "kernel_failed"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelDied(_Message):
     type: Literal["kernel_died"] = "kernel_died"
     kernel_id: str = _ID
     reason: str = _TEXT
+    seq: int = _SEQ
 
 
 class KernelUsage(_Message):
@@ -171,6 +223,22 @@ class Output(_Message):
     execution_id: str = _ID
     msg_type: OutputType
     content: dict[str, Any]
+    seq: int = _SEQ
+    # The kernel's msg_id of the request it answers: an ipywidgets Output widget captures
+    # the outputs of the request its `msg_id` names (`with out:`).
+    parent_msg_id: str = Field(default="", max_length=128)
+
+
+class WidgetOutput(_Message):
+    """An IOPub output of a widget callback: its parent is a person's `comm_msg`, not an
+    execution (`interact` printing into its Output widget)."""
+
+    type: Literal["widget_output"] = "widget_output"
+    kernel_id: str = _ID
+    parent_msg_id: str = Field(min_length=1, max_length=128)
+    msg_type: OutputType
+    content: dict[str, Any]
+    seq: int = _SEQ
 
 
 class InputRequest(_Message):
@@ -179,6 +247,7 @@ class InputRequest(_Message):
     execution_id: str = _ID
     prompt: str = _TEXT
     password: bool = False
+    seq: int = _SEQ
 
 
 class ExecuteDone(_Message):
@@ -190,6 +259,7 @@ class ExecuteDone(_Message):
     execution_id: str = _ID
     status: Literal["ok", "error", "aborted"]
     execution_count: int | None = None
+    seq: int = _SEQ
 
 
 class CompleteReply(_Message):
@@ -223,6 +293,65 @@ class InspectReply(_Message):
     text: str = Field(default="", max_length=MAX_INSPECT_CHARS)
 
 
+CommType = Literal["comm_open", "comm_msg", "comm_close"]
+# One comm message, buffers included, is at most this big (a widget's state, an image's bytes).
+MAX_COMM_BYTES = 10 * 1024 * 1024
+MAX_COMM_BUFFERS = 64
+_B64 = Annotated[str, Field(max_length=MAX_COMM_BYTES * 4 // 3 + 4)]
+_MSG_ID = Field(default="", max_length=128)
+
+
+class Comm(_Message):
+    """A comm message the kernel sent on IOPub. `parent_msg_id` is the kernel message it
+    answers (a person's `comm_msg`, or an execution): ipywidgets' `echo_update` names the
+    change it echoes by it."""
+
+    type: Literal["comm"] = "comm"
+    kernel_id: str = _ID
+    msg_type: CommType
+    comm_id: str = _ID
+    target_name: str = Field(default="", max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+    parent_msg_id: str = _MSG_ID
+    seq: int = _SEQ
+
+
+class CommIdle(_Message):
+    """The kernel is done with the `comm_msg` `msg_id` (its handlers ran)."""
+
+    type: Literal["comm_idle"] = "comm_idle"
+    kernel_id: str = _ID
+    msg_id: str = Field(min_length=1, max_length=128)
+
+
+_VARTEXT = Field(default="", max_length=MAX_VARIABLE_TEXT_CHARS)
+
+
+class Variable(_Message):
+    """One name of the kernel's user namespace: its type, shape or length, a short repr,
+    and its size in bytes where that is cheap to know (None otherwise)."""
+
+    name: str = Field(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)
+    type: str = _VARTEXT
+    shape: str = _VARTEXT
+    repr: str = _VARTEXT
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class VariablesReply(_Message):
+    """The kernel's user variables, by name; `truncated` when some were left out (too
+    many, or the probe ran out of time)."""
+
+    type: Literal["variables_reply"] = "variables_reply"
+    kernel_id: str = _ID
+    request_id: str = _ID
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list, max_length=MAX_VARIABLES)
+    truncated: bool = False
+
+
 FromWorker = Annotated[
     Hello
     | Heartbeat
@@ -235,7 +364,11 @@ FromWorker = Annotated[
     | InputRequest
     | ExecuteDone
     | CompleteReply
-    | InspectReply,
+    | InspectReply
+    | VariablesReply
+    | Comm
+    | CommIdle
+    | WidgetOutput,
     Field(discriminator="type"),
 ]
 
@@ -249,6 +382,8 @@ class Welcome(_Message):
     heartbeat_seconds: float = Field(gt=0)
     # One output larger than this is replaced by a notice on the worker, before it travels.
     max_output_bytes: int = Field(gt=0)
+    # How long the worker keeps its kernels running when the connection drops.
+    reconnect_grace_seconds: float = Field(default=0, ge=0, le=86_400)
 
 
 class StartKernel(_Message):
@@ -270,6 +405,10 @@ class Execute(_Message):
     kernel_id: str = _ID
     execution_id: str = _ID
     code: str
+    # Who runs which cell: told back in a reconnecting worker's hello (HeldExecution).
+    cell_id: str = Field(default="", max_length=64)
+    run_by: str = Field(default="", max_length=200)
+    run_by_id: int = Field(default=0, ge=0)
 
 
 class Interrupt(_Message):
@@ -316,6 +455,43 @@ class Inspect(_Message):
     detail_level: Literal[0, 1] = 0
 
 
+class CommMsg(_Message):
+    """A person's message to the kernel's comm `comm_id` (a widget change), sent on the
+    kernel's shell channel as a `comm_msg` whose msg_id is `msg_id`."""
+
+    type: Literal["comm_msg"] = "comm_msg"
+    kernel_id: str = _ID
+    msg_id: str = Field(min_length=1, max_length=128)
+    comm_id: str = _ID
+    data: dict[str, Any]
+    buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+
+
+class Ack(_Message):
+    """The server has stored everything of the kernel up to `seq`: the worker forgets it."""
+
+    type: Literal["ack"] = "ack"
+    kernel_id: str = _ID
+    seq: int = Field(ge=0)
+
+
+class Resume(_Message):
+    """The server takes back a held kernel: send again what came after `after_seq`, then
+    carry on as before."""
+
+    type: Literal["resume"] = "resume"
+    kernel_id: str = _ID
+    after_seq: int = Field(ge=0)
+
+
+class Variables(_Message):
+    """List the kernel's user variables (a silent execution; see `kernels/probe.py`)."""
+
+    type: Literal["variables"] = "variables"
+    kernel_id: str = _ID
+    request_id: str = _ID
+
+
 FromServer = Annotated[
     Welcome
     | StartKernel
@@ -325,9 +501,28 @@ FromServer = Annotated[
     | ShutdownKernel
     | FilesChanged
     | Complete
-    | Inspect,
+    | Inspect
+    | Ack
+    | Resume
+    | Variables
+    | CommMsg,
     Field(discriminator="type"),
 ]
+
+# What a kernel says that the server must not miss across a reconnect (numbered by `seq`).
+Reliable = (
+    KernelStarted | KernelFailed | KernelDied | Output | InputRequest | ExecuteDone | Comm
+) | WidgetOutput
+RELIABLE = (
+    KernelStarted,
+    KernelFailed,
+    KernelDied,
+    Output,
+    InputRequest,
+    ExecuteDone,
+    Comm,
+    WidgetOutput,
+)
 
 _from_worker: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
 _from_server: TypeAdapter[FromServer] = TypeAdapter(FromServer)

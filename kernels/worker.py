@@ -1,8 +1,11 @@
 """`tandem worker`: dial out to a server, say what this machine has, run its kernels.
 
-The connection goes out from the worker, so a GPU node behind NAT works. When it drops the
-worker shuts its kernels down (the server has already told everyone the runtime was lost,
-and a GPU must not stay held by a kernel nobody can reach) and reconnects with backoff.
+The connection goes out from the worker, so a GPU node behind NAT works. When it drops, the
+worker reconnects with backoff and keeps its kernels running for the server's reconnect
+grace (`welcome.reconnect_grace_seconds`): what they say meanwhile is kept (an `_Outbox` per
+kernel, until the server acknowledges it as stored), the next `hello` lists them, and the
+server (this one restarted, or another) takes them back and has the rest sent again. Past
+the grace the kernels are shut down: a GPU must not stay held by a kernel nobody can reach.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from kernels.workspace import FilesClient, Workspace
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+HELD_BACKOFF_SECONDS = 1.0
 # A running kernel's new files reach the server at least this often (and after every cell).
 PUSH_EVERY_SECONDS = 2.0
 # How long a cell's end waits for its files to go up before the server hears of it anyway.
@@ -51,6 +55,37 @@ def _server_url(server: str, *, websocket: bool) -> str:
     secure = parts.scheme in ("https", "wss")
     scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+# At most this many unacknowledged messages are kept per kernel; past it the oldest outputs
+# go (a cell printing in a tight loop while the server is away for a minute).
+MAX_HELD_MESSAGES = 20_000
+
+
+class _Outbox:
+    """What one kernel said that the server has not yet stored, numbered. While `live`, new
+    messages go out at once; otherwise (no connection, or one whose server has not yet
+    taken the kernel back) they wait for `resume`."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.held: list[m.Reliable] = []
+        self.live = False
+        self.ending: tuple[str, int] | None = None  # a cell's end: execution id, number
+
+    def number(self, message: m.Reliable) -> m.Reliable:
+        self.seq += 1
+        numbered = message.model_copy(update={"seq": self.seq})
+        self.held.append(numbered)
+        if len(self.held) > MAX_HELD_MESSAGES:
+            oldest_output = next((i for i, h in enumerate(self.held) if isinstance(h, m.Output)), 0)
+            del self.held[oldest_output]
+        return numbered
+
+    def ack(self, seq: int) -> bool:
+        """Forget what is stored; True when that includes the running cell's end."""
+        self.held = [message for message in self.held if message.seq > seq]
+        return self.ending is not None and self.ending[1] <= seq
 
 
 class _Mirror:
@@ -88,12 +123,24 @@ class Worker:
         self._mirrors: dict[str, _Mirror] = {}
         self._workspace_of: dict[str, str] = {}  # kernel id -> notebook (workspace)
         self._pushers: dict[str, asyncio.Task[None]] = {}
+        # Surviving a dropped connection: the current one's send, each kernel's outbox and
+        # running cell, the grace timer, and how long the server said to hold kernels.
+        self._link: Send | None = None
+        self._outboxes: dict[str, _Outbox] = {}
+        self._gpus_of: dict[str, list[int]] = {}
+        self._started: set[str] = set()
+        self._running: dict[str, m.HeldExecution] = {}
+        self._grace = 0.0
+        self._orphaned: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Stay connected until cancelled; raises WorkerRejected on a refused token."""
         try:
             await self._connect_forever()
         finally:
+            if self._orphaned is not None:
+                self._orphaned.cancel()
+            await self._shutdown_kernels()
             await asyncio.to_thread(self._sandboxer.quotas.release_all)
 
     async def _connect_forever(self) -> None:
@@ -119,9 +166,44 @@ class Worker:
             except (OSError, InvalidHandshake, TimeoutError) as error:
                 log.info("cannot reach the server (%s); retrying", type(error).__name__)
             finally:
-                await self._shutdown_kernels()
+                self._link = None
+                for outbox in self._outboxes.values():
+                    outbox.live = False
+                self._hold_kernels()
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            # Kernels held for the server come back sooner: at most a second between tries.
+            backoff = min(
+                backoff * 2, HELD_BACKOFF_SECONDS if self._kernels else MAX_BACKOFF_SECONDS
+            )
+
+    def _hold_kernels(self) -> None:
+        """The connection is gone: keep the kernels for the grace, then shut them down."""
+        if not self._kernels and not self._starting:
+            return
+        if self._grace <= 0:
+            self._spawn(self._shutdown_kernels())
+            return
+        if self._orphaned is None or self._orphaned.done():
+            held = len(self._kernels)
+            log.warning("keeping %d kernels for %gs while reconnecting", held, self._grace)
+            self._orphaned = asyncio.create_task(self._shutdown_after(self._grace))
+
+    async def _shutdown_after(self, grace: float) -> None:
+        await asyncio.sleep(grace)
+        log.warning("no server took the kernels back in %gs: shutting them down", grace)
+        await self._shutdown_kernels()
+
+    def _held(self) -> list[m.HeldKernel]:
+        return [
+            m.HeldKernel(
+                kernel_id=kernel_id,
+                workspace=self._workspace_of.get(kernel_id, "scratch"),
+                gpus=self._gpus_of.get(kernel_id, []),
+                started=kernel_id in self._started,
+                execution=self._running.get(kernel_id),
+            )
+            for kernel_id in self._kernels
+        ]
 
     async def _session(self, ws: websockets.ClientConnection) -> None:
         hello = m.Hello(
@@ -129,18 +211,28 @@ class Worker:
             resources=self.resources,
             max_kernels=self.max_kernels,
             sandbox=self._sandboxer.describe(),
+            kernels=self._held(),
         )
         await ws.send(m.encode(hello))
         welcome = m.parse_from_server(await asyncio.wait_for(ws.recv(), 10))
         if not isinstance(welcome, m.Welcome):
             raise ConnectionError("the server did not welcome this worker")
         self._max_output_bytes = welcome.max_output_bytes
+        self._grace = welcome.reconnect_grace_seconds
+        if self._orphaned is not None:
+            # The server answers each held kernel (resume or shutdown) before anything else.
+            self._orphaned.cancel()
+            self._orphaned = None
         log.info("connected to %s as worker %s", self.url.split("?")[0], welcome.worker_id)
 
         async def send(message: m.FromWorker) -> None:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(m.encode(message))
 
+        self._link = send
+        for kernel_id in self._kernels.keys() - {held.kernel_id for held in hello.kernels}:
+            # Started while the hello was on its way: new to this server, nothing to resume.
+            self._outboxes.setdefault(kernel_id, _Outbox()).live = True
         heartbeat = asyncio.create_task(self._beat(send, welcome.heartbeat_seconds))
         try:
             async for raw in ws:
@@ -159,7 +251,70 @@ class Worker:
             await asyncio.sleep(every)
             await send(m.Heartbeat())
 
+    async def _deliver(self, message: m.FromWorker) -> None:
+        """Every kernel's way to the server: reliable messages are numbered and kept until
+        acknowledged, and go out only while the kernel is live on a connection."""
+        outbox = self._outboxes.get(message.kernel_id) if isinstance(message, m.RELIABLE) else None
+        if outbox is not None and isinstance(message, m.RELIABLE):
+            self._note(message)
+            message = outbox.number(message)
+            if isinstance(message, m.ExecuteDone):
+                # The cell stays this kernel's running one until its end is acknowledged:
+                # a server that takes the kernel back before then finishes it itself.
+                outbox.ending = (message.execution_id, message.seq)
+            if not outbox.live:
+                return
+        link = self._link
+        if link is not None:
+            await link(message)
+
+    def _note(self, message: m.Reliable) -> None:
+        """Keep what a reconnecting hello must tell: started kernels, their running cell."""
+        kernel_id = message.kernel_id
+        if isinstance(message, m.KernelStarted):
+            self._started.add(kernel_id)
+        elif isinstance(message, m.InputRequest):
+            running = self._running.get(kernel_id)
+            if running is not None and running.execution_id == message.execution_id:
+                self._running[kernel_id] = running.model_copy(
+                    update={
+                        "waiting_input": True,
+                        "prompt": message.prompt,
+                        "password": message.password,
+                    }
+                )
+
+    def _acked(self, kernel_id: str, seq: int) -> None:
+        outbox = self._outboxes.get(kernel_id)
+        if outbox is None or not outbox.ack(seq):
+            return
+        assert outbox.ending is not None
+        running = self._running.get(kernel_id)
+        if running is not None and running.execution_id == outbox.ending[0]:
+            del self._running[kernel_id]
+        outbox.ending = None
+
+    async def _resume(self, message: m.Resume) -> None:
+        outbox = self._outboxes.setdefault(message.kernel_id, _Outbox())
+        self._acked(message.kernel_id, message.after_seq)
+        index = 0
+        while index < len(outbox.held):  # what arrives meanwhile is sent too, in order
+            link = self._link
+            if link is None:
+                return
+            await link(outbox.held[index])
+            index += 1
+        outbox.live = True
+        log.info("kernel %s taken back by the server", message.kernel_id[:8])
+
     async def _handle(self, message: m.FromServer, send: Send) -> None:
+        if isinstance(message, m.Ack):
+            self._acked(message.kernel_id, message.seq)
+            return
+        if isinstance(message, m.Resume):
+            if message.kernel_id in self._kernels:
+                await self._resume(message)
+            return
         if isinstance(message, m.StartKernel):
             task = asyncio.create_task(self._start(message, send))
             self._starting.add(task)
@@ -175,12 +330,25 @@ class Worker:
         if kernel is None:
             return  # a kernel that is already gone: the server learns from kernel_died
         if isinstance(message, m.Execute):
+            self._running[message.kernel_id] = m.HeldExecution(
+                execution_id=message.execution_id,
+                cell_id=message.cell_id,
+                run_by=message.run_by,
+                run_by_id=message.run_by_id,
+            )
             self._spawn(self._execute(kernel, message))
         elif isinstance(message, m.Interrupt):
             await kernel.interrupt()
         elif isinstance(message, m.InputReply):
+            running = self._running.get(message.kernel_id)
+            if running is not None:
+                self._running[message.kernel_id] = running.model_copy(
+                    update={"waiting_input": False, "prompt": "", "password": False}
+                )
             kernel.reply_input(message.value)
-        elif isinstance(message, m.Complete | m.Inspect):
+        elif isinstance(message, m.CommMsg):
+            kernel.comm_msg(message)
+        elif isinstance(message, m.Complete | m.Inspect | m.Variables):
             self._spawn(self._query(kernel, message, send))
         elif isinstance(message, m.ShutdownKernel):
             del self._kernels[message.kernel_id]
@@ -204,22 +372,36 @@ class Worker:
             kernel.execute(message.execution_id, message.code)
 
     @staticmethod
-    async def _query(kernel: RunningKernel, message: m.Complete | m.Inspect, send: Send) -> None:
+    async def _query(
+        kernel: RunningKernel, message: m.Complete | m.Inspect | m.Variables, send: Send
+    ) -> None:
         """Ask the kernel; the server always gets an answer to the request."""
-        reply: m.CompleteReply | m.InspectReply
+        reply: m.CompleteReply | m.InspectReply | m.VariablesReply
         try:
             if isinstance(message, m.Complete):
                 reply = await kernel.complete(message)
-            else:
+            elif isinstance(message, m.Inspect):
                 reply = await kernel.inspect(message)
+            else:
+                reply = await kernel.variables(message)
         except Exception as error:  # a kernel stopping under the question, say
             log.info("kernel %s: %s failed: %s", kernel.kernel_id[:8], message.type, error)
-            kind = m.CompleteReply if isinstance(message, m.Complete) else m.InspectReply
+            kind: type[m.CompleteReply | m.InspectReply | m.VariablesReply] = (
+                m.CompleteReply
+                if isinstance(message, m.Complete)
+                else m.InspectReply
+                if isinstance(message, m.Inspect)
+                else m.VariablesReply
+            )
             reply = kind(kernel_id=kernel.kernel_id, request_id=message.request_id, status="error")
         await send(reply)
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
         kernel_id = message.kernel_id
+        self._outboxes[kernel_id] = _Outbox()
+        self._outboxes[kernel_id].live = True
+        self._gpus_of[kernel_id] = list(message.gpus)
+        send = self._deliver  # from now on, whichever connection is current
 
         async def progress(detail: str) -> None:
             await send(m.KernelProgress(kernel_id=kernel_id, detail=detail[:200]))
@@ -239,6 +421,7 @@ class Worker:
         except (SandboxUnavailable, EnvironmentBuildError, OSError, httpx.HTTPError) as error:
             log.error("kernel %s cannot start: %s", kernel_id, error)
             await send(m.KernelFailed(kernel_id=kernel_id, reason=str(error)[:4096]))
+            self._forget(kernel_id)
             return
         workspace = message.workspace
         kernel = RunningKernel(
@@ -273,6 +456,7 @@ class Worker:
         await send(m.KernelStarted(kernel_id=kernel_id))
 
     async def _stop(self, kernel_id: str, kernel: RunningKernel, *, final_push: bool) -> None:
+        self._forget(kernel_id)
         pusher = self._pushers.pop(kernel_id, None)
         if pusher is not None:
             pusher.cancel()
@@ -282,6 +466,12 @@ class Worker:
             # What the kernel wrote since the last push, while the server still takes it.
             # The mirror stays: a restarted kernel of the notebook finds its files known.
             await self._push_soon(workspace)
+
+    def _forget(self, kernel_id: str) -> None:
+        self._outboxes.pop(kernel_id, None)
+        self._gpus_of.pop(kernel_id, None)
+        self._started.discard(kernel_id)
+        self._running.pop(kernel_id, None)
 
     async def _shutdown_kernels(self) -> None:
         kernels, self._kernels = list(self._kernels.items()), {}

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.requests import ClientDisconnect
 
 from server import __version__
+from server.auth.admin import router as admin_router
 from server.auth.routes import router as auth_router
 from server.auth.service import hash_secret
 from server.collab.room import RoomLimits
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(auth_router)
+    app.include_router(admin_router)
     app.include_router(notebooks_router)
     app.include_router(collab_router)
     app.include_router(events_router)

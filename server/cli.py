@@ -76,8 +76,9 @@ def _users_create(args: argparse.Namespace) -> int:
             password, generated = secrets.token_urlsafe(12), True
     with _session(args) as db:
         user = service.create_user(db, args.name, password, is_admin=args.admin)
-    role = "admin" if user.is_admin else "user"
-    print(f"created {role} {user.username}")
+        role, username = "admin" if user.is_admin else "user", user.username
+        db.commit()
+    print(f"created {role} {username}")
     if generated:
         print(f"password: {password}")
     return 0
@@ -86,7 +87,9 @@ def _users_create(args: argparse.Namespace) -> int:
 def _tokens_create(args: argparse.Namespace) -> int:
     with _session(args) as db:
         user = service.get_user(db, args.name)
-        print(service.create_token(db, user, args.label))
+        raw = service.create_token(db, user, args.label)
+        db.commit()
+        print(raw)
     return 0
 
 
@@ -221,6 +224,7 @@ def _worker_tokens_create(args: argparse.Namespace) -> int:
 
     with _session(args) as db:
         _, raw = worker_tokens.create(db, args.name, None)
+        db.commit()
     print(raw)
     return 0
 

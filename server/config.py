@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernels.environments import DEFAULT_ENVIRONMENTS
 from kernels.messages import check_requirement
 from server.vocabulary import DEFAULT_RUNTIME_TYPES, RuntimeType
+
+
+class LoginProvider(BaseModel):
+    name: str = Field(min_length=1, max_length=60)
+    url: str = Field(pattern=r"^(https://|/)", max_length=2000)
 
 
 class Settings(BaseSettings):
@@ -29,6 +34,9 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     session_days: int = 14
     cookie_secure: bool = False
+    # "Sign in with ..." buttons on the login page, for single sign-on to come: a JSON list
+    # of {"name": ..., "url": ...}. Nothing behind them yet; empty shows none.
+    login_providers: list[LoginProvider] = Field(default_factory=list)
 
     max_frame_bytes: int = 16 * 1024 * 1024
     # Largest .ipynb one may import.
@@ -80,8 +88,12 @@ class Settings(BaseSettings):
     # The local worker's kernels: sandboxed unless this is set (a single-user laptop only).
     unsafe_no_sandbox: bool = False
     worker_heartbeat_seconds: float = 5.0
-    # A worker silent this long is lost: its running cells fail, its kernels are gone.
+    # A worker silent this long is cut off (its connection closed).
     worker_timeout_seconds: float = 20.0
+    # A worker whose connection drops keeps its kernels this long, and the server waits as
+    # long for it to come back (to this server or, restarted, another) before the runtime
+    # is lost: a running cell keeps running and its output continues. 0: lost at once.
+    worker_reconnect_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
     kernel_start_timeout_seconds: float = 120.0
     # As on Colab: stop a kernel after this long without execution, and at this age.
     kernel_idle_timeout_seconds: float = 90 * 60

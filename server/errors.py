@@ -4,6 +4,7 @@
      ├── InvalidInput            400 / 1003   a request the server cannot act on
      │    ├── InvalidNotebook    422 / 1003   an .ipynb that nbformat rejects
      │    ├── UploadTooLarge     413 / 1009   over TANDEM_MAX_UPLOAD_MB or a files quota
+     │    ├── UnknownMention     422 / 1003   a comment @mentions no one who can read it
      │    └── ProtocolError      400 / 1002   a malformed y-websocket frame
      │         ├── UnknownMessage 400 / 1003  a message type we do not speak
      │         ├── InvalidUpdate  400 / 1007  an update pycrdt cannot decode
@@ -33,7 +34,7 @@ class CloseCode(IntEnum):
     POLICY = 1008  # a worker that did not say hello
     TOO_BIG = 1009  # over TANDEM_MAX_FRAME_BYTES or a files quota
     COULD_NOT_STORE = 1011  # the update log refused the write: reconnect, resend
-    RESTARTING = 1012  # the server is stopping
+    RESTARTING = 1012  # the server is stopping, or a sign-in ended: reconnect
     TOO_FAR_BEHIND = 1013  # a client that does not read: reconnect to resync
     NOT_AUTHENTICATED = 4401  # no or bad credentials; a revoked worker token
     ACCESS_REMOVED = 4403  # a role taken away, a share link revoked or expired
@@ -78,6 +79,10 @@ class InvalidNotebook(InvalidInput):
 class UploadTooLarge(InvalidInput):
     status_code = 413
     close_code = CloseCode.TOO_BIG
+
+
+class UnknownMention(InvalidInput):
+    status_code = 422
 
 
 class ProtocolError(InvalidInput):

@@ -3,7 +3,7 @@
 uvicorn logs request lines with their query string and path: websocket clients that cannot
 set headers pass `?token=...`, and a share link's secret is in its path (`/links/tdl_...`).
 The filter here blanks such values, and any of our token kinds (`tdm_` API, `tdw_` worker,
-`tdl_` link) wherever they appear, before anything is written.
+`tdl_` link, `tdi_` invite) wherever they appear, before anything is written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import re
 
 _SECRET_PARAM = re.compile(r"((?:token|password|session)=)[^&\s\"']+", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"\b(td[mwl]_)[A-Za-z0-9_\-]+")
+_SECRET_VALUE = re.compile(r"\b(td[mwli]_)[A-Za-z0-9_\-]+")
 
 
 def redact(text: str) -> str:

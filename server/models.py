@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and the engine see the whole schema."""
 
-from server.audit.models import AuditEvent
-from server.auth.models import ApiToken, User, WebSession
+from server.audit.models import AccountEvent, AuditEvent
+from server.auth.models import ApiToken, Invite, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
 from server.comments.models import Comment, CommentThread, Mention
 from server.files.models import NotebookFile, VersionFile
@@ -11,10 +11,12 @@ from server.notebooks.models import Membership, Notebook
 from server.shares.models import LinkGrant, ShareLink
 
 __all__ = [
+    "AccountEvent",
     "ApiToken",
     "AuditEvent",
     "Comment",
     "CommentThread",
+    "Invite",
     "LinkGrant",
     "Membership",
     "Mention",

@@ -12,7 +12,7 @@ const common = {
 
 await esbuild.build({
   ...common,
-  entryPoints: { app: 'src/main.js', frame: 'src/frame.js' },
+  entryPoints: { app: 'src/main.js', frame: 'src/frame.js', 'widgets-manager': 'src/widgets-manager.js' },
   format: 'esm',
   assetNames: 'assets/[name]-[hash]',
   loader: { '.woff2': 'file', '.woff': 'file', '.ttf': 'file' },

@@ -91,6 +91,9 @@ class ServerProcess:
             **os.environ,
             **KERNEL_ENV,
             "TANDEM_ROOM_GRACE_SECONDS": "1",
+            # A killed worker's runtime is lost after 2 s, not a minute (tests that need a
+            # worker to come back set their own).
+            "TANDEM_WORKER_RECONNECT_GRACE_SECONDS": "2",
             "TANDEM_LOCAL_WORKER": "false",
             **self.env,
         }
@@ -154,6 +157,7 @@ def make_people(
             password = f"{name}-password"
             user = auth.create_user(db, name, password, is_admin=admin)
             people[name] = Person(name, password, auth.create_token(db, user, "tests"))
+        db.commit()
     engine.dispose()
     return people
 

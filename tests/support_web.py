@@ -11,6 +11,7 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.gateway.conftest import Cluster
+from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
@@ -59,3 +60,27 @@ def run_module(module: str, expression: str, *args: Any) -> Any:
         check=True,
     )
     return json.loads(done.stdout)
+
+
+def notebook_with_outputs(api: Api, cells: list[tuple[str, dict[str, Any]]], title: str) -> str:
+    """A notebook of code cells that already show an output each (`source`, `data`, as a
+    display_data bundle), so a test needs no kernel to have outputs on the page."""
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"cell-{index}",
+                "metadata": {},
+                "source": source,
+                "outputs": [{"output_type": "display_data", "data": data, "metadata": {}}],
+                "execution_count": None,
+            }
+            for index, (source, data) in enumerate(cells)
+        ],
+    }
+    response = api.upload("outputs.ipynb", json.dumps(notebook).encode(), title=title)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

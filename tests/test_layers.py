@@ -173,3 +173,31 @@ def test_no_import_cycles_between_server_modules() -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_parses(module: str) -> None:
     imports_of(module)
+
+
+# Services change rows; the layer that calls them (a route, the CLI, a background task)
+# owns the transaction and commits once, so a change and its audit row land together.
+SERVICES = [*sorted(SERVER.rglob("service.py")), SERVER / "gateway" / "tokens.py"]
+# None still commits itself (a place to list one on its way to its callers):
+COMMITTING_SERVICES: set[str] = set()
+
+
+def _commits(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text())
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "commit"
+    ]
+
+
+def test_services_never_commit() -> None:
+    assert _commits(ROOT / "server" / "notebooks" / "routes.py")  # the finder finds them
+    offenders = {
+        str(path.relative_to(ROOT)): lines
+        for path in SERVICES
+        if (lines := _commits(path)) and str(path.relative_to(ROOT)) not in COMMITTING_SERVICES
+    }
+    assert offenders == {}

@@ -1,1 +1,2 @@
-"""The audit log of sharing and permission changes, readable by a notebook's owner."""
+"""The audit logs: sharing and permission changes per notebook (read by its owner), and
+account changes (read by admins)."""

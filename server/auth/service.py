@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, func, select
 
 from server.auth.models import ApiToken, User, WebSession
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -24,23 +25,44 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_user(
+def check_password(password: str) -> str:
+    """The CLI's rules, for every way a password is set: 1 to 1024 characters."""
+    if not password or len(password) > 1024:
+        raise InvalidInput("a password is 1 to 1024 characters")
+    return password
+
+
+def add_user(
     db: Session, username: str, password: str | None = None, *, is_admin: bool = False
 ) -> User:
+    """A new account in the caller's transaction (the caller commits, with its audit row)."""
     username = username.strip()
     if not username or len(username) > 64 or not username.isprintable():
         raise InvalidInput("a username is 1 to 64 printable characters")
     if "/" in username:  # it is a path segment of the members API
         raise InvalidInput("a username cannot contain '/'")
-    if db.exec(select(User).where(User.username == username)).first() is not None:
+    # "Alice" beside "alice" would pass for her in comments, presence and the members list.
+    taken = select(User).where(func.lower(User.username) == username.lower())
+    if db.exec(taken).first() is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
         username=username,
         is_admin=is_admin,
-        password_hash=_hasher.hash(password) if password else None,
+        password_hash=_hasher.hash(check_password(password)) if password else None,
     )
     db.add(user)
-    db.commit()
+    try:
+        db.flush()
+    except IntegrityError:  # the same name made at the same moment (an invite, an admin)
+        db.rollback()
+        raise Conflict(f"user {username!r} already exists") from None
+    return user
+
+
+def create_user(
+    db: Session, username: str, password: str | None = None, *, is_admin: bool = False
+) -> User:
+    user = add_user(db, username, password, is_admin=is_admin)
     db.refresh(user)
     return user
 
@@ -75,7 +97,7 @@ def create_token(db: Session, user: User, label: str = "") -> str:
     assert user.id is not None
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.add(ApiToken(user_id=user.id, label=label, token_hash=hash_secret(raw)))
-    db.commit()
+    db.flush()
     return raw
 
 
@@ -84,7 +106,7 @@ def user_for_token(db: Session, raw: str) -> User:
     if record is None:
         raise NotAuthenticated("invalid token")
     user = db.get(User, record.user_id)
-    if user is None:
+    if user is None or user.disabled:
         raise NotAuthenticated("invalid token")
     return user
 
@@ -99,12 +121,13 @@ def login(db: Session, username: str, password: str, session_days: int) -> tuple
         raise NotAuthenticated("wrong username or password") from None
     if user is None or stored is None:
         raise NotAuthenticated("wrong username or password")
+    if user.disabled:
+        raise NotAuthenticated("this account is disabled; ask an admin")
     raw = open_session(db, user, session_days)
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         db.add(user)
-    db.commit()
-    db.refresh(user)
+    db.flush()
     return user, raw
 
 
@@ -128,13 +151,44 @@ def user_for_session(db: Session, raw: str) -> User:
     if record is None or record.expires_at <= utcnow():
         raise NotAuthenticated("session expired; log in again")
     user = db.get(User, record.user_id)
-    if user is None:
+    if user is None or user.disabled:
         raise NotAuthenticated("session expired; log in again")
     return user
 
 
-def logout(db: Session, raw: str) -> None:
+def end_session(db: Session, raw: str) -> None:
+    """End the browser session of this raw cookie, in the caller's transaction."""
     record = db.get(WebSession, hash_secret(raw))
     if record is not None:
         db.delete(record)
-        db.commit()
+
+
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash or _DUMMY_HASH, password) and bool(
+            user.password_hash
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def set_password(db: Session, user: User, password: str) -> None:
+    """A new password, in the caller's transaction."""
+    user.password_hash = _hasher.hash(check_password(password))
+    db.add(user)
+
+
+def revoke_sessions(db: Session, user: User, keep: str | None = None) -> int:
+    """End the person's browser sessions (all, or all but the raw cookie `keep`), in the
+    caller's transaction; how many ended. API tokens are separate credentials and stay."""
+    query = select(WebSession).where(WebSession.user_id == user.id)
+    if keep is not None:
+        query = query.where(WebSession.token_hash != hash_secret(keep))
+    sessions = db.exec(query).all()
+    for record in sessions:
+        db.delete(record)
+    return len(sessions)
+
+
+def list_users(db: Session) -> list[User]:
+    return list(db.exec(select(User).order_by(col(User.username))))

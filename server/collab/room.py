@@ -226,6 +226,13 @@ class Room:
             else:
                 connection.role = role
 
+    def reconnect(self, username: str) -> None:
+        """Close the connections of `username` (1012): each reconnects with the credential
+        it holds, so one whose session ended is refused and the others carry on."""
+        for connection in list(self.connections):
+            if connection.username == username:
+                connection.close(CloseCode.RESTARTING, "your sign-ins changed; reconnect")
+
     def people(self) -> list[dict[str, Any]]:
         """Who is here now, by the server's own view of the sockets: one entry a person."""
         here: dict[str, dict[str, Any]] = {}

@@ -20,7 +20,7 @@ from server.collab.room import Connection, Room, RoomLimits
 from server.collab.update_log import StoredDocument, UpdateLog
 from server.errors import CloseCode
 from server.events.bus import EventBus
-from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
+from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent, SessionsEnded
 from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,8 @@ class RoomManager:
         if isinstance(event, MembersChanged):
             role = event.changed.role
             room.set_role(event.changed.username, Role(role) if role else None)
+        elif isinstance(event, SessionsEnded):
+            room.reconnect(event.username)
         elif isinstance(event, NotebookDeleted):
             room.close_all(CloseCode.DELETED, "this notebook was deleted")
             entry = self._entries.pop(event.notebook_id, None)

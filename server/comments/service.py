@@ -26,13 +26,16 @@ from server.comments.models import (
     MentionPublic,
     ThreadPublic,
 )
-from server.errors import InvalidInput, NotFound, PermissionDenied
+from server.errors import InvalidInput, NotFound, PermissionDenied, UnknownMention
 from server.notebooks import service as notebooks
 from server.notebooks.document import cells_of, find_cell
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
+# A name ends on a letter, digit or "_", so "thanks @ben." mentions ben.
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9_])?)")
+# Code is not a mention: `@property`, a decorator in a fenced block.
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -156,17 +159,32 @@ def add_comment(
     return comment
 
 
+def mentioned_names(body: str) -> set[str]:
+    """The @names in a comment, outside code."""
+    return set(_MENTION.findall(_CODE.sub(" ", body)))
+
+
 def _record_mentions(
     db: Session, notebook: Notebook, thread: CommentThread, comment: Comment, author: User
 ) -> None:
-    names = set(_MENTION.findall(comment.body)) - {author.username}
+    """Tell each person mentioned. A name that is no one who can read the notebook is
+    refused (422), with the same words whether the account exists or not, so a comment
+    cannot probe for usernames."""
+    names = mentioned_names(comment.body) - {author.username}
     if not names:
         return
     people = db.exec(select(User).where(col(User.username).in_(names))).all()
-    for person in people:
-        # Only people who can read the notebook can be mentioned (and told about it).
-        if person.id is None or notebooks.role_of(db, notebook, person) is None:
-            continue
+    readers = [
+        person
+        for person in people
+        if person.id is not None and notebooks.role_of(db, notebook, person) is not None
+    ]
+    unknown = sorted(names - {person.username for person in readers})
+    if unknown:
+        listed = ", ".join(f"@{name}" for name in unknown)
+        raise UnknownMention(f"no one who can read this notebook is called {listed}")
+    for person in readers:
+        assert person.id is not None
         if db.get(Mention, (comment.id, person.id)) is None:
             db.add(Mention(comment_id=comment.id, user_id=person.id, thread_id=thread.id))
 

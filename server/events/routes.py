@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.deps import websocket_access
 from server.errors import CloseCode
-from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent
+from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent, SessionsEnded
 from server.services import Services
 
 router = APIRouter(tags=["events"])
@@ -38,6 +38,11 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
     outbox: asyncio.Queue[dict[str, Any] | tuple[int, str]] = asyncio.Queue(_QUEUE)
 
     def on_event(event: NotebookEvent) -> None:
+        if isinstance(event, SessionsEnded):  # about one person's sign-ins: not for others
+            if event.username == user.username:
+                with contextlib.suppress(asyncio.QueueFull):
+                    outbox.put_nowait((CloseCode.RESTARTING, "your sign-ins changed; reconnect"))
+            return
         message = event.to_json()
         closing: tuple[int, str] | None = None
         if isinstance(event, MembersChanged) and event.changed.username == user.username:

@@ -47,6 +47,15 @@ class MembersChanged(Event):
     changed: MemberChange
 
 
+class SessionsEnded(Event):
+    """Some of the person's sign-ins ended (they changed their password): their sockets
+    close (1012) and reconnect with what they still hold; an ended session is refused.
+    Never sent to clients."""
+
+    type: Literal["sessions.ended"] = "sessions.ended"
+    username: str
+
+
 class NotebookRenamed(Event):
     type: Literal["notebook.renamed"] = "notebook.renamed"
     title: str
@@ -92,6 +101,29 @@ class InputRequested(Event):
 class InputAnswered(Event):
     type: Literal["kernel.input_answered"] = "kernel.input_answered"
     cell_id: str
+
+
+class WidgetComm(Event):
+    """A comm message of the kernel's widgets (ipywidgets): `comm_open`, `comm_msg`
+    (`data.method` update, echo_update, custom) or `comm_close`, buffers base64-encoded.
+    `seq` orders them against the snapshot at GET .../widgets; `parent_msg_id` is the
+    person's msg_id that an echo_update answers."""
+
+    type: Literal["widget.comm"] = "widget.comm"
+    seq: int
+    msg_type: str
+    comm_id: str
+    data: JsonObject
+    metadata: JsonObject
+    buffers: list[str]
+    parent_msg_id: str
+
+
+class WidgetsReset(Event):
+    """The kernel the widgets belonged to is gone (restarted, stopped, lost)."""
+
+    type: Literal["widget.reset"] = "widget.reset"
+    seq: int
 
 
 # --- comments -------------------------------------------------------------------------------
@@ -168,12 +200,15 @@ class FilesRefused(Event):
 
 NotebookEvent = Annotated[
     MembersChanged
+    | SessionsEnded
     | NotebookRenamed
     | NotebookDeleted
     | RuntimeStatusChanged
     | RuntimeLimitWarning
     | InputRequested
     | InputAnswered
+    | WidgetComm
+    | WidgetsReset
     | ThreadCreated
     | ThreadUpdated
     | ThreadsOrphaned

@@ -1,4 +1,5 @@
-"""Completion and inspection (the editor's Tab and Shift+Tab), asked of a notebook's kernel.
+"""Completion, inspection (the editor's Tab and Shift+Tab) and the variable inspector's
+list, asked of a notebook's kernel.
 
 A question goes to the worker that runs the kernel under a fresh request id, and the answer
 comes back through the gateway's dispatch. The worker always answers, "busy" when the
@@ -13,12 +14,18 @@ import asyncio
 import uuid
 
 from kernels import messages as m
-from server.gateway.models import CompleteRequest, Completions, Inspection, InspectRequest
+from server.gateway.models import (
+    CompleteRequest,
+    Completions,
+    Inspection,
+    InspectRequest,
+    VariableList,
+)
 from server.gateway.registry import Placement
 
 ANSWER_SECONDS = m.QUERY_WAIT_IDLE_SECONDS + 1.0
 
-Reply = m.CompleteReply | m.InspectReply
+Reply = m.CompleteReply | m.InspectReply | m.VariablesReply
 
 
 class KernelQueries:
@@ -28,7 +35,10 @@ class KernelQueries:
         self._waiting: dict[str, tuple[str, type[Reply], asyncio.Future[Reply]]] = {}
 
     async def ask(
-        self, placement: Placement, question: m.Complete | m.Inspect, answer: type[Reply]
+        self,
+        placement: Placement,
+        question: m.Complete | m.Inspect | m.Variables,
+        answer: type[Reply],
     ) -> Reply | None:
         """The worker's answer, or None when none came in time."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
@@ -86,3 +96,15 @@ async def inspect(
     if not isinstance(reply, m.InspectReply):
         return Inspection(status="busy")
     return Inspection(status=reply.status, found=reply.found, text=reply.text)
+
+
+async def variables(queries: KernelQueries, placement: Placement) -> VariableList:
+    question = m.Variables(kernel_id=placement.kernel_id, request_id=uuid.uuid4().hex)
+    reply = await queries.ask(placement, question, m.VariablesReply)
+    if not isinstance(reply, m.VariablesReply):
+        return VariableList(status="busy")
+    return VariableList(
+        status=reply.status,
+        variables=list(reply.variables),
+        truncated=reply.truncated,
+    )

@@ -1,14 +1,19 @@
 """The gateway: worker connections in, one `NotebookRuntime` per notebook, messages routed.
 
 A worker's socket is served here: `hello`, then heartbeats and kernel traffic. A worker
-that closes its socket or stays silent past the timeout is lost at once: its kernels'
-notebooks are told (running cell fails, queue returns to idle, status disconnected).
+that closes its socket or stays silent past the timeout keeps its kernels for the
+reconnect grace: their notebooks show "reconnecting", and when the worker comes back (its
+`hello` lists the kernels it still runs) each is taken back where it stopped, by this
+server or, after a restart, by the one that reads that hello. Past the grace the runtime is
+lost (running cell fails, queue returns to idle, status disconnected).
+Widget comm messages are handed to the `WidgetRelay` (`comms.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import time
@@ -25,14 +30,16 @@ from server.collab.rooms import RoomManager
 from server.config import Settings
 from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import EventBus
-from server.events.types import NotebookDeleted, NotebookEvent
+from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.comms import WidgetRelay
 from server.gateway.models import (
     CompleteRequest,
     Completions,
     Inspection,
     InspectRequest,
     RuntimeStatus,
+    VariableList,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
@@ -62,6 +69,9 @@ class Gateway:
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queries = completion.KernelQueries()
+        self.widgets = WidgetRelay(bus)
+        # Kernels of workers that went away, kept for the reconnect grace (kernel id ->).
+        self._orphans: dict[str, Placement] = {}
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
         bus.subscribe_all(self._on_event)
@@ -117,7 +127,10 @@ class Gateway:
         # Asking does not make a runtime: most notebooks open are never run.
         runtime_type = await self._stored_type(notebook_id)
         return RuntimeStatus(
-            type=runtime_type.name, types=self.settings.runtime_types, status="stopped"
+            type=runtime_type.name,
+            types=self.settings.runtime_types,
+            available_types=self.registry.offered(self.settings.runtime_types),
+            status="stopped",
         )
 
     async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:
@@ -125,6 +138,25 @@ class Gateway:
 
     async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
         return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
+
+    def widget_state(self, notebook_id: str) -> dict[str, Any]:
+        """The widgets of the notebook's running kernel, as a page starts from them."""
+        placement = self._running(notebook_id)
+        return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
+
+    async def widget_message(
+        self, notebook_id: str, comm_id: str, msg_id: str, data: dict[str, Any], buffers: list[str]
+    ) -> bool:
+        """An editor's message to a widget; True once the kernel is idle after it."""
+        placement = self._running(notebook_id)
+        return await self.widgets.send(notebook_id, placement, comm_id, msg_id, data, buffers)
+
+    def _running(self, notebook_id: str) -> Placement | None:
+        runtime = self._runtimes.get(notebook_id)
+        return runtime.running_kernel if runtime is not None else None
+
+    async def variables(self, notebook_id: str) -> VariableList:
+        return await completion.variables(self._queries, self._kernel_of(notebook_id))
 
     def _kernel_of(self, notebook_id: str) -> Placement:
         """The notebook's running kernel; a question about code never starts one."""
@@ -148,8 +180,15 @@ class Gateway:
                 runtime.mark_waiting()
 
     def _on_event(self, event: NotebookEvent) -> None:
+        if isinstance(event, RuntimeStatusChanged):
+            # A kernel restarting, stopped or lost takes its widgets with it (one whose
+            # worker is reconnecting keeps them: it may come back with the kernel).
+            if event.runtime.get("status") in ("stopped", "starting", "disconnected"):
+                self.widgets.reset(event.notebook_id)
+            return
         if not isinstance(event, NotebookDeleted):
             return
+        self.widgets.forget(event.notebook_id)
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
             task = asyncio.create_task(
@@ -185,8 +224,11 @@ class Gateway:
                 worker_id=worker.id,
                 heartbeat_seconds=self.settings.worker_heartbeat_seconds,
                 max_output_bytes=self.settings.max_output_bytes_per_cell,
+                reconnect_grace_seconds=self.settings.worker_reconnect_grace_seconds,
             )
         )
+        for held in hello.kernels:
+            await self._take_back(worker, held)
         self.registry.add(worker)
         try:
             while True:
@@ -214,11 +256,31 @@ class Gateway:
         placement = worker.kernels.get(message.kernel_id)
         if placement is None:
             return  # a kernel the server already let go of
-        if isinstance(message, m.CompleteReply | m.InspectReply):
+        if isinstance(message, m.CompleteReply | m.InspectReply | m.VariablesReply):
             self._queries.answer(message)
             return
+        if isinstance(message, m.CommIdle):
+            self.widgets.idle(message)
+            return
         runtime = self._runtimes.get(placement.owner)
-        if runtime is None:
+        if runtime is not None and isinstance(message, m.RELIABLE) and message.seq:
+            runtime.on_numbered(message.seq)
+        if isinstance(message, m.Comm):
+            self.widgets.from_kernel(placement.owner, message)
+            if runtime is not None:
+                runtime.acknowledge()  # kept in memory: nothing more to store
+            return
+        if isinstance(message, m.Output | m.WidgetOutput) and self.widgets.capture(
+            placement.owner,
+            message.kernel_id,
+            message.parent_msg_id,
+            message.msg_type,
+            message.content,
+        ):
+            if runtime is not None:
+                runtime.acknowledge()
+            return  # into an Output widget, not the cell
+        if runtime is None or isinstance(message, m.WidgetOutput):
             return
         if isinstance(message, m.Output):
             runtime.on_output(message.execution_id, message.msg_type, message.content)
@@ -237,11 +299,64 @@ class Gateway:
             log.info("notebook %s: %s", placement.owner, message.reason)
             runtime.on_kernel_lost(message.reason)
 
-    def _lose(self, worker: WorkerLink, reason: str) -> None:
+    def _lose(self, worker: WorkerLink, reason: str, *, grace: bool = True) -> None:
+        # The local worker does not come back without its server: its kernels die with it.
+        remote = worker.token_id is not None
+        seconds = self.settings.worker_reconnect_grace_seconds if grace and remote else 0
         for placement in self.registry.remove(worker):
             runtime = self._runtimes.get(placement.owner)
-            if runtime is not None:
+            if runtime is None:
+                continue
+            if seconds > 0 and runtime.running_kernel is placement:
+                self._orphans[placement.kernel_id] = placement
+                expire = functools.partial(self._give_up, placement, reason)
+                runtime.on_worker_away(reason, seconds, expire)
+            else:
                 runtime.on_kernel_lost(reason)
+
+    def _give_up(self, placement: Placement, reason: str) -> None:
+        """The grace is over and the kernel's worker did not come back with it."""
+        if self._orphans.pop(placement.kernel_id, None) is None:
+            return
+        runtime = self._runtimes.get(placement.owner)
+        if runtime is not None and runtime.reconnecting:
+            log.info("notebook %s: the worker did not come back: %s", placement.owner, reason)
+            runtime.on_kernel_lost(reason)
+
+    async def _take_back(self, worker: WorkerLink, held: m.HeldKernel) -> None:
+        """A reconnecting worker still runs `held`: resume it where it stopped when it is
+        still its notebook's kernel (this server waited for it) or the notebook has none (a
+        restarted server); otherwise it is shut down."""
+        orphan = self._orphans.pop(held.kernel_id, None)
+        runtime = self._runtimes.get(held.workspace)
+        placement = Placement(worker, held.kernel_id, list(held.gpus), held.workspace)
+        worker.kernels[held.kernel_id] = placement  # its GPUs stay taken meanwhile
+        if orphan is not None and runtime is not None and runtime.reconnecting:
+            after = runtime.on_worker_back(placement)
+            log.info("notebook %s: kernel %s back", held.workspace, held.kernel_id[:8])
+            worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=after))
+            return
+        if (
+            orphan is None
+            and held.started
+            and (runtime is None or not runtime.busy)
+            and await self._notebook_exists(held.workspace)
+        ):
+            runtime = await self.runtime(held.workspace)
+            if not runtime.busy:  # nobody started one while we looked
+                await runtime.adopt(placement, held)
+                log.info("notebook %s: kernel %s adopted", held.workspace, held.kernel_id[:8])
+                worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=0))
+                return
+        worker.kernels.pop(held.kernel_id, None)
+        worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))
+
+    async def _notebook_exists(self, notebook_id: str) -> bool:
+        def read() -> bool:
+            with Session(self._engine) as db:
+                return db.get(Notebook, notebook_id) is not None
+
+        return await asyncio.to_thread(read)
 
     async def _watch_heartbeats(self) -> None:
         timeout = self.settings.worker_timeout_seconds
@@ -260,7 +375,9 @@ class Gateway:
         for worker in list(self.registry.workers.values()):
             if worker.token_id == token_id:
                 worker.close(CloseCode.NOT_AUTHENTICATED, "worker token revoked")
-                self._lose(worker, f"the runtime was lost: worker {worker.name} was removed")
+                self._lose(
+                    worker, f"the runtime was lost: worker {worker.name} was removed", grace=False
+                )
 
     # --- notebook files ----------------------------------------------------------------
 
@@ -281,10 +398,18 @@ class Gateway:
         return [w.public().model_dump(mode="json") for w in self.registry.workers.values()]
 
     async def shutdown(self) -> None:
+        """Kernels on dialled-in workers outlive a server restart (their workers keep them
+        for the reconnect grace and the next server takes them back): only their outputs are
+        written down. The local worker's go with the server, so their cells are told."""
         if self._monitor is not None:
             self._monitor.cancel()
+        keep = self.settings.worker_reconnect_grace_seconds > 0
         for runtime in list(self._runtimes.values()):
-            if runtime.busy:
+            placement = runtime.running_kernel
+            if keep and placement is not None and placement.worker.token_id is not None:
+                with contextlib.suppress(Exception):
+                    await runtime.write_pending()
+            elif runtime.busy:
                 with contextlib.suppress(Exception):
                     await runtime.stop(
                         "stopped", "the server stopped", "The server stopped while this cell ran."

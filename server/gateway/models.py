@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, StringConstraints, model_validator
 from sqlmodel import Field, SQLModel
 
-from kernels.messages import MAX_QUERY_CODE_CHARS, Gpu, Limits, QueryStatus, Sandbox
+from kernels.messages import (
+    MAX_COMM_BUFFERS,
+    MAX_COMM_BYTES,
+    MAX_QUERY_CODE_CHARS,
+    Gpu,
+    Limits,
+    QueryStatus,
+    Sandbox,
+    Variable,
+)
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
@@ -97,10 +106,56 @@ class Inspection(BaseModel):
     text: str = ""
 
 
+class WidgetMessage(BaseModel):
+    """A person's message to a widget model: `data` is `{"method": "update", "state",
+    "buffer_paths"}` or `{"method": "custom", "content"}`, as ipywidgets' manager sends it;
+    `msg_id` is the page's own id for it (its echo_update comes back with it)."""
+
+    msg_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    ]
+    data: dict[str, Any]
+    buffers: list[str] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> WidgetMessage:
+        if len(self.model_dump_json()) > MAX_COMM_BYTES * 4 // 3:
+            raise ValueError("the widget message is too big")
+        return self
+
+
+class WidgetMessageDone(BaseModel):
+    """`idle`: the kernel has handled the message; False: it did not say so in time."""
+
+    idle: bool
+
+
+class WidgetState(BaseModel):
+    """The widget models of the running kernel. Each model: `comm_id`, `state`,
+    `metadata`, `buffer_paths`, `buffers` (base64). `seq`: the number of the last
+    `widget.comm` event applied; a page drops the events it receives up to it."""
+
+    seq: int
+    models: list[dict[str, Any]]
+
+
+class VariableList(BaseModel):
+    """The kernel's user variables (the variable inspector): name, type, shape or length, a
+    short repr, size in bytes where cheap. "busy": a cell is running and the kernel did not
+    answer in time; `truncated`: some were left out (too many, or the probe ran out of
+    time)."""
+
+    status: QueryStatus
+    variables: list[Variable] = Field(default_factory=list)
+    truncated: bool = False
+
+
 class RuntimeStatus(BaseModel):
     type: str
     types: list[RuntimeType]
-    status: str  # stopped | waiting | starting | idle | busy | disconnected
+    # The types some connected worker could run (the chooser marks the others).
+    available_types: list[str] = Field(default_factory=list)
+    status: str  # stopped | waiting | starting | idle | busy | reconnecting | disconnected
     reason: str = ""
     queue_position: int | None = None  # while waiting for a worker
     worker: str | None = None
@@ -114,6 +169,9 @@ class RuntimeStatus(BaseModel):
     # How the kernel is isolated, and what it uses against its limits (bytes; None unknown).
     sandbox: Sandbox | None = None
     usage: RuntimeUsage | None = None
+    # The server's clock when this was said: a page counts a running cell's time from the
+    # start stored in the document, on the server's clock, not its own.
+    now: datetime = Field(default_factory=utcnow)
 
 
 class RuntimeUsage(BaseModel):

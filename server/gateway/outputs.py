@@ -57,6 +57,16 @@ class CellWriter:
         if len(outputs):
             outputs.clear()
 
+    def resume(self, cell: Map[Any]) -> None:
+        """An execution taken back after a reconnect: keep what the cell shows, count it
+        against the cap, and continue its last stream where it ended."""
+        outputs = _outputs(cell)
+        self.stored_bytes = len(json.dumps(outputs.to_py(), default=str).encode())
+        last = outputs[len(outputs) - 1] if len(outputs) else None
+        if isinstance(last, Map) and last.get("output_type") == "stream":
+            # A size that cannot match makes the next chunk read the line from the Text.
+            self._stream = _Stream(str(last.get("name")), size=-1)
+
     def write(self, cell: Map[Any], msg_type: str, content: dict[str, Any]) -> str | None:
         """Write one message; returns the display id of an output it added under one."""
         if msg_type == "clear_output":

@@ -180,6 +180,10 @@ class WorkerRegistry:
     def anyone_offers(self, runtime: RuntimeType) -> bool:
         return any(worker.could_ever_run(runtime) for worker in self.workers.values())
 
+    def offered(self, runtimes: list[RuntimeType]) -> list[str]:
+        """The names of `runtimes` some connected worker could run."""
+        return [runtime.name for runtime in runtimes if self.anyone_offers(runtime)]
+
     def release(self, placement: Placement) -> None:
         worker = placement.worker
         worker.kernels.pop(placement.kernel_id, None)

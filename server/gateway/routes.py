@@ -1,6 +1,6 @@
 """REST and websockets of the gateway: run cells, interrupt, restart, input, runtime type,
-completion and inspection; worker tokens and the worker list (admins); the socket workers
-dial into."""
+completion, inspection and the variable inspector, widget state and widget messages;
+worker tokens and the worker list (admins); the socket workers dial into."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ from server.gateway.models import (
     InspectRequest,
     RuntimeChange,
     RuntimeStatus,
+    VariableList,
+    WidgetMessage,
+    WidgetMessageDone,
+    WidgetState,
     WorkerPublic,
     WorkerTokenCreate,
     WorkerTokenCreated,
@@ -101,6 +105,33 @@ async def inspect(request: InspectRequest, access: Editable, services: AppServic
     return await services.gateway.inspect(access[0].id, request)
 
 
+@router.get("/api/notebooks/{notebook_id}/widgets")
+async def widget_state(access: Readable, services: AppServices) -> WidgetState:
+    """The current state of every widget of the running kernel (empty when none runs)."""
+    return WidgetState.model_validate(services.gateway.widget_state(access[0].id))
+
+
+@router.post("/api/notebooks/{notebook_id}/widgets/{comm_id}")
+async def widget_message(
+    comm_id: str, message: WidgetMessage, access: Editable, services: AppServices
+) -> WidgetMessageDone:
+    """An editor moves a slider, clicks a button: the message goes to the kernel's widget
+    (404 when the running kernel has no such widget), and the answer comes once the kernel
+    has handled it. Everyone's widget moves with the kernel's echo (`widget.comm`)."""
+    idle = await services.gateway.widget_message(
+        access[0].id, comm_id, message.msg_id, message.data, message.buffers
+    )
+    return WidgetMessageDone(idle=idle)
+
+
+@router.post("/api/notebooks/{notebook_id}/variables")
+async def variables(access: Editable, services: AppServices) -> VariableList:
+    """The variable inspector: the kernel's user variables. Editors only (it runs code in
+    the kernel); 409 when no kernel runs (asking never starts one); "busy" as for
+    completion."""
+    return await services.gateway.variables(access[0].id)
+
+
 @router.get("/api/notebooks/{notebook_id}/runtime")
 async def runtime_status(access: Readable, services: AppServices) -> RuntimeStatus:
     return await services.gateway.status(access[0].id)
@@ -134,6 +165,7 @@ def create_worker_token(
     body: WorkerTokenCreate, admin: AdminUser, db: DbSession
 ) -> WorkerTokenCreated:
     record, raw = tokens.create(db, body.name, admin)
+    db.commit()
     assert record.id is not None
     return WorkerTokenCreated(
         id=record.id, name=record.name, created_at=record.created_at, token=raw
@@ -156,6 +188,7 @@ async def revoke_worker_token(token_id: int, _admin: AdminUser, services: AppSer
     def revoke() -> None:
         with Session(services.engine) as db:
             tokens.revoke(db, token_id)
+            db.commit()
 
     await run_in_threadpool(revoke)
     services.gateway.revoke(token_id)

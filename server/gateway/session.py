@@ -87,6 +87,7 @@ class NotebookRuntime:
         self._queue: deque[Execution] = deque()
         self._current: Execution | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._restarts = 0  # restarts under way: they start the runner when done
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
         self._room: Room | None = None
         self._room_hold: contextlib.AsyncExitStack | None = None
@@ -103,6 +104,13 @@ class NotebookRuntime:
         self._usage: RuntimeUsage | None = None
         self._last_sandbox: m.Sandbox | None = None
         self._last_progress = 0.0
+        # What the kernel's worker said (numbered, see kernels/messages.py RELIABLE): the
+        # highest number received, the highest acknowledged as stored, and a cell's end
+        # received but not yet written (nothing from it on is acknowledged before it is).
+        self._received_seq = 0
+        self._acked_seq = 0
+        self._unwritten_done: int | None = None
+        self._away: asyncio.TimerHandle | None = None
 
     # --- what everyone sees ------------------------------------------------------------
 
@@ -121,6 +129,7 @@ class NotebookRuntime:
             idle_deadline=self._idle_deadline,
             lifetime_deadline=self._lifetime_deadline,
             queued_cells=[e.cell_id for e in self._queue],
+            available_types=self._ctx.registry.offered(self._settings.runtime_types),
             running_cell=current.cell_id if current else None,
             waiting_for_input=(
                 {"cell_id": current.cell_id, "username": current.username, **current.prompt}
@@ -182,7 +191,7 @@ class NotebookRuntime:
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
         marked = self._start_set_cells(room, queued, "queued")
-        if queued and self._runner is None:
+        if queued and self._runner is None and not self._restarts:
             self._runner = asyncio.create_task(self._run())
         await marked
         self.publish_status()
@@ -210,17 +219,35 @@ class NotebookRuntime:
             self._set_state("stopped", "interrupted while starting")
 
     async def restart(self) -> None:
-        """Clear the queue and start a fresh kernel (on a worker matching the runtime)."""
-        await self._stop_runner("the kernel was restarted")
-        await self._stop_kernel()
-        self._runner = asyncio.create_task(self._run(start_only=True))
+        """Clear the queue and start a fresh kernel (on a worker matching the runtime).
+
+        No runner starts while it stops the old kernel: one started by a Run at that moment
+        found the old kernel still up, ran on it and waited for ever on a kernel shut under
+        it. Such cells are dropped with the old queue or, once that is cleared, wait for the
+        new kernel (as Restart and run all's do, asked for after the restart)."""
+        self._restarts += 1
+        try:
+            await self._stop_runner("the kernel was restarted")
+            await self._stop_kernel()
+        finally:
+            self._restarts -= 1
+        if self._restarts == 0 and self._runner is None:
+            self._runner = asyncio.create_task(self._run(start_only=True))
 
     async def change_runtime(self, runtime: RuntimeType) -> None:
+        """Move to another runtime type: a kernel (or one starting, or a wait for a worker)
+        goes, and what was queued runs once on the new type. Restarting dropped the queue,
+        so switching back while a run waited for a GPU lost that run without a word."""
         self.runtime = runtime
-        if self.busy:
-            await self.restart()
-        else:
+        if not self.busy:
             self.publish_status()
+            return
+        queued, self._queue = list(self._queue), deque()
+        await self._stop_runner("the runtime type was changed while it ran")
+        await self._stop_kernel()
+        self._queue.extendleft(reversed(queued))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(start_only=True))
 
     def answer_input(self, username: str, value: str) -> None:
         current, placement = self._current, self._placement
@@ -233,6 +260,10 @@ class NotebookRuntime:
         self._ctx.bus.publish(InputAnswered(notebook_id=self.notebook_id, cell_id=current.cell_id))
         self.publish_status()
 
+    async def write_pending(self) -> None:
+        """Store the outputs received so far (the server is stopping; the kernel is not)."""
+        await self._flush_now()
+
     async def stop(self, state: str, reason: str, cell_error: str) -> None:
         """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
         await self._stop_runner(cell_error)
@@ -242,9 +273,31 @@ class NotebookRuntime:
 
     # --- from the worker ---------------------------------------------------------------
 
+    def on_numbered(self, seq: int) -> None:
+        """A numbered message arrived (handled next): acknowledged once it is stored."""
+        self._received_seq = max(self._received_seq, seq)
+
+    def acknowledge(self) -> None:
+        """A numbered message was handled with nothing to store (a widget's)."""
+        self._ack()
+
+    def _ack(self) -> None:
+        """Tell the worker what is stored: everything received, unless outputs still wait
+        to be written or a cell's end to be recorded (then only what came before)."""
+        placement = self._placement
+        if placement is None or self._pending:
+            return
+        upto = self._received_seq
+        if self._unwritten_done is not None:
+            upto = min(upto, self._unwritten_done - 1)
+        if upto > self._acked_seq:
+            self._acked_seq = upto
+            placement.worker.send(m.Ack(kernel_id=placement.kernel_id, seq=upto))
+
     def on_kernel_started(self) -> None:
         if self._kernel_up is not None and not self._kernel_up.done():
             self._kernel_up.set_result("")
+        self._ack()
 
     def on_kernel_progress(self, detail: str) -> None:
         """The worker is still preparing the kernel (building its environment, say): the
@@ -268,6 +321,7 @@ class NotebookRuntime:
             self._kernel_up.set_result(reason)
         self._placement = None  # the registry already let go of it
         self._clear_kernel_timers()
+        self._cancel_away()
         current = self._current
         if current is not None and not current.done.done():
             current.done.set_result(Outcome("lost", reason=reason))
@@ -278,6 +332,7 @@ class NotebookRuntime:
     def on_output(self, execution_id: str, msg_type: str, content: dict[str, Any]) -> None:
         current = self._current
         if current is None or current.id != execution_id:
+            self._ack()
             return
         self._pending.append((current, msg_type, content))
         if self._flusher is None or self._flusher.done():
@@ -288,6 +343,7 @@ class NotebookRuntime:
         if current is None or current.id != execution_id:
             return
         current.prompt = {"prompt": prompt, "password": password}
+        self._ack()  # a worker coming back says again that the cell waits for input
         self._ctx.bus.publish(
             InputRequested(
                 notebook_id=self.notebook_id,
@@ -302,7 +358,87 @@ class NotebookRuntime:
     def on_execute_done(self, message: m.ExecuteDone) -> None:
         current = self._current
         if current is not None and current.id == message.execution_id and not current.done.done():
+            if message.seq:
+                self._unwritten_done = message.seq
             current.done.set_result(Outcome(message.status, message.execution_count))
+        else:
+            self._ack()
+
+    # --- a worker that went away and came back -------------------------------------------
+
+    def on_worker_away(self, reason: str, grace: float, expire: Callable[[], None]) -> None:
+        """The kernel's worker lost its connection; it keeps the kernel for `grace`
+        seconds: wait as long for it (cells keep their place), then the runtime is lost."""
+        self._cancel_away()
+        self._away = asyncio.get_running_loop().call_later(grace, expire)
+        self._set_state("reconnecting", f"{reason}; waiting up to {grace:g} s for it to return")
+
+    def on_worker_back(self, placement: Placement) -> int:
+        """The worker is back with the kernel (`placement` on its new connection): carry on
+        where it stopped. Returns the number it should send again from."""
+        self._cancel_away()
+        self._placement = placement
+        self._set_state("busy" if self._current is not None else "idle")
+        return self._received_seq
+
+    def _cancel_away(self) -> None:
+        if self._away is not None:
+            self._away.cancel()
+            self._away = None
+
+    @property
+    def reconnecting(self) -> bool:
+        return self._away is not None
+
+    async def adopt(self, placement: Placement, held: m.HeldKernel) -> None:
+        """Take over a kernel this server did not start (it restarted while a worker kept
+        the kernel running): it becomes this notebook's, and its running cell goes on."""
+        loop = asyncio.get_running_loop()
+        self._placement = placement
+        self._kernel_up = loop.create_future()
+        self._kernel_up.set_result("")
+        self._received_seq = self._acked_seq = 0
+        self._unwritten_done = None
+        self._started_at = utcnow()
+        self._last_sandbox = placement.worker.sandbox
+        self._arm_lifetime_timers()
+        running = held.execution
+        if running is None or not running.cell_id:
+            self._arm_idle_timers()
+            self._set_state("idle", "taken back after a reconnect")
+            return
+        execution = Execution(
+            running.cell_id,
+            uuid.uuid4().hex,
+            running.run_by or "someone",
+            running.run_by_id,
+            outputs.CellWriter(self._settings.max_output_bytes_per_cell),
+            loop.create_future(),
+            id=running.execution_id,
+            started=time.monotonic(),
+            started_at=utcnow(),
+        )
+        if running.waiting_input:
+            execution.prompt = {"prompt": running.prompt, "password": running.password}
+        self._current = execution
+        room = await self._hold_room()
+
+        def resume(doc: Doc[Any]) -> None:
+            cell = find_cell(cells_of(doc), execution.cell_id)
+            if cell is not None:
+                cell["execution_state"] = "running"
+                execution.writer.resume(cell)
+
+        await room.edit(resume)
+        self._set_state("busy")
+        self._runner = asyncio.create_task(self._run_adopted(execution))
+
+    async def _run_adopted(self, execution: Execution) -> None:
+        try:
+            if await self._complete(execution):
+                await self._run_queue()
+        finally:
+            self._runner = None
 
     # --- the runner ----------------------------------------------------------------------
 
@@ -317,14 +453,17 @@ class NotebookRuntime:
             wanted = start_only or bool(self._queue)
             if wanted and not self._kernel_ready and not await self._start_kernel():
                 return
-            while self._queue:
-                execution = self._queue.popleft()
-                if not await self._run_one(execution):
-                    return
-            self._arm_idle_timers()
-            self._set_state("idle")
+            await self._run_queue()
         finally:
             self._runner = None
+
+    async def _run_queue(self) -> None:
+        while self._queue:
+            execution = self._queue.popleft()
+            if not await self._run_one(execution):
+                return
+        self._arm_idle_timers()
+        self._set_state("idle")
 
     async def _start_kernel(self) -> bool:
         # While no worker has room, the registry's line marks us waiting (mark_waiting).
@@ -389,6 +528,7 @@ class NotebookRuntime:
             cell["execution_state"] = "running"
             cell["execution_count"] = None
             execution.writer.start(cell)
+            record_start(cell, execution)
 
         room = await self._hold_room()
         # The code goes out while "running" is being stored: the outputs' edits queue after
@@ -396,13 +536,24 @@ class NotebookRuntime:
         begun = room.start_edit(begin)
         if code:
             placement.worker.send(
-                m.Execute(kernel_id=placement.kernel_id, execution_id=execution.id, code=code[0])
+                m.Execute(
+                    kernel_id=placement.kernel_id,
+                    execution_id=execution.id,
+                    code=code[0],
+                    cell_id=execution.cell_id,
+                    run_by=execution.username,
+                    run_by_id=execution.user_id,
+                )
             )
         await begun
         if not code:  # the cell was deleted while it waited
             self._current = None
             return True
         self._set_state("busy")
+        return await self._complete(execution)
+
+    async def _complete(self, execution: Execution) -> bool:
+        """Wait for the running cell's end and write it; False when the kernel was lost."""
         outcome = await execution.done
         await self._flush_now()
         self._current = None
@@ -413,6 +564,8 @@ class NotebookRuntime:
             await self._release_room_if_unused()
             return False
         await self._finish(execution, outcome)
+        self._unwritten_done = None
+        self._ack()
         if outcome.status != "ok":
             # As Jupyter does on an error: the rest of what was run together does not run.
             dropped = [e for e in self._queue if e.batch == execution.batch]
@@ -425,6 +578,7 @@ class NotebookRuntime:
     ) -> None:
         placement = self._placement
         elapsed_ms = int((time.monotonic() - execution.started) * 1000)
+        ended = utcnow()
         assert execution.started_at is not None
         info = {
             "status": outcome.status,
@@ -444,11 +598,10 @@ class NotebookRuntime:
             cell["execution_state"] = "idle"
             if outcome.execution_count is not None:
                 cell["execution_count"] = outcome.execution_count
-            metadata = cell.get("metadata")
-            if not isinstance(metadata, Map):
-                metadata = Map()
-                cell["metadata"] = metadata
+            metadata = cell_metadata(cell)
             metadata["executionInfo"] = info
+            if execution.started:  # it ran (it was not only given up on in the queue)
+                record_end(metadata, ended)
             if error is not None:
                 cell_outputs = cell.get("outputs")
                 if isinstance(cell_outputs, Array):
@@ -494,6 +647,7 @@ class NotebookRuntime:
         placement, self._placement = self._placement, None
         self._kernel_up = None
         self._clear_kernel_timers()
+        self._cancel_away()
         self._started_at = None
         if placement is not None:
             placement.worker.send(m.ShutdownKernel(kernel_id=placement.kernel_id))
@@ -533,6 +687,8 @@ class NotebookRuntime:
                 await self._edit(functools.partial(self._write, pending=pending))
             except Exception:
                 log.exception("writing outputs of %s failed", self.notebook_id)
+            else:
+                self._ack()
 
     async def _flush_now(self) -> None:
         flusher = self._flusher
@@ -648,6 +804,44 @@ class NotebookRuntime:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cell_metadata(cell: Map[Any]) -> Map[Any]:
+    """The cell's metadata as a Map (one stored as a plain object becomes a Map of it)."""
+    metadata = cell.get("metadata")
+    if not isinstance(metadata, Map):
+        metadata = Map(dict(metadata) if isinstance(metadata, dict) else {})
+        cell["metadata"] = metadata
+    return metadata
+
+
+def record_start(cell: Map[Any], execution: Execution) -> None:
+    """When the run started and who started it, in the document, so that every page (and
+    one reloaded) counts a running cell's time from the same moment. `execution` is where
+    JupyterLab's "record timing" keeps it; `tandem.run_by` says who."""
+    assert execution.started_at is not None
+    began = _iso(execution.started_at)
+    metadata = cell_metadata(cell)
+    metadata["execution"] = {"iopub.status.busy": began, "iopub.execute_input": began}
+    ours = metadata.get("tandem")
+    metadata["tandem"] = {
+        **(ours if isinstance(ours, dict) else {}),
+        "run_by": {"username": execution.username, "user_id": str(execution.user_id), "at": began},
+    }
+
+
+def record_end(metadata: Map[Any], ended: datetime) -> None:
+    timing = metadata.get("execution")
+    end = _iso(ended)
+    metadata["execution"] = {
+        **(timing if isinstance(timing, dict) else {}),
+        "shell.execute_reply": end,
+        "iopub.status.idle": end,
+    }
 
 
 def unknown_cells(unknown: list[str]) -> NotFound:

@@ -27,8 +27,7 @@ def create(db: Session, name: str, creator: User | None) -> tuple[WorkerToken, s
         name=name, token_hash=hash_secret(raw), created_by=creator.id if creator else None
     )
     db.add(record)
-    db.commit()
-    db.refresh(record)
+    db.flush()
     return record, raw
 
 
@@ -41,7 +40,7 @@ def revoke(db: Session, token_id: int) -> None:
     if record is None:
         raise NotFound("no such worker token")
     db.delete(record)
-    db.commit()
+    db.flush()
 
 
 def check(db: Session, raw: str) -> int:
@@ -49,4 +48,15 @@ def check(db: Session, raw: str) -> int:
     record = db.exec(select(WorkerToken).where(WorkerToken.token_hash == hash_secret(raw))).first()
     if record is None or record.id is None:
         raise NotAuthenticated("invalid worker token")
+    # The tokens an admin made stop with their account (a disabled admin's rogue worker
+    # would be handed others' code and files); tokens made with the CLI have no creator.
+    creator = db.get(User, record.created_by) if record.created_by is not None else None
+    if creator is not None and creator.disabled:
+        raise NotAuthenticated("invalid worker token")
     return record.id
+
+
+def made_by(db: Session, user: User) -> list[int]:
+    """The ids of the worker tokens `user` made."""
+    query = select(WorkerToken.id).where(WorkerToken.created_by == user.id)
+    return [token_id for token_id in db.exec(query) if token_id is not None]

@@ -80,6 +80,7 @@ class Checkpoints:
         def save() -> None:
             with Session(self._engine) as db:
                 service.save(db, notebook_id, state, kind, SYSTEM)
+                db.commit()
 
         try:
             await asyncio.to_thread(save)

@@ -51,6 +51,7 @@ async def name_version(
 
     def save(db: Session) -> VersionPublic:
         version = service.save(db, notebook.id, state, VersionKind.NAMED, user.username, body.name)
+        db.commit()
         return service.public(version, service.file_counts(db, notebook.id))
 
     return await in_db(services, save)
@@ -109,7 +110,12 @@ async def restore_version(
         current = room.doc.get_update()
 
         def keep(db: Session) -> Version:
-            return service.save(db, notebook.id, current, VersionKind.BEFORE_RESTORE, user.username)
+            saved = service.save(
+                db, notebook.id, current, VersionKind.BEFORE_RESTORE, user.username
+            )
+            db.commit()
+            db.refresh(saved)  # read after this session closes
+            return saved
 
         saved = await in_db(services, keep)
         await room.edit(lambda doc: service.restore_into(doc, target))

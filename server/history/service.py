@@ -50,8 +50,7 @@ def save(
     db.flush()
     if version.files_recorded:
         files.record(db, notebook_id, version.id)
-    db.commit()
-    db.refresh(version)
+    db.flush()
     return version
 
 

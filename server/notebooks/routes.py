@@ -95,6 +95,7 @@ async def create_notebook(
     def work() -> NotebookPublic:
         with Session(services.engine) as db:
             notebook = service.create(db, user, title, content)
+            db.commit()
             return service.public(db, notebook, Role.OWNER)
 
     return await run_in_threadpool(work)
@@ -127,6 +128,7 @@ def rename_notebook(
 ) -> NotebookPublic:
     notebook, role = access
     renamed = service.rename(db, notebook, body.title)
+    db.commit()
     services.bus.publish(NotebookRenamed(notebook_id=renamed.id, title=renamed.title))
     return service.public(db, renamed, role)
 
@@ -136,6 +138,7 @@ def delete_notebook(access: Owned, db: DbSession, services: AppServices) -> None
     notebook, _ = access
     notebook_id = notebook.id
     service.remove(db, notebook)
+    db.commit()
     services.bus.publish(NotebookDeleted(notebook_id=notebook_id))
 
 

@@ -215,7 +215,7 @@ def create(db: Session, owner: User, title: str, content: dict[str, Any] | None 
     db.add(notebook)
     db.flush()
     db.add(Snapshot(notebook_id=notebook.id, upto_seq=0, data=state))
-    db.commit()
+    db.flush()
     db.refresh(notebook)
     return notebook
 
@@ -280,8 +280,7 @@ def rename(db: Session, notebook: Notebook, title: str) -> Notebook:
     notebook.title = title
     notebook.updated_at = utcnow()
     db.add(notebook)
-    db.commit()
-    db.refresh(notebook)
+    db.flush()
     return notebook
 
 
@@ -301,7 +300,7 @@ def remove(db: Session, notebook: Notebook) -> None:
     for table in tables:
         db.exec(delete(table).where(col(table.notebook_id) == notebook.id))
     db.delete(notebook)
-    db.commit()
+    db.flush()
 
 
 def members(db: Session, notebook: Notebook) -> list[MemberPublic]:

@@ -56,6 +56,7 @@ class LinkPublic(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     active: bool
+    holders: list[str] = Field(default_factory=list)  # usernames of who opened it
 
 
 class LinkCreated(LinkPublic):

@@ -47,7 +47,14 @@ def create_link(body: LinkCreate, access: Owned, user: CurrentUser, db: DbSessio
 
 @router.get("/api/notebooks/{notebook_id}/links")
 def list_links(access: Owned, db: DbSession) -> list[LinkPublic]:
-    return [service.public(link) for link in service.links_of(db, access[0])]
+    """The notebook's links with who opened each (the owner's People list shows a member
+    whose link gives more than their own role, and why)."""
+    return [
+        service.public(link).model_copy(
+            update={"holders": [user.username for user in service.holders(db, link)]}
+        )
+        for link in service.links_of(db, access[0])
+    ]
 
 
 @router.delete("/api/notebooks/{notebook_id}/links/{link_id}", status_code=204)

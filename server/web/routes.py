@@ -10,10 +10,12 @@ import os
 import re
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from server.errors import NotFound
+from server.auth.credentials import authenticate
+from server.deps import AppServices, DbSession, facts_of
+from server.errors import NotAuthenticated, NotFound
 
 router = APIRouter(include_in_schema=False)
 
@@ -136,6 +138,32 @@ def output_frame() -> HTMLResponse:
         '<!doctype html><meta charset="utf-8"><body><script src="/static/frame.js"></script>',
         headers={"Content-Security-Policy": FRAME_POLICY},
     )
+
+
+@router.get("/admin", response_model=None)
+def admin_page(request: Request, db: DbSession, services: AppServices) -> Response:
+    """Accounts and invites, for admins only: checked here too, not only by its API."""
+    try:
+        user = authenticate(db, facts_of(request), services.settings.allowed_origins)
+    except NotAuthenticated:
+        return RedirectResponse("/login?next=/admin", status_code=303)
+    if not user.is_admin:
+        page = _page("forbidden")
+        page.status_code = 403
+        return page
+    return _page("admin")
+
+
+@router.get("/account")
+def account_page() -> HTMLResponse:
+    """Change one's own password (the page asks the API who is signed in)."""
+    return _page("account")
+
+
+@router.get("/invite/{token}")
+def invite_page(token: str) -> HTMLResponse:
+    """Spending an invite: the page sends the token in a POST body (never in a Referer)."""
+    return _page("invite", token=token[:200])
 
 
 @router.get("/frame/chart")

@@ -1,20 +1,27 @@
 // One cell: a CodeMirror editor bound to the cell's Y.Text (created when the cell comes
 // into view), its prompt and state, and its outputs.
 import * as Y from 'yjs'
-import { EditorView, keymap } from '@codemirror/view'
-import { EditorState } from '@codemirror/state'
+import { Decoration, EditorView, keymap } from '@codemirror/view'
+import { EditorState, StateEffect, StateField } from '@codemirror/state'
 import { basicSetup } from 'codemirror'
 import { indentWithTab } from '@codemirror/commands'
 import { autocompletion, acceptCompletion, closeCompletion, completeFromList, completionStatus, startCompletion } from '@codemirror/autocomplete'
-import { indentUnit } from '@codemirror/language'
+import { indentUnit, syntaxHighlighting } from '@codemirror/language'
+import { classHighlighter } from '@lezer/highlight'
+import { openSearchPanel } from '@codemirror/search'
 import { python } from '@codemirror/lang-python'
 import { markdown } from '@codemirror/lang-markdown'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import { api, h } from './api.js'
+import { EDIT_KEYS } from './commands.js'
 import { inspectAt, kernelOptions, tabAction, toCodePoints, wordBefore, wordMatches } from './completion.js'
 import { renderOutput } from './outputs.js'
 import { renderMarkdown } from './markdown.js'
 import { cellProblem } from './schema.js'
+import { threadRanges } from './mentions.js'
+import { CellCollapse } from './collapse.js'
+import { findHighlight } from './findbar.js'
+import { runningFor, timingText } from './celltiming.js'
 
 const lazy = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -33,6 +40,26 @@ const typingSources = [0, 1, 2, 3].map((i) => (context) => {
   return (typeof source === 'function' ? source : completeFromList(source))(context)
 })
 
+// Commented text, highlighted: one mark per open thread's anchored range. The marks are
+// set from the server's anchors when the threads load, and in between they move with the
+// text through every change (local typing and others', which y-codemirror applies as
+// changes), as the server's sticky anchors do: typing at an edge stays outside.
+const setCommentMarks = StateEffect.define()
+const commentMarks = StateField.define({
+  create: () => Decoration.none,
+  update (marks, transaction) {
+    marks = marks.map(transaction.changes)
+    for (const effect of transaction.effects) if (effect.is(setCommentMarks)) marks = effect.value
+    return marks
+  },
+  provide: (field) => EditorView.decorations.from(field)
+})
+
+function commentDecorations (text, threads, cellId) {
+  return Decoration.set(threadRanges(text, threads, cellId).map(({ from, to, id }) =>
+    Decoration.mark({ class: 'cm-comment-mark', attributes: { 'data-thread': id, title: 'Commented: click to open the thread' } }).range(from, to)), true)
+}
+
 export class CellView {
   constructor (ymap, notebook) {
     this.ymap = ymap
@@ -44,10 +71,15 @@ export class CellView {
     this.host = h('div', { class: 'source' })
     this.rendered = h('div', { class: 'markdown rendered' })
     this.outputs = h('div', { class: 'outputs', 'data-testid': 'outputs' })
+    // Last run ("2.3 s · ann · 14:02") and, while a cell waits for input(), whose answer
+    // it waits for (or, for that person, the prompt): kept apart from the outputs, which
+    // are redrawn on every change.
+    this.timing = h('div', { class: 'cell-timing', 'data-testid': 'cell-timing', hidden: true })
+    this.inputArea = h('div', { class: 'input-area', 'data-testid': 'input-area' })
     this.inspector = h('pre', { class: 'inspect', 'data-testid': 'inspect', role: 'status', hidden: true })
     this.tools = this.toolbar()
     this.el = h('section', { class: 'cell', tabindex: '-1', 'data-cell-id': ymap.get('id') },
-      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.inspector, this.rendered, this.outputs))
+      this.prompt, h('div', { class: 'body' }, this.tools, this.host, this.inspector, this.rendered, this.timing, this.outputs, this.inputArea))
     this.el.tandemCell = this
     if (notebook.canEdit) {
       this.prompt.draggable = true
@@ -76,6 +108,9 @@ export class CellView {
     if (this.ytext instanceof Y.Text) this.ytext.observe(() => { if (!this.view) this.placeholder(); else if (this.type === 'markdown') this.refresh() })
     lazy.observe(this.host)
     this.refresh()
+    this.collapse = new CellCollapse(this)
+    const waiting = notebook.runtimeInfo?.waiting_for_input
+    if (waiting?.cell_id === this.id) this.showInputWait(waiting)
   }
 
   get id () { return this.ymap.get('id') }
@@ -108,6 +143,14 @@ export class CellView {
     this.threadBadge.hidden = count === 0
     this.threadBadge.textContent = count === 1 ? '1 comment' : `${count} comments`
     this.el.classList.toggle('commented', count > 0)
+    this.markComments()
+  }
+
+  // The open threads' ranges in this cell, highlighted (the panel holds the threads).
+  markComments () {
+    if (!this.view) return
+    const threads = this.nb.panel?.threads || []
+    this.view.dispatch({ effects: setCommentMarks.of(commentDecorations(this.view.state.doc.toString(), threads, this.id)) })
   }
 
   comment () {
@@ -136,16 +179,9 @@ export class CellView {
     const ytext = this.ytext
     const undoManager = new Y.UndoManager(ytext) // this person's edits only
     const keys = keymap.of([
-      { key: 'Shift-Enter', run: () => { nb.runAndAdvance(this, false); return true } },
-      { key: 'Mod-Enter', run: () => { nb.run([this.id]); this.doneEditingMarkdown(); return true } },
-      { key: 'Alt-Enter', run: () => { nb.runAndAdvance(this, true); return true } },
-      { key: 'Escape', run: () => { if (!this.inspector.hidden) { this.inspector.hidden = true; return true } this.doneEditingMarkdown(); this.el.focus(); return true } },
-      { key: 'Mod-Shift--', run: () => { nb.split(this); return true } },
+      // Run, Esc, split, Tab and Shift+Tab: the table the shortcut help lists (commands.js).
+      ...EDIT_KEYS.filter((k) => k.run).map(({ key, run }) => ({ key, run: (view) => run(nb, this, view) })),
       ...yUndoManagerKeymap,
-      // Tab after a name (or a dot) completes from the kernel, Shift+Tab there shows its
-      // documentation; elsewhere they fall through to indenting, below.
-      { key: 'Tab', run: (view) => this.tab(view) },
-      { key: 'Shift-Tab', run: (view) => this.shiftTab(view) },
       // Tab indents and Shift+Tab dedents, as in Jupyter: neither leaves the editor (Shift+Tab
       // went back to the cell's Delete button, so Shift+Tab then Enter deleted the cell).
       // A read-only editor lets them through, so a viewer can still tab around the page.
@@ -158,17 +194,29 @@ export class CellView {
         basicSetup,
         indentUnit.of('    '), // Jupyter's (and PEP 8's) four spaces, not CodeMirror's two
         this.type === 'code' ? python() : markdown(),
+        // Tokens get stable classes (tok-keyword, ...) that app.css colours for light and dark.
+        syntaxHighlighting(classHighlighter),
         yCollab(ytext, nb.provider.awareness, { undoManager }),
         // The kernel answers asked-for completions (Tab, Ctrl+Space) only: what pops up while
         // typing stays the language's own, with no request per keystroke.
         autocompletion({ override: [(context) => context.explicit ? this.complete(context) : null, ...typingSources] }),
         EditorState.readOnly.of(!nb.canEdit),
         EditorView.editable.of(nb.canEdit),
-        EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) })
+        EditorView.updateListener.of((update) => { if (update.focusChanged && update.view.hasFocus) nb.focused(this) }),
+        commentMarks,
+        EditorView.domEventHandlers({
+          click: (event) => {
+            const mark = event.target.closest?.('.cm-comment-mark[data-thread]')
+            if (mark) nb.panel.openThread(mark.dataset.thread)
+            return false
+          }
+        }),
+        findHighlight // the find bar's matches
       ]
     })
     this.view = new EditorView({ state, parent: this.host })
     this.host.querySelector('pre.placeholder')?.remove()
+    this.markComments()
     this.refresh()
   }
 
@@ -184,6 +232,19 @@ export class CellView {
     if (completionStatus(view.state) === 'active') return acceptCompletion(view)
     if (tabAction(...this.before(view.state)) !== 'complete') return false
     return startCompletion(view)
+  }
+
+  // Esc: closes the documentation if shown, else leaves the editor for command mode.
+  leaveEditor () {
+    if (!this.inspector.hidden) { this.inspector.hidden = true; return true }
+    this.doneEditingMarkdown()
+    this.el.focus()
+    return true
+  }
+
+  find () {
+    this.focusEditor()
+    if (this.view) openSearchPanel(this.view)
   }
 
   shiftTab (view) {
@@ -267,13 +328,21 @@ export class CellView {
     const state = this.ymap.get('execution_state') || 'idle'
     this.el.dataset.state = state
     const count = this.ymap.get('execution_count')
-    const info = this.ymap.get('metadata')?.get?.('executionInfo')
+    const ymeta = this.ymap.get('metadata')
+    const metadata = ymeta instanceof Y.Map ? ymeta.toJSON() : (ymeta ?? {})
+    const info = metadata.executionInfo
     clearInterval(this.timer)
     if (type !== 'code') {
       this.prompt.textContent = ''
     } else if (state === 'running') {
-      const started = Date.now()
-      const tick = () => { this.prompt.textContent = `[*] ${((Date.now() - started) / 1000).toFixed(0)}s` }
+      // Counted from the start the server stored in the cell: a reload, or someone who
+      // opens the notebook mid-run, sees the same time as everyone else.
+      const fallback = Date.now()
+      const tick = () => {
+        const ran = runningFor(metadata, this.nb.now()) ?? Date.now() - fallback
+        this.prompt.textContent = `[*] ${Math.floor(ran / 1000)}s`
+        this.showTiming(metadata, state)
+      }
       tick()
       this.timer = setInterval(tick, 1000)
     } else if (state === 'queued') {
@@ -281,9 +350,35 @@ export class CellView {
     } else {
       this.prompt.textContent = `[${count ?? ' '}]`
     }
+    if (type !== 'code' || state !== 'running') this.showTiming(type === 'code' ? metadata : {}, state)
     this.prompt.title = info
       ? `Last run by ${info.user?.displayName ?? '?'} on ${info.worker ?? '?'} (${info.runtime ?? ''}), ${new Date(info.timestamp).toLocaleString()}, took ${(info.elapsed / 1000).toFixed(2)} s`
       : ''
+  }
+
+  showTiming (metadata, state) {
+    const text = timingText(metadata, state, this.nb.now())
+    this.timing.textContent = text
+    this.timing.hidden = !text
+    this.timing.dataset.state = state
+  }
+
+  // The runtime's `waiting_for_input` (null when no cell waits): the person who ran the
+  // cell gets the prompt, everyone else sees whose answer it waits for.
+  showInputWait (waiting) {
+    const mine = waiting && waiting.username === this.nb.me.username
+    if (!waiting) {
+      this.inputArea.replaceChildren()
+      return
+    }
+    if (mine) {
+      if (!this.inputArea.querySelector('form.input-request')) this.inputArea.replaceChildren(this.nb.inputForm(waiting))
+      return
+    }
+    const note = `Waiting for input from ${waiting.username}` + (waiting.prompt ? `: ${waiting.prompt}` : '')
+    const shown = this.inputArea.querySelector('.input-wait')
+    if (shown?.textContent === note) return
+    this.inputArea.replaceChildren(h('p', { class: 'input-wait', 'data-testid': 'input-wait', role: 'status' }, note))
   }
 
   renderOutputs () {
@@ -299,6 +394,7 @@ export class CellView {
     this.ymap.unobserve(this.onMap)
     if (this.youtputs instanceof Y.Array) this.youtputs.unobserveDeep(this.onOutputs)
     lazy.unobserve(this.host)
+    this.collapse?.destroy()
     this.view?.destroy()
   }
 }

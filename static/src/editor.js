@@ -7,9 +7,18 @@ import { api, h, toast } from './api.js'
 import { CellView, UnrenderableCell } from './cell.js'
 import { cellProblem } from './schema.js'
 import { SidePanel } from './panel.js'
-import { commandFor } from './commands.js'
-import { sandboxMark, usageDetail, usageMeters } from './usage.js'
+import { commandFor, globalCommandFor } from './commands.js'
+import { openPalette } from './palette.js'
+import { showShortcuts } from './shortcuts.js'
+import { nextChoice, setThemeChoice, themeChoice } from './theme.js'
+import { NotebookTitle } from './title.js'
+import { RuntimeBar } from './runtime.js'
 import { UnsentEdits, forgetLocally, keepLocally } from './offline.js'
+import { renderOutput, setWidgetRenderer } from './outputs.js'
+import { Widgets } from './widgets.js'
+import { CellSelection } from './selection.js'
+import { FindBar } from './findbar.js'
+import { Outline } from './outline.js'
 
 // Origin of this person's structural edits (add, delete, move, split, merge, change type):
 // Z in command mode undoes exactly those, never someone else's, never typing.
@@ -80,6 +89,8 @@ class Notebook {
     this.me = me
     this.info = info
     this.canEdit = info.role === 'owner' || info.role === 'editor'
+    this.widgets = new Widgets(info.id, { canEdit: this.canEdit, renderOutput })
+    setWidgetRenderer((data) => this.widgets.render(data))
     this.doc = new Y.Doc()
     this.cells = this.doc.getArray('cells')
     // Only edits need keeping: a reader's would be refused by the server anyway (and what
@@ -107,35 +118,38 @@ class Notebook {
     }
 
     this.status = h('span', { class: 'status', 'data-testid': 'status' }, 'connecting')
-    this.runtime = h('button', { class: 'runtime', 'data-testid': 'runtime', onclick: () => this.chooseRuntime() }, 'runtime')
-    this.runtimeReason = h('span', { class: 'runtime-reason', 'data-testid': 'runtime-reason', hidden: true })
-    this.usage = h('span', { class: 'usage', 'data-testid': 'runtime-usage', hidden: true })
-    this.sandbox = h('span', { class: 'sandbox', 'data-testid': 'runtime-sandbox', hidden: true })
-    this.runtimeDetail = h('p', { class: 'runtime-detail', 'data-testid': 'runtime-detail' })
+    this.runtimeBar = new RuntimeBar(this)
     this.people = h('span', { class: 'people', 'data-testid': 'people' })
     this.banner = h('div', { class: 'banner', hidden: true, role: 'alert' })
     this.list = h('div', { class: 'cells', 'data-testid': 'cells' })
     this.panel = new SidePanel(this)
-    const title = h('h1', { class: 'nb-title' }, info.title)
     const edit = this.canEdit
+    // Editors rename by clicking the title (Enter saves, Esc cancels); others only read it.
+    this.title = new NotebookTitle(info, edit)
+    this.themeButton = h('button', { class: 'theme-toggle', 'data-testid': 'theme-toggle', onclick: () => this.setTheme(nextChoice(themeChoice())) })
     const panelButton = (tab, label) => h('button', { onclick: () => this.panel.show(tab), 'data-testid': `open-${tab}` }, label)
     root.replaceChildren(
       h('header', { class: 'bar' },
-        h('a', { href: '/', class: 'home' }, 'Tandem'), title,
+        h('a', { href: '/', class: 'home' }, 'Tandem'), this.title.el,
         h('span', { class: 'role' }, info.role),
         h('span', { class: 'spacer' }), this.people, this.status,
-        h('span', { class: 'runtime-badge' }, this.runtime, this.runtimeReason, this.usage, this.sandbox),
+        this.runtimeBar.el,
         panelButton('comments', 'Comments'),
         panelButton('files', 'Files'),
         info.role === 'owner' ? panelButton('share', 'Share') : null,
-        panelButton('history', 'History')),
+        panelButton('history', 'History'),
+        edit ? panelButton('variables', 'Variables') : null,
+        this.themeButton,
+        h('button', { title: 'Command palette (Ctrl+Shift+P)', 'data-testid': 'open-palette', onclick: () => this.openPalette() }, 'Commands'),
+        h('button', { title: 'Keyboard shortcuts (H)', 'aria-label': 'Keyboard shortcuts', 'data-testid': 'open-shortcuts', onclick: () => this.showShortcuts() }, '?')),
       edit
         ? h('div', { class: 'tools' },
           h('button', { class: 'primary', onclick: () => this.run(this.cellIds()) }, 'Run all'),
           h('button', { onclick: () => this.runAround('above') }, 'Run above'),
           h('button', { onclick: () => this.runAround('below') }, 'Run below'),
           h('button', { onclick: () => this.kernel('interrupt'), 'data-testid': 'interrupt' }, 'Interrupt'),
-          h('button', { onclick: () => this.kernel('restart') }, 'Restart'),
+          h('button', { onclick: () => this.restartKernel(), 'data-testid': 'restart' }, 'Restart'),
+          h('button', { onclick: () => this.restartKernel({ runAll: true }), 'data-testid': 'restart-run-all' }, 'Restart and run all'),
           h('button', { onclick: () => this.insertAt(this.cells.length, 'code') }, '+ Code'),
           h('button', { onclick: () => this.insertAt(this.cells.length, 'markdown') }, '+ Text'))
         : h('div', { class: 'tools readonly' }, `Read only: you are a ${info.role}.`),
@@ -148,8 +162,22 @@ class Notebook {
     this.provider.on('sync', (synced) => { if (synced) { this.render(); this.markThreads(this.panel.threads) } })
     this.cells.observe(() => this.render())
     this.cellUndo = new Y.UndoManager(this.cells, { trackedOrigins: new Set([CELLS]), captureTimeout: 0 })
+    // The everyday cell tools: multi-cell selection, find and replace, the contents.
+    this.selection = new CellSelection(this)
+    this.find = new FindBar(this)
+    this.outline = new Outline(this)
     this.provider.awareness.on('change', () => this.renderPeople())
     this.connectEvents()
+    this.showThemeChoice()
+    window.addEventListener('tandem-theme', () => this.showThemeChoice())
+    // Ctrl+Shift+P (⌘+Shift+P) anywhere, an editor's included; caught before CodeMirror.
+    window.addEventListener('keydown', (event) => {
+      const command = globalCommandFor(event)
+      if (!command || document.querySelector('dialog[open]')) return
+      event.preventDefault()
+      event.stopPropagation()
+      command.run(this)
+    }, true)
   }
 
   cellIds () { return idsOf(this.cells.toArray()) }
@@ -361,10 +389,6 @@ class Notebook {
     else this.viewAt(index + 1)?.el.focus()
   }
 
-  async kernel (action) {
-    try { await api('POST', `/api/notebooks/${this.info.id}/kernel/${action}`) } catch (e) { toast(e.message, 'error') }
-  }
-
   // Jupyter's command mode: Esc leaves the editor; these keys act on the selected cell.
   // A key that names a command is consumed here, so it never goes on to type into an
   // editor the command focused; cells it creates are selected, not edited (Enter edits).
@@ -377,7 +401,50 @@ class Notebook {
     command.run(this, view, this.indexOf(view))
   }
 
-  // --- presence and runtime ----------------------------------------------------------
+  // --- the top bar's commands: palette, shortcuts, theme, restart, rename --------------
+
+  openPalette () { return openPalette(this) }
+
+  showShortcuts () {
+    const back = document.activeElement
+    return showShortcuts({ canEdit: this.canEdit, onClose: () => { if (back instanceof HTMLElement && back.isConnected) back.focus() } })
+  }
+
+  setTheme (choice) {
+    setThemeChoice(choice)
+    this.showThemeChoice()
+  }
+
+  showThemeChoice () {
+    const choice = themeChoice()
+    const words = { system: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' }
+    this.themeButton.textContent = words[choice]
+    this.themeButton.title = `Colours: ${choice === 'system' ? 'as the system' : choice}; click for ${nextChoice(choice)}`
+    this.themeButton.dataset.choice = choice
+  }
+
+  clearAllOutputs () {
+    if (!this.canEdit) return
+    this.doc.transact(() => {
+      for (const view of this.views.values()) {
+        const outputs = view.ymap.get('outputs')
+        if (outputs instanceof Y.Array && outputs.length) outputs.delete(0, outputs.length)
+      }
+    })
+  }
+
+  startRename () { this.title.edit() }
+
+  // The runtime (runtime.js): its badge, the "Change runtime type" dialog, restart, input.
+  get runtimeInfo () { return this.runtimeBar.info }
+  showRuntime (runtime) { this.runtimeBar.show(runtime) }
+  now () { return this.runtimeBar.now() }
+  kernel (action) { return this.runtimeBar.kernel(action) }
+  restartKernel (options) { return this.runtimeBar.restart(options) }
+  chooseRuntime () { return this.runtimeBar.choose() }
+  inputForm (waiting) { return this.runtimeBar.inputForm(waiting) }
+
+  // --- presence and events ----------------------------------------------------------
 
   renderPeople () {
     const states = [...this.provider.awareness.getStates().entries()]
@@ -400,10 +467,11 @@ class Notebook {
     const socket = new WebSocket(`${scheme}://${location.host}/api/notebooks/${this.info.id}/events`)
     socket.addEventListener('message', (event) => {
       const message = JSON.parse(event.data)
+      if (message.type === 'hello') this.widgets.connected()
+      this.widgets.event(message)
       if (message.type === 'hello' || message.type === 'runtime.status') this.showRuntime(message.runtime)
       else if (message.type === 'runtime.warning') toast(`The runtime will stop in ${Math.round(message.seconds_left / 60)} min (${message.reason} limit).`, 'warning')
-      else if (message.type === 'kernel.input_requested' && message.username === this.me.username) this.askInput(message)
-      else if (message.type === 'notebook.renamed') document.querySelector('.nb-title').textContent = message.title
+      else if (message.type === 'notebook.renamed') this.title.show(message.title)
       else if (message.type === 'members.changed' && message.changed.username === this.me.username && message.changed.role && message.changed.role !== this.info.role) location.reload()
       this.panel.event(message)
     })
@@ -414,82 +482,5 @@ class Notebook {
       }
       else setTimeout(() => this.connectEvents(), 2000)
     })
-  }
-
-  showRuntime (runtime) {
-    if (!runtime) return
-    this.runtimeInfo = runtime
-    const gpu = runtime.gpus && runtime.gpus.length ? ` · ${runtime.gpus.join(', ')}` : ''
-    let left = ''
-    if (runtime.lifetime_deadline) {
-      const minutes = Math.max(0, Math.round((new Date(runtime.lifetime_deadline) - Date.now()) / 60000))
-      left = ` · ${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')} left`
-    }
-    const queue = runtime.queue_position ? ` (#${runtime.queue_position} in line)` : ''
-    this.runtime.textContent = `${runtime.type.toUpperCase()} · ${runtime.status}${queue}${gpu}${left}`
-    this.runtime.title = runtime.reason || ''
-    this.runtime.dataset.state = runtime.status
-    // What it waits for while starting (building an environment takes minutes): said, not
-    // hidden in a tooltip.
-    const starting = runtime.status === 'starting' && runtime.reason
-    this.runtimeReason.hidden = !starting
-    this.runtimeReason.textContent = starting ? runtime.reason : ''
-    // Colab's RAM / Disk bars: small here, the full numbers in the tooltip and the dialog.
-    const meters = usageMeters(runtime.usage)
-    this.usage.hidden = meters.length === 0
-    this.usage.title = usageDetail(runtime.usage)
-    this.usage.replaceChildren(...meters.map((m) => h('span', { class: 'meter', 'data-name': m.name },
-      `${m.label} `,
-      m.fraction === null ? null : h('meter', { min: 0, max: 1, low: 0.8, high: 0.95, optimum: 0, value: m.fraction }),
-      m.text)))
-    const mark = sandboxMark(runtime.sandbox)
-    this.sandbox.hidden = !mark
-    this.sandbox.textContent = mark ? mark.text : ''
-    this.sandbox.title = mark ? mark.title : ''
-    this.sandbox.dataset.kind = mark ? mark.kind : ''
-    this.sandbox.dataset.level = mark ? mark.level : ''
-    this.renderRuntimeDetail()
-  }
-
-  // The full figures and the sandbox, shown in the "Change runtime type" dialog.
-  renderRuntimeDetail () {
-    const runtime = this.runtimeInfo
-    const mark = sandboxMark(runtime?.sandbox)
-    const usage = usageDetail(runtime?.usage)
-    this.runtimeDetail.textContent = [usage, mark ? `Sandbox: ${mark.title}` : ''].filter(Boolean).join('\n')
-    this.runtimeDetail.hidden = !this.runtimeDetail.textContent
-  }
-
-  chooseRuntime () {
-    const runtime = this.runtimeInfo
-    if (!runtime || !this.canEdit) return
-    const select = h('select', {}, ...runtime.types.map((t) => h('option', { value: t.name, selected: t.name === runtime.type }, t.label || t.name)))
-    const dialog = h('dialog', { class: 'card' },
-      h('h2', {}, 'Change runtime type'), select, this.runtimeDetail,
-      h('div', { class: 'row' },
-        h('button', { onclick: () => dialog.close() }, 'Cancel'),
-        h('button', {
-          class: 'primary',
-          onclick: async () => {
-            dialog.close()
-            try { this.showRuntime(await api('PUT', `/api/notebooks/${this.info.id}/runtime`, { type: select.value })) } catch (e) { toast(e.message, 'error') }
-          }
-        }, 'Save')))
-    document.body.append(dialog)
-    dialog.addEventListener('close', () => dialog.remove())
-    dialog.showModal()
-  }
-
-  askInput (message) {
-    const view = [...this.views.values()].find((v) => v.id === message.cell_id)
-    const field = h('input', { type: message.password ? 'password' : 'text', 'aria-label': message.prompt })
-    const form = h('form', { class: 'input-request' }, h('label', {}, message.prompt, field), h('button', { type: 'submit' }, 'Send'))
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault()
-      form.remove()
-      try { await api('POST', `/api/notebooks/${this.info.id}/kernel/input`, { value: field.value }) } catch (e) { toast(e.message, 'error') }
-    })
-    ;(view ? view.outputs : document.body).append(form)
-    field.focus()
   }
 }

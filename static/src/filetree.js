@@ -134,6 +134,8 @@ export function errorDetail (status, body) {
     const detail = JSON.parse(body).detail
     if (typeof detail === 'string') return detail
     if (detail !== undefined) return JSON.stringify(detail)
-  } catch (e) {}
+  } catch (e) {
+    // not JSON: fall back to the status
+  }
   return status ? `HTTP ${status}` : 'the connection failed'
 }

@@ -68,6 +68,8 @@ export async function listPage (root) {
     h('h1', {}, 'Tandem'),
     h('span', { class: 'spacer' }),
     h('span', { class: 'who' }, me.username),
+    me.is_admin ? h('a', { href: '/admin', 'data-testid': 'admin-link' }, 'Admin') : null,
+    me.is_guest ? null : h('a', { href: '/account', 'data-testid': 'account-link' }, 'Account'),
     h('button', { onclick: async () => { await api('POST', '/api/auth/logout'); await forgetEverything(me.id); location.href = '/login' } }, 'Sign out'))
   const tools = h('div', { class: 'tools' },
     me.is_guest ? null : h('button', {
@@ -91,7 +93,7 @@ async function showMentions (box) {
   if (!mentions.length) return
   box.replaceChildren(h('h2', {}, 'Mentions'), h('ul', { class: 'plain' }, ...mentions.map((m) => h('li', { class: m.unread ? 'unread' : '' },
     h('a', {
-      href: `/n/${encodeURIComponent(m.notebook_id)}`,
+      href: `/n/${encodeURIComponent(m.notebook_id)}#thread=${encodeURIComponent(m.thread_id)}`,
       onclick: () => { api('POST', `/api/notebooks/${m.notebook_id}/threads/${m.thread_id}/read`).catch(() => {}) }
     }, `${m.author}: ${m.excerpt}`),
     h('span', { class: 'muted' }, (m.unread ? 'new · ' : '') + new Date(m.created_at).toLocaleString())))))

@@ -78,7 +78,7 @@ window.addEventListener('message', (event) => {
 // the written document itself causes is answered too, and ignored there (frame.js takes
 // one message only).
 function sandboxed (html) {
-  return framed('/frame', { html })
+  return framed('/frame', { html, theme: document.documentElement.dataset.theme })
 }
 
 // Plotly, Vega and GeoJSON outputs are drawn in a frame of their own (/frame/chart):
@@ -99,6 +99,12 @@ function framed (src, message) {
   return frame
 }
 
+// Widget views (ipywidgets) are drawn by widgets.js once a notebook sets it up; without it,
+// their text/plain stands in.
+let widgetRenderer = null
+export function setWidgetRenderer (render) { widgetRenderer = render }
+const WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
+
 const ORDER = [...CHART_MIMES, 'application/javascript', 'text/html', 'text/markdown', 'text/latex', 'image/svg+xml', 'image/png', 'image/jpeg', 'application/json', 'text/plain']
 
 function richest (data) {
@@ -107,6 +113,7 @@ function richest (data) {
 }
 
 function renderData (data) {
+  if (data[WIDGET_VIEW] && widgetRenderer) return widgetRenderer(data)
   const mime = richest(data)
   const value = data[mime]
   if (CHART_MIMES.includes(mime)) return chart(mime, value)

@@ -2,8 +2,19 @@
 import { api, h, toast } from './api.js'
 import { FilesPanel } from './files.js'
 import { renderMarkdown } from './markdown.js'
+import { mentionParts } from './mentions.js'
+import { VariablesPanel } from './variables.js'
 
 const ROLES = ['viewer', 'commenter', 'editor']
+const RANK = { viewer: 0, commenter: 1, editor: 2, owner: 3 }
+
+// A member's role as it works, and why, when a live share link they opened gives more than
+// their membership (they keep editing after a demotion): the People list says so.
+export function effectiveRole (member, links) {
+  const through = links.filter((l) => l.active && (l.holders ?? []).includes(member.username) && RANK[l.role] > RANK[member.role])
+    .sort((a, b) => RANK[b.role] - RANK[a.role])
+  return through.length ? { role: through[0].role, links: through.filter((l) => l.role === through[0].role) } : { role: member.role, links: [] }
+}
 
 export class SidePanel {
   constructor (notebook) {
@@ -13,8 +24,10 @@ export class SidePanel {
     this.el = h('aside', { class: 'panel', hidden: true, 'data-testid': 'panel' })
     this.body = h('div', { class: 'panel-body' })
     this.files = new FilesPanel(notebook)
+    this.variables = notebook.canEdit ? new VariablesPanel(notebook) : null
     const tabs = [['comments', 'Comments'], ['files', 'Files'], ['history', 'History']]
     if (notebook.info.role === 'owner') tabs.splice(2, 0, ['share', 'Share'])
+    if (this.variables) tabs.push(['variables', 'Variables'])
     this.tabs = h('nav', { class: 'panel-tabs' },
       ...tabs.map(([key, label]) => h('button', { 'data-tab': key, onclick: () => this.show(key) }, label)),
       h('button', { class: 'close', title: 'Close', onclick: () => this.hide() }, '✕'))
@@ -38,6 +51,12 @@ export class SidePanel {
     else if (this.tab === 'comments') this.renderComments()
     else if (this.tab === 'share') this.renderShare()
     else if (this.tab === 'history') this.renderHistory()
+    else if (this.tab === 'variables' && this.variables) this.body.replaceChildren(this.variables.show())
+  }
+
+  // A run ended: the variable inspector, when open, asks the kernel again.
+  variablesChanged () {
+    if (this.tab === 'variables') this.variables?.refresh()
   }
 
   event (message) {
@@ -61,21 +80,61 @@ export class SidePanel {
     } catch (e) { return }
     this.nb.markThreads(this.threads)
     if (this.tab === 'comments') this.renderComments()
+    // A mention's link (on the list page) names its thread: open it once.
+    const wanted = /^#thread=([0-9a-f]{1,32})$/.exec(location.hash)
+    if (wanted && !this.openedFromLink && this.threads.some((t) => t.id === wanted[1])) {
+      this.openedFromLink = true
+      this.openThread(wanted[1])
+    }
+  }
+
+  // Show one thread in the panel (from a click on commented text, or a mention's link).
+  openThread (threadId) {
+    this.focusedThread = threadId
+    this.show('comments')
+    const article = this.body.querySelector(`article.thread[data-thread="${CSS.escape(threadId)}"]`)
+    if (!article) return
+    for (const other of this.body.querySelectorAll('article.thread.focused')) other.classList.remove('focused')
+    article.classList.add('focused')
+    article.scrollIntoView({ block: 'nearest' })
+    const thread = this.threads.find((t) => t.id === threadId)
+    if (thread && thread.comments.some((c) => c.mentions.includes(this.nb.me.username))) {
+      api('POST', `/api/notebooks/${this.nb.info.id}/threads/${threadId}/read`).catch(() => {})
+    }
+  }
+
+  // A comment's text, rendered, with each @mention the server recognised drawn as one.
+  commentBody (comment) {
+    const fragment = renderMarkdown(comment.body)
+    if (!comment.mentions.length) return fragment
+    const walker = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT)
+    const texts = []
+    while (walker.nextNode()) if (!walker.currentNode.parentElement?.closest('code, pre, a')) texts.push(walker.currentNode)
+    for (const node of texts) {
+      const parts = mentionParts(node.data, comment.mentions)
+      if (parts.length === 1 && typeof parts[0] === 'string') continue
+      node.replaceWith(...parts.map((part) => typeof part === 'string'
+        ? part
+        : h('span', { class: 'mention', 'data-mention': part.mention, title: `${part.mention} was told about this comment` }, `@${part.mention}`)))
+    }
+    return fragment
   }
 
   startThread (cellId, range, quote) {
     this.show('comments')
     const body = h('textarea', { rows: 3, placeholder: 'Comment… (@name to mention)', 'aria-label': 'new comment', maxlength: 10000 })
+    const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'comment-error' })
     const form = h('form', { class: 'thread new' },
       h('div', { class: 'quote' }, quote ? `“${quote}”` : 'On the whole cell'),
-      body, h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => form.remove() }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Comment')))
+      body, error, h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => form.remove() }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Comment')))
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
+      error.textContent = ''
       try {
         await api('POST', `/api/notebooks/${this.nb.info.id}/threads`, { cell_id: cellId, body: body.value, ...range })
         form.remove()
         this.loadThreads()
-      } catch (e) { toast(e.message, 'error') }
+      } catch (e) { error.textContent = e.message } // the draft stays, to be corrected
     })
     this.body.prepend(form)
     body.focus()
@@ -98,7 +157,7 @@ export class SidePanel {
     const comments = thread.comments.map((c) => {
       const text = h('div', { class: 'comment-body' })
       if (c.deleted) text.append(h('em', {}, 'deleted'))
-      else text.replaceChildren(renderMarkdown(c.body))
+      else text.replaceChildren(this.commentBody(c))
       const mine = c.author === this.nb.me.username && !c.deleted
       return h('div', { class: 'comment' },
         h('div', { class: 'meta' }, h('strong', {}, c.author), ' · ', new Date(c.created_at).toLocaleString(), c.edited_at && !c.deleted ? ' (edited)' : '',
@@ -106,17 +165,26 @@ export class SidePanel {
           mine ? h('button', { class: 'link', onclick: async () => { if (confirm('Delete this comment?')) { await api('DELETE', `${base}/comments/${c.id}`); this.loadThreads() } } }, 'delete') : null),
         text)
     })
-    const el = h('article', { class: `thread ${thread.resolved ? 'resolved' : ''}`, 'data-thread': thread.id }, quote, ...comments)
+    const el = h('article', { class: `thread ${thread.resolved ? 'resolved' : ''} ${thread.id === this.focusedThread ? 'focused' : ''}`, 'data-thread': thread.id }, quote, ...comments)
     if (this.canComment) {
-      const reply = h('input', { placeholder: 'Reply…', 'aria-label': 'reply', maxlength: 10000 })
+      // A draft survives the panel being drawn again (someone else's comment arriving).
+      this.drafts ??= new Map()
+      const reply = h('input', { placeholder: 'Reply…', 'aria-label': 'reply', maxlength: 10000, value: this.drafts.get(thread.id) || '' })
+      reply.addEventListener('input', () => this.drafts.set(thread.id, reply.value))
+      const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'reply-error' })
       const form = h('form', { class: 'row' }, reply, h('button', { type: 'submit' }, 'Reply'),
         h('button', { type: 'button', onclick: async () => { await api('POST', `${base}/${thread.resolved ? 'reopen' : 'resolve'}`); this.loadThreads() } }, thread.resolved ? 'Reopen' : 'Resolve'))
       form.addEventListener('submit', async (event) => {
         event.preventDefault()
         if (!reply.value.trim()) return
-        try { await api('POST', `${base}/comments`, { body: reply.value }); this.loadThreads() } catch (e) { toast(e.message, 'error') }
+        error.textContent = ''
+        try {
+          await api('POST', `${base}/comments`, { body: reply.value })
+          this.drafts.delete(thread.id)
+          this.loadThreads()
+        } catch (e) { error.textContent = e.message }
       })
-      el.append(form)
+      el.append(form, error)
     }
     return el
   }
@@ -132,10 +200,19 @@ export class SidePanel {
       select.addEventListener('change', () => onchange(select.value))
       return select
     }
-    const memberRows = members.map((m) => h('li', {}, h('span', {}, m.username), m.role === 'owner'
-      ? h('span', { class: 'muted' }, 'owner')
-      : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
-        h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'))))
+    const revoke = async (link) => { await api('DELETE', `/api/notebooks/${id}/links/${link.id}`); this.renderShare() }
+    const memberRows = members.map((m) => {
+      const effective = effectiveRole(m, links)
+      const why = effective.links.length
+        ? h('span', { class: 'effective', 'data-testid': 'member-effective' },
+          `${m.role} · ${effective.role} through a share link`,
+          ...effective.links.map((l) => h('button', { class: 'link danger', title: `Revoke the link “${l.label || l.id}”`, onclick: () => revoke(l) }, `revoke “${l.label || 'link'}”`)))
+        : null
+      return h('li', { 'data-member': m.username }, h('span', {}, m.username), m.role === 'owner'
+        ? h('span', { class: 'muted' }, 'owner')
+        : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
+          h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'), why))
+    })
     const who = h('input', { placeholder: 'username', 'aria-label': 'username' })
     const whoRole = roleSelect('editor', () => {})
     const add = h('form', { class: 'row' }, who, whoRole, h('button', { type: 'submit' }, 'Add'))
@@ -161,8 +238,8 @@ export class SidePanel {
       } catch (e) { toast(e.message, 'error') }
     })
     const linkRows = links.map((l) => h('li', { class: l.active ? '' : 'inactive' },
-      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}`),
-      l.active ? h('button', { class: 'link danger', onclick: async () => { await api('DELETE', `/api/notebooks/${id}/links/${l.id}`); this.renderShare() } }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
+      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}${l.holders?.length ? ' · opened by ' + l.holders.join(', ') : ''}`),
+      l.active ? h('button', { class: 'link danger', onclick: () => revoke(l) }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
     this.body.replaceChildren(
       h('h3', {}, 'People'), h('ul', { class: 'plain' }, ...memberRows), add,
       h('h3', {}, 'Links'), makeLink, created, h('ul', { class: 'plain', 'data-testid': 'links' }, ...linkRows))

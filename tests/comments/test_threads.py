@@ -173,8 +173,13 @@ async def test_mentions_unread_first(
     async with YClient(sync_url(server, notebook, people["alice"].token)) as client:
         cell_id = str(client.cells[0]["id"])
     older = start_thread(alice, notebook, cell_id=cell_id, body="@erin first look")
-    # bob is not a member: naming him tells him nothing.
-    newer = start_thread(alice, notebook, cell_id=cell_id, body="@erin and @bob, again")
+    # bob is not a member: naming him is refused, and tells him nothing.
+    refused = alice.client.post(
+        f"/api/notebooks/{notebook}/threads",
+        json={"cell_id": cell_id, "body": "@erin and @bob, again"},
+    )
+    assert refused.status_code == 422
+    newer = start_thread(alice, notebook, cell_id=cell_id, body="@erin, again")
     assert newer["comments"][0]["mentions"] == ["erin"]
     mentions = erin.client.get("/api/me/mentions").json()
     assert [(m["thread_id"], m["unread"]) for m in mentions] == [

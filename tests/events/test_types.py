@@ -30,6 +30,17 @@ EXAMPLES: list[t.Event] = [
         notebook_id="nb", cell_id="c1", username="alice", prompt="name? ", password=False
     ),
     t.InputAnswered(notebook_id="nb", cell_id="c1"),
+    t.WidgetComm(
+        notebook_id="nb",
+        seq=7,
+        msg_type="comm_msg",
+        comm_id="w1",
+        data={"method": "echo_update", "state": {"value": 3}, "buffer_paths": []},
+        metadata={},
+        buffers=["AAE="],
+        parent_msg_id="page-msg",
+    ),
+    t.WidgetsReset(notebook_id="nb", seq=8),
     t.ThreadCreated(notebook_id="nb", thread={"id": "t1", "comments": []}),
     t.ThreadUpdated(notebook_id="nb", thread={"id": "t1", "resolved": True}),
     t.ThreadsOrphaned(notebook_id="nb", thread_ids=["t1"], cell_ids=["c1"]),
@@ -43,6 +54,7 @@ EXAMPLES: list[t.Event] = [
         replaced=t.FileReplaced(sha256="ab" * 32, by="bob"),
     ),
     t.FilesRefused(notebook_id="nb", path="big.bin", reason="over the quota"),
+    t.SessionsEnded(notebook_id="nb", username="alice"),
 ]
 
 

@@ -331,8 +331,18 @@ async def test_output_flood_is_capped_and_the_room_stays_live(tmp_path: Path) ->
         ann.client.close()
 
 
-async def test_server_killed_mid_run_leaves_no_cell_running(own_cluster: Cluster) -> None:
-    cluster = own_cluster
+async def test_server_killed_mid_run_leaves_no_cell_running(tmp_path: Path) -> None:
+    """Without a reconnect grace the worker drops its kernels with the connection: the
+    restarted server finds the cell it was running idle (test_reconnect.py: with one)."""
+    with running_cluster(
+        tmp_path / "data",
+        TANDEM_WORKER_TIMEOUT_SECONDS="3",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="0",
+    ) as cluster:
+        await _server_killed_mid_run(cluster)
+
+
+async def _server_killed_mid_run(cluster: Cluster) -> None:
     cluster.start_worker("survivor")
     wait_for_workers(cluster, 1)
     ann = cluster.api("ann")

@@ -281,7 +281,7 @@ async def test_comments_sharing_and_history_panels(web: Cluster, browser: Browse
         mention = inbox.get_by_test_id("mentions").locator("li.unread", has_text="ann: Yes @ben")
         await expect(mention).to_be_visible()
         await mention.get_by_role("link").click()
-        await inbox.wait_for_url(f"**/n/{notebook}")
+        await inbox.wait_for_url(f"**/n/{notebook}#thread=*")
         await inbox.close()
         await commenter.get_by_test_id("open-comments").click()
         await expect(commenter.locator(".thread .comment")).to_have_count(2)

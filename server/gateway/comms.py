@@ -1,0 +1,165 @@
+"""Widget comm routing between the kernels' workers and the notebooks' pages.
+
+Up: a worker's `comm` is applied to the notebook's `WidgetStore` and published as a
+`widget.comm` event (every page of the notebook gets it on its events socket).
+Down: an editor's message to a widget (POST .../widgets/{comm_id}) is checked against the
+store and sent to the worker as `comm_msg`; the request returns once the kernel is idle
+after it (`comm_idle`), which is what paces the widget's next change, or after a timeout.
+When the notebook's kernel changes or stops, its store is dropped (`widget.reset`).
+Outputs of a request an Output widget captures go into it (`capture`), not into the cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from kernels import messages as m
+from server.errors import InvalidInput, NotFound
+from server.events.bus import EventBus
+from server.events.types import WidgetComm, WidgetsReset
+from server.gateway.registry import Placement
+from server.gateway.widgets import (
+    WidgetStore,
+    capture,
+    person_message_problem,
+)
+
+# How long a person's widget change waits for the kernel before the page may send the next
+# one anyway (a kernel running a long cell handles comm messages only when it ends).
+IDLE_WAIT_SECONDS = 10.0
+
+
+class WidgetRelay:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._stores: dict[str, WidgetStore] = {}  # by notebook
+        self._idle: dict[str, asyncio.Future[None]] = {}  # by kernel msg_id
+        # Each notebook's widget events are numbered 1, 2, 3... across kernels: a page that
+        # loaded the snapshot numbered N drops events up to N, and one that sees a gap (the
+        # events socket dropped some under a flood) loads the snapshot again.
+        self._seq: dict[str, int] = {}
+
+    def store(self, notebook_id: str, kernel_id: str | None) -> WidgetStore | None:
+        """The notebook's store while `kernel_id` is the kernel it belongs to."""
+        store = self._stores.get(notebook_id)
+        return store if store is not None and store.kernel_id == kernel_id else None
+
+    def snapshot(self, notebook_id: str, kernel_id: str | None) -> dict[str, object]:
+        store = self.store(notebook_id, kernel_id)
+        seq = self._seq.get(notebook_id, 0)
+        return {"seq": seq, "models": store.snapshot() if store is not None else []}
+
+    def _next(self, notebook_id: str) -> int:
+        seq = self._seq[notebook_id] = self._seq.get(notebook_id, 0) + 1
+        return seq
+
+    def from_kernel(self, notebook_id: str, comm: m.Comm) -> None:
+        store = self._stores.get(notebook_id)
+        if store is None or store.kernel_id != comm.kernel_id:
+            if store is not None:
+                self.reset(notebook_id)
+            store = self._stores[notebook_id] = WidgetStore(comm.kernel_id)
+        if not store.apply(comm):
+            return
+        self._bus.publish(
+            WidgetComm(
+                notebook_id=notebook_id,
+                seq=self._next(notebook_id),
+                msg_type=comm.msg_type,
+                comm_id=comm.comm_id,
+                data=comm.data,
+                metadata=comm.metadata,
+                buffers=comm.buffers,
+                # A person's own id back (see `send`), so their manager knows its echo.
+                parent_msg_id=page_msg_id(comm.parent_msg_id),
+            )
+        )
+
+    def capture(
+        self,
+        notebook_id: str,
+        kernel_id: str,
+        parent_msg_id: str,
+        msg_type: str,
+        content: dict[str, Any],
+    ) -> bool:
+        """Put an output into the Output widget capturing its request; False when none does."""
+        store = self.store(notebook_id, kernel_id)
+        model = store.capturing(parent_msg_id) if store is not None else None
+        if store is None or model is None or not capture(model, msg_type, content):
+            return False
+        self._bus.publish(
+            WidgetComm(
+                notebook_id=notebook_id,
+                seq=self._next(notebook_id),
+                msg_type="comm_msg",
+                comm_id=model.comm_id,
+                data={"method": "update", "state": {"outputs": model.state["outputs"]}},
+                metadata={},
+                buffers=[],
+                parent_msg_id="",
+            )
+        )
+        return True
+
+    def reset(self, notebook_id: str) -> None:
+        if self._stores.pop(notebook_id, None) is not None:
+            self._bus.publish(WidgetsReset(notebook_id=notebook_id, seq=self._next(notebook_id)))
+
+    def forget(self, notebook_id: str) -> None:
+        """The notebook is gone: nothing of it is kept."""
+        self.reset(notebook_id)
+        self._seq.pop(notebook_id, None)
+
+    def idle(self, message: m.CommIdle) -> None:
+        future = self._idle.get(message.msg_id)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def send(
+        self,
+        notebook_id: str,
+        placement: Placement | None,
+        comm_id: str,
+        msg_id: str,
+        data: dict[str, object],
+        buffers: list[str],
+    ) -> bool:
+        """A person's message to a widget of the running kernel; True once the kernel is idle
+        after it, False when it did not say so in time."""
+        store = self.store(notebook_id, placement.kernel_id if placement else None)
+        problem = person_message_problem(store, comm_id, data)
+        if problem or placement is None:
+            if store is None or comm_id not in store.models:
+                raise NotFound(problem)
+            raise InvalidInput(problem)
+        # The kernel's msg_id is ours, made from the page's (a page cannot pose as another
+        # message of the kernel); its echo_update carries it back as the parent.
+        kernel_msg_id = f"widget-{uuid.uuid4().hex[:12]}-{msg_id}"
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle[kernel_msg_id] = future
+        try:
+            placement.worker.send(
+                m.CommMsg(
+                    kernel_id=placement.kernel_id,
+                    msg_id=kernel_msg_id,
+                    comm_id=comm_id,
+                    data=data,
+                    buffers=buffers,
+                )
+            )
+            await asyncio.wait_for(future, IDLE_WAIT_SECONDS)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            del self._idle[kernel_msg_id]
+
+
+def page_msg_id(kernel_msg_id: str) -> str:
+    """The page's msg_id inside the kernel msg_id `send` made; "" for any other message."""
+    prefix, _, rest = kernel_msg_id.partition("-")
+    nonce, _, msg_id = rest.partition("-")
+    return msg_id if prefix == "widget" and nonce and msg_id else ""
