@@ -33,6 +33,7 @@ SCIENTIFIC_STACK = [
     "scikit-learn",
     "seaborn",
     "plotly",
+    "nbformat",  # plotly's fig.show() refuses to draw without it
     "ipywidgets",
     "tqdm",
     "requests",

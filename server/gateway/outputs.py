@@ -1,10 +1,11 @@
 """Kernel messages written into a cell of the shared document, the way a console shows them.
 
-Consecutive chunks of one stream grow one output's Text; `\\r` and `\\b` overwrite the
-current line as a terminal does, so a progress bar stays one line however often it redraws
-(only the changed tail of the line is rewritten). `clear_output(wait=True)` clears at the
-next output. Each execution may store up to a cap; past it one notice says so and the rest
-is dropped. No I/O here: callers run these inside a document transaction.
+Consecutive chunks of one stream grow one output's Text, folded as a terminal shows them
+(`console.Console`: `\\r`, `\\b`, erase-line, cursor up...), so a progress bar stays one line
+however often it redraws; only the changed tail of the text is rewritten.
+`clear_output(wait=True)` clears at the next output. Each execution may store up to a cap;
+past it one notice says so and the rest is dropped. No I/O here: callers run these inside
+a document transaction.
 
 pycrdt indexes Text by UTF-8 bytes, so every offset below is a byte offset.
 """
@@ -12,10 +13,12 @@ pycrdt indexes Text by UTF-8 bytes, so every offset below is a byte offset.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import Array, Map, Text
+
+from server.gateway.console import WINDOW, Console
 
 TRUNCATED_KEY = "tandem_truncated"
 
@@ -23,9 +26,18 @@ TRUNCATED_KEY = "tandem_truncated"
 @dataclass
 class _Stream:
     name: str
-    line: str = ""  # the text after the last newline, as shown
-    cursor: int = 0  # where the next character lands in `line`
+    console: Console = field(default_factory=Console)
+    shown: list[str] = field(default_factory=lambda: [""])  # the console's lines as stored
     size: int = 0  # the Text's length in bytes when we last wrote it
+
+    @classmethod
+    def resumed(cls, name: str, current: str) -> _Stream:
+        """Carry on after someone else changed the text: take its last lines as they are."""
+        shown = current.split("\n")[-WINDOW:]
+        console = Console()
+        console.feed("\n".join(shown))
+        console.take()
+        return cls(name, console, shown, len(current.encode()))
 
 
 @dataclass
@@ -137,24 +149,24 @@ class CellWriter:
         stream = self._stream
         assert stream is not None
         if len(text) != stream.size:
-            # Someone else changed the text: start again from what it holds now.
-            current = str(text)
-            stream.line = current.rsplit("\n", 1)[-1]
-            stream.cursor = len(stream.line)
-            stream.size = len(text)
-        budget = self.limit_bytes - self.stored_bytes
-        done, line, cursor = feed(stream.line, stream.cursor, chunk)
-        new_tail = done + line
-        old_tail_bytes = len(stream.line.encode())
+            stream = self._stream = _Stream.resumed(name, str(text))
+        stream.console.feed(chunk)
+        changed_from, changed, final = stream.console.take()
+        # From the line before at least: a new line starts with the newline ending it.
+        first = min(changed_from, len(stream.shown) - 1)
+        lines = stream.shown[first:changed_from] + changed
+        old_tail = "\n".join(stream.shown[first:])
+        new_tail = "\n".join(lines)
+        old_tail_bytes = len(old_tail.encode())
         growth = len(new_tail.encode()) - old_tail_bytes
+        budget = self.limit_bytes - self.stored_bytes
         over = growth > budget
         if over:
             new_tail = _cut_utf8(new_tail, old_tail_bytes + max(budget, 0))
-            done, line, cursor = feed("", 0, new_tail)
-            new_tail = done + line
             growth = len(new_tail.encode()) - old_tail_bytes
-        _replace_tail(text, stream.size - old_tail_bytes, stream.line, new_tail)
-        stream.line, stream.cursor = line, cursor
+        _replace_tail(text, stream.size - old_tail_bytes, old_tail, new_tail)
+        stream.shown[first:] = lines
+        del stream.shown[:final]
         stream.size = len(text)
         self.stored_bytes += growth
         if over:
@@ -176,56 +188,29 @@ class CellWriter:
         return text
 
 
-def feed(line: str, cursor: int, chunk: str) -> tuple[str, str, int]:
-    """Feed `chunk` to a console whose current line is `line` with the cursor at `cursor`.
-
-    Returns the lines completed by it (each ending in a newline), the new current line and
-    cursor. `\\r` returns to the start of the line, `\\b` steps back one character, and
-    what is written then overwrites, as in a terminal.
-    """
-    done: list[str] = []
-    segments = chunk.split("\n")
-    for position, segment in enumerate(segments):
-        if "\r" not in segment and "\b" not in segment:
-            if cursor == len(line):
-                line += segment
-            else:
-                line = line[:cursor] + segment + line[cursor + len(segment) :]
-            cursor += len(segment)
-        else:
-            chars = list(line)
-            for char in segment:
-                if char == "\r":
-                    cursor = 0
-                elif char == "\b":
-                    cursor = max(0, cursor - 1)
-                elif cursor < len(chars):
-                    chars[cursor] = char
-                    cursor += 1
-                else:
-                    chars.append(char)
-                    cursor += 1
-            line = "".join(chars)
-        if position < len(segments) - 1:
-            done.append(line + "\n")
-            line, cursor = "", 0
-    return "".join(done), line, cursor
-
-
 def _replace_tail(text: Text, start: int, old: str, new: str) -> None:
     """Rewrite `old` (which starts at byte `start` and runs to the end) as `new`, touching
     only what differs after their common prefix."""
-    common = 0
-    for a, b in zip(old, new, strict=False):
-        if a != b:
-            break
-        common += 1
+    common = _common_prefix(old, new)
     offset = start + len(old[:common].encode())
     removed = len(old[common:].encode())
     if removed:
         del text[offset : offset + removed]
     if new[common:]:
         text.insert(offset, new[common:])
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many first characters `a` and `b` share, found by halving with C-speed slice
+    comparisons (a progress bar's long line is compared on every redraw)."""
+    low, high = 0, min(len(a), len(b))  # a[:low] == b[:low]; they differ before `high`+1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _cut_utf8(value: str, max_bytes: int) -> str:
@@ -251,12 +236,28 @@ def to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
         }
     output: dict[str, Any] = {
         "output_type": msg_type,
-        "data": dict(content.get("data") or {}),
-        "metadata": dict(content.get("metadata") or {}),
+        "data": _bundle(content.get("data")),
+        "metadata": _bundle(content.get("metadata")),
     }
     if msg_type == "execute_result":
         output["execution_count"] = content.get("execution_count")
     return output
+
+
+def _bundle(value: Any) -> dict[str, Any]:
+    """A mime bundle (or its metadata) as nbformat allows it. Altair 6 sends its specs, JSON
+    objects, as `application/vnd.vegalite.v6.json`: nbformat keeps non-text data only under
+    `application/json` or a `+json` type, so such a key is stored under its `+json` name."""
+    bundle = dict(value or {})
+    for mime in list(bundle):
+        data = bundle[mime]
+        text = isinstance(data, str) or (
+            isinstance(data, list) and all(isinstance(line, str) for line in data)
+        )
+        if not text and mime.startswith("application/vnd.") and mime.endswith(".json"):
+            renamed = mime.removesuffix(".json") + "+json"
+            bundle.setdefault(renamed, bundle.pop(mime))
+    return bundle
 
 
 def update_display(cell: Map[Any], display_id: str, content: dict[str, Any]) -> bool:
@@ -267,8 +268,8 @@ def update_display(cell: Map[Any], display_id: str, content: dict[str, Any]) -> 
             continue
         transient = output.get("transient")
         if isinstance(transient, dict) and transient.get("display_id") == display_id:
-            output["data"] = dict(content.get("data") or {})
-            output["metadata"] = dict(content.get("metadata") or {})
+            output["data"] = _bundle(content.get("data"))
+            output["metadata"] = _bundle(content.get("metadata"))
             found = True
     return found
 

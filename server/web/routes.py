@@ -1,6 +1,7 @@
 """Pages and the static bundle. The HTML shell carries no user data (the page fetches it
 through the API), and a strict Content-Security-Policy: scripts only from this server.
-Kernel HTML runs in /frame, inside a sandboxed iframe with an opaque origin."""
+Kernel HTML runs in /frame, inside a sandboxed iframe with an opaque origin; charts run in
+/frame/chart, sandboxed the same way under a policy that admits only our renderers."""
 
 from __future__ import annotations
 
@@ -45,6 +46,26 @@ PAGE_POLICY = "; ".join(
 # The output frame is sandboxed without allow-same-origin: whatever runs there cannot
 # reach the page, its cookies or its storage; it may load what the output asks for.
 FRAME_POLICY = "default-src * data: blob: 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'self'"
+# Charts (Plotly, Vega, GeoJSON) are data, not code: their frame runs this server's
+# renderers and nothing else. No inline script and no eval, so HTML or an expression
+# smuggled into a spec cannot run even in the sandbox; no network, so it cannot call out.
+CHART_FRAME_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'unsafe-inline'",  # Plotly and vega-embed add style elements
+        "img-src data: blob:",
+        "font-src data:",
+        "frame-ancestors 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+)
+_CHART_FRAME = (
+    '<!doctype html><meta charset="utf-8"><style>body{margin:0;font:13px/1.4 system-ui,'
+    "sans-serif}.failed{color:#b42318;padding:4px 8px}</style>"
+    '<body><div id="output"></div><script src="/static/chart-frame.js"></script>'
+)
 
 _SHELL = """<!doctype html>
 <html lang="en">
@@ -143,3 +164,8 @@ def account_page() -> HTMLResponse:
 def invite_page(token: str) -> HTMLResponse:
     """Spending an invite: the page sends the token in a POST body (never in a Referer)."""
     return _page("invite", token=token[:200])
+
+
+@router.get("/frame/chart")
+def chart_frame() -> HTMLResponse:
+    return HTMLResponse(_CHART_FRAME, headers={"Content-Security-Policy": CHART_FRAME_POLICY})

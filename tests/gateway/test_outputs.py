@@ -1,32 +1,13 @@
-"""How kernel messages become outputs in a cell: streams, overwrites, clears, caps."""
+"""How kernel messages become outputs in a cell: streams, overwrites, clears, caps.
+(How a stream folds as a terminal: test_stream_folding.py.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from pycrdt import Array, Doc, Map, Text
 
-from server.gateway.outputs import TRUNCATED_KEY, CellWriter, feed, update_display
-
-
-@pytest.mark.parametrize(
-    ("line", "cursor", "chunk", "expected"),
-    [
-        ("", 0, "abc", ("", "abc", 3)),
-        ("", 0, "a\nb", ("a\n", "b", 1)),
-        ("10%", 3, "\r20%", ("", "20%", 3)),
-        ("100%", 4, "\r5%", ("", "5%0%", 2)),  # a terminal overwrites, it does not erase
-        ("abc", 3, "\b\bX", ("", "aXc", 2)),
-        ("", 0, "x\r\n", ("x\n", "", 0)),
-        ("", 0, "\r\r\rdone\n", ("done\n", "", 0)),
-        ("é", 1, "\rü", ("", "ü", 1)),
-    ],
-)
-def test_feed_behaves_like_a_terminal(
-    line: str, cursor: int, chunk: str, expected: tuple[str, str, int]
-) -> None:
-    assert feed(line, cursor, chunk) == expected
+from server.gateway.outputs import TRUNCATED_KEY, CellWriter, update_display
 
 
 def new_cell() -> tuple[Doc[Any], Map[Any]]:
@@ -132,3 +113,25 @@ def test_update_display_replaces_in_place() -> None:
     assert update_display(cell, "bar", {"data": {"text/plain": "100%"}, "metadata": {}})
     assert not update_display(cell, "other", {"data": {}, "metadata": {}})
     assert outputs_of(cell)[0]["data"] == {"text/plain": "100%"}
+
+
+def test_altair_6_json_data_is_stored_under_its_json_type() -> None:
+    """Altair 6 sends `application/vnd.vegalite.v6.json` with an object: nbformat keeps
+    non-text data only under `+json` types, so the cell stays exportable."""
+    _, cell = new_cell()
+    writer = CellWriter(limit_bytes=1_000_000)
+    spec = {"mark": "bar", "data": {"values": [{"a": 1}]}}
+    writer.write(
+        cell,
+        "display_data",
+        {
+            "data": {"application/vnd.vegalite.v6.json": spec, "text/plain": "<VegaLite 6>"},
+            "metadata": {"application/vnd.vegalite.v6.json": {"embed_options": {}}},
+        },
+    )
+    [output] = outputs_of(cell)
+    assert output["data"] == {
+        "application/vnd.vegalite.v6+json": spec,
+        "text/plain": "<VegaLite 6>",
+    }
+    assert output["metadata"] == {"application/vnd.vegalite.v6+json": {"embed_options": {}}}
