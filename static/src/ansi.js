@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- a terminal's escape sequences are made of control characters */
 // A stream's text as a terminal shows it: `\r`, `\b`, erase-line (ESC[K), cursor moves
 // (ESC[A/B/C/D/E/F/G), erase below (ESC[J), colours kept per character and written back
 // per line. The server folds streams as they arrive (server/gateway/console.py, the same
