@@ -76,21 +76,39 @@ def alembic_config(url: str) -> Config:
 _MIGRATION_LOCK = 0x54414E44454D  # "TANDEM"
 
 
-def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest revision.
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Create or upgrade the schema to the newest revision (or move it to `revision`).
 
     On PostgreSQL, replicas starting together take turns: each waits for a transaction-level
     advisory lock, so one migrates and the others then find the schema at head. (DDL is
     transactional there, so a replica that dies half way leaves the schema as it was.)
+    On SQLite, a migration that changes a table copies it and drops the old one, which its
+    foreign keys forbid as soon as a row points at it: they are off while migrating, and
+    checked once done.
     """
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"), {"key": _MIGRATION_LOCK}
-            )
-        config = alembic_config(str(engine.url))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside any transaction
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
+                        {"key": _MIGRATION_LOCK},
+                    )
+                config = alembic_config(str(engine.url))
+                config.attributes["connection"] = connection
+                (command.downgrade if down else command.upgrade)(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migrating left rows pointing nowhere: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def sessions(engine: Engine) -> Iterator[Session]:

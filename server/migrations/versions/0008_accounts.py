@@ -20,10 +20,11 @@ _TIME = sqlmodel.sql.sqltypes.UTCDateTime
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ALTER TABLE ADD COLUMN: a batch operation would copy `users` and drop the old
+    # table, which SQLite refuses (foreign keys are on) as soon as anyone owns a notebook.
+    op.add_column(
+        "users", sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "invites",
         sa.Column("id", _TEXT(length=32), nullable=False),
@@ -57,5 +58,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("account_events")
     op.drop_table("invites")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("disabled")
+    op.drop_column("users", "disabled")  # SQLite 3.35+ drops a column in place
