@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # is lost: a running cell keeps running and its output continues. 0: lost at once.
     worker_reconnect_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
     kernel_start_timeout_seconds: float = 120.0
+    # Several replicas: a notebook's runtime belongs to one replica at a time, held by a
+    # lease it renews; a replica that stops renewing (killed, cut off from Redis) loses it
+    # after this long, and another takes the runtime over.
+    runtime_lease_seconds: float = Field(default=15.0, gt=0, le=600)
+    # How long a command sent to the replica that owns a runtime waits for its answer.
+    forward_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # As on Colab: stop a kernel after this long without execution, and at this age.
     kernel_idle_timeout_seconds: float = 90 * 60
     kernel_max_lifetime_seconds: float = 12 * 3600

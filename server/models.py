@@ -5,6 +5,7 @@ from server.auth.models import ApiToken, Invite, User, WebSession
 from server.collab.models import Snapshot, UpdateRecord
 from server.comments.models import Comment, CommentThread, Mention
 from server.files.models import NotebookFile, VersionFile
+from server.gateway.keys import ServerSecret
 from server.gateway.models import WorkerToken
 from server.history.models import Version
 from server.notebooks.models import Membership, Notebook
@@ -22,6 +23,7 @@ __all__ = [
     "Mention",
     "Notebook",
     "NotebookFile",
+    "ServerSecret",
     "ShareLink",
     "Snapshot",
     "UpdateRecord",

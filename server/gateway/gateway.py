@@ -7,6 +7,12 @@ reconnect grace: their notebooks show "reconnecting", and when the worker comes 
 server or, after a restart, by the one that reads that hello. Past the grace the runtime is
 lost (running cell fails, queue returns to idle, status disconnected).
 Widget comm messages are handed to the `WidgetRelay` (`comms.py`).
+
+With several replicas (`TANDEM_REDIS_URL`), a notebook's runtime is owned by one replica at
+a time, the one its kernel's worker is connected to, under a lease (`cluster.py`): commands
+made at another replica are forwarded to the owner, a new kernel goes to a replica that has
+a worker for it, and a worker that reconnects to another replica has its kernel handed over
+there (or taken over once the old owner's lease lapses).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -33,18 +40,22 @@ from server.auth.service import hash_secret
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
-from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
+from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated, TandemError
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.cluster import Cluster, OwnerUnreachable
 from server.gateway.comms import WidgetRelay
+from server.gateway.keys import shared_key
 from server.gateway.models import (
     CompleteRequest,
     Completions,
+    ExecuteAccepted,
     Inspection,
     InspectRequest,
     RuntimeStatus,
     VariableList,
+    WorkerPublic,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
 from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
@@ -84,12 +95,15 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self._engine = engine
-        self._kernel_key = _kernel_key(settings.data_dir)
+        # Several replicas sign with one key (in the database): any of them adopts a kernel.
+        self._kernel_key = (
+            shared_key(engine) if settings.redis_url else _kernel_key(settings.data_dir)
+        )
         # Starts every kernel id this server makes: one it made and no longer waits for (given
         # up on past the grace, failed to start) is not adopted when its worker comes back.
         self._boot = secrets.token_hex(4)
         self.registry = WorkerRegistry(self._on_capacity_change, self._mint_kernel_id)
-        self._ctx = GatewayContext(settings, self.registry, rooms, bus)
+        self._ctx = GatewayContext(settings, self.registry, rooms, bus, self._fence)
         self._runtimes: dict[str, NotebookRuntime] = {}
         self._types = {t.name: t for t in settings.runtime_types}
         self._monitor: asyncio.Task[None] | None = None
@@ -100,6 +114,17 @@ class Gateway:
         self._orphans: dict[str, Placement] = {}
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
         self.local_token_hash: str | None = None
+        self.cluster: Cluster | None = None
+        if settings.redis_url:
+            self.cluster = Cluster(
+                settings.redis_url,
+                settings.runtime_lease_seconds,
+                settings.forward_timeout_seconds,
+                workers=self._local_workers,
+                wanted=self._wants_lease,
+                lost=self._lease_lost,
+                handle=self._forwarded,
+            )
         bus.subscribe_all(self._on_event)
         rooms.on_load(self._on_room_load)
 
@@ -130,6 +155,8 @@ class Gateway:
 
     async def start(self) -> None:
         self._monitor = asyncio.create_task(self._watch_heartbeats())
+        if self.cluster is not None:
+            await self.cluster.start()
 
     # --- notebooks -------------------------------------------------------------------------
 
@@ -162,6 +189,12 @@ class Gateway:
         return self._types.get(chosen or "", self.settings.runtime_types[0])
 
     async def status(self, notebook_id: str) -> RuntimeStatus:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            return RuntimeStatus.model_validate(await self._ask(owner, "status", notebook_id))
+        return await self._status_here(notebook_id)
+
+    async def _status_here(self, notebook_id: str) -> RuntimeStatus:
         runtime = self._runtimes.get(notebook_id)
         if runtime is not None:
             return runtime.status()
@@ -170,18 +203,105 @@ class Gateway:
         return RuntimeStatus(
             type=runtime_type.name,
             types=self.settings.runtime_types,
-            available_types=self.registry.offered(self.settings.runtime_types),
+            available_types=await self._offered(),
             status="stopped",
         )
 
+    async def _offered(self) -> list[str]:
+        """The runtime types some worker of the deployment could run."""
+        types = self.settings.runtime_types
+        if self.cluster is None:
+            return self.registry.offered(types)
+        workers = [w for ws in (await self.cluster.all_workers()).values() for w in ws]
+        return [
+            t.name
+            for t in types
+            if any(sum(1 for g in w.gpus if t.accepts(g)) >= t.gpus for w in workers)
+        ]
+
+    # --- commands: here, or at the replica that owns the runtime ------------------------------
+
+    async def execute(
+        self,
+        notebook_id: str,
+        cell_ids: list[str],
+        username: str,
+        user_id: int,
+        seen: dict[int, int] | None,
+    ) -> ExecuteAccepted:
+        owner = await self._elsewhere(notebook_id, start=True)
+        if owner is not None:
+            args = {
+                "cell_ids": cell_ids,
+                "username": username,
+                "user_id": user_id,
+                "seen": sorted(seen.items()) if seen is not None else None,
+            }
+            return ExecuteAccepted.model_validate(
+                await self._ask(owner, "execute", notebook_id, args)
+            )
+        runtime = await self._owned_runtime(notebook_id)
+        return await runtime.execute(cell_ids, username, user_id, seen)
+
+    async def interrupt(self, notebook_id: str) -> None:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            await self._ask(owner, "interrupt", notebook_id)
+            return
+        await (await self.runtime(notebook_id)).interrupt()
+
+    async def restart(self, notebook_id: str) -> None:
+        owner = await self._elsewhere(notebook_id, start=True)
+        if owner is not None:
+            await self._ask(owner, "restart", notebook_id)
+            return
+        await (await self._owned_runtime(notebook_id)).restart()
+
+    async def answer_input(self, notebook_id: str, username: str, value: str) -> None:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            args = {"username": username, "value": value}
+            await self._ask(owner, "input", notebook_id, args)
+            return
+        (await self.runtime(notebook_id)).answer_input(username, value)
+
+    async def change_runtime(self, notebook_id: str, runtime_type: RuntimeType) -> RuntimeStatus:
+        """The notebook's type is stored already; a running kernel restarts on a match."""
+        owner = await self._elsewhere(notebook_id, start=True)
+        if owner is not None:
+            answer = await self._ask(owner, "runtime", notebook_id, {"type": runtime_type.name})
+            return RuntimeStatus.model_validate(answer)
+        runtime = await self._owned_runtime(notebook_id)
+        await runtime.change_runtime(runtime_type)
+        return runtime.status()
+
     async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            answer = await self._ask(owner, "complete", notebook_id, request.model_dump())
+            return Completions.model_validate(answer)
         return await completion.complete(self._queries, self._kernel_of(notebook_id), request)
 
     async def inspect(self, notebook_id: str, request: InspectRequest) -> Inspection:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            answer = await self._ask(owner, "inspect", notebook_id, request.model_dump())
+            return Inspection.model_validate(answer)
         return await completion.inspect(self._queries, self._kernel_of(notebook_id), request)
 
-    def widget_state(self, notebook_id: str) -> dict[str, Any]:
+    async def variables(self, notebook_id: str) -> VariableList:
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            answer = await self._ask(owner, "variables", notebook_id)
+            return VariableList.model_validate(answer)
+        return await completion.variables(self._queries, self._kernel_of(notebook_id))
+
+    async def widget_state(self, notebook_id: str) -> dict[str, Any]:
         """The widgets of the notebook's running kernel, as a page starts from them."""
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            answer = await self._ask(owner, "widgets", notebook_id)
+            return dict(answer) if isinstance(answer, dict) else {}
         placement = self._running(notebook_id)
         return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
 
@@ -189,6 +309,10 @@ class Gateway:
         self, notebook_id: str, comm_id: str, msg_id: str, data: dict[str, Any], buffers: list[str]
     ) -> bool:
         """An editor's message to a widget; True once the kernel is idle after it."""
+        owner = await self._elsewhere(notebook_id)
+        if owner is not None:
+            args = {"comm_id": comm_id, "msg_id": msg_id, "data": data, "buffers": buffers}
+            return bool(await self._ask(owner, "widget", notebook_id, args))
         placement = self._running(notebook_id)
         return await self.widgets.send(notebook_id, placement, comm_id, msg_id, data, buffers)
 
@@ -196,8 +320,159 @@ class Gateway:
         runtime = self._runtimes.get(notebook_id)
         return runtime.running_kernel if runtime is not None else None
 
-    async def variables(self, notebook_id: str) -> VariableList:
-        return await completion.variables(self._queries, self._kernel_of(notebook_id))
+    # --- several replicas: who owns a runtime -----------------------------------------------
+
+    async def _elsewhere(self, notebook_id: str, *, start: bool = False) -> str | None:
+        """The replica a command for the notebook goes to, None for this one. A command
+        that may start a kernel (`start`) takes the lease here when it is free and this
+        replica has a worker for the notebook, else goes to a replica that has one."""
+        cluster = self.cluster
+        if cluster is None or cluster.holds(notebook_id):
+            return None
+        owner = await cluster.owner(notebook_id)
+        if owner is not None and owner != cluster.replica:
+            return owner
+        if not start:
+            return None
+        if not self.registry.anyone_offers(await self._stored_type(notebook_id)):
+            runtime_type = await self._stored_type(notebook_id)
+            other = await cluster.replica_offering(runtime_type)
+            if other is not None:
+                return other
+        if await cluster.acquire(notebook_id):
+            return None
+        owner = await cluster.owner(notebook_id)
+        if owner is None or owner == cluster.replica:
+            raise Conflict("the notebook's runtime is changing hands; try again")
+        return owner
+
+    async def _owned_runtime(self, notebook_id: str) -> NotebookRuntime:
+        """The notebook's runtime, with its lease held here (several replicas)."""
+        cluster = self.cluster
+        if (
+            cluster is not None
+            and not cluster.holds(notebook_id)
+            and not await cluster.acquire(notebook_id)
+        ):
+            raise Conflict("another replica runs this notebook's kernel; try again")
+        return await self.runtime(notebook_id)
+
+    async def _ask(
+        self, replica: str, op: str, notebook_id: str, args: dict[str, Any] | None = None
+    ) -> Any:
+        assert self.cluster is not None
+        return await self.cluster.ask(replica, op, notebook_id, args or {})
+
+    async def _forwarded(self, op: str, notebook_id: str, args: dict[str, Any]) -> Any:
+        """A command another replica forwarded here (it checked who may make it)."""
+        if op == "execute":
+            seen = args.get("seen")
+            runtime = await self._owned_runtime(notebook_id)
+            accepted = await runtime.execute(
+                list(args["cell_ids"]),
+                str(args["username"]),
+                int(args["user_id"]),
+                {int(k): int(v) for k, v in seen} if seen is not None else None,
+            )
+            return accepted.model_dump(mode="json")
+        if op == "hand_over":
+            return await self._hand_over(notebook_id, str(args["kernel_id"]))
+        answer: Any = None
+        if op == "status":
+            answer = await self._status_here(notebook_id)
+        elif op == "interrupt":
+            await (await self.runtime(notebook_id)).interrupt()
+        elif op == "restart":
+            await (await self._owned_runtime(notebook_id)).restart()
+        elif op == "input":
+            runtime = await self.runtime(notebook_id)
+            runtime.answer_input(str(args["username"]), str(args["value"]))
+        elif op == "runtime":
+            runtime = await self._owned_runtime(notebook_id)
+            await runtime.change_runtime(self.runtime_type(str(args["type"])))
+            answer = runtime.status()
+        elif op == "complete":
+            answer = await completion.complete(
+                self._queries, self._kernel_of(notebook_id), CompleteRequest.model_validate(args)
+            )
+        elif op == "inspect":
+            answer = await completion.inspect(
+                self._queries, self._kernel_of(notebook_id), InspectRequest.model_validate(args)
+            )
+        elif op == "variables":
+            answer = await completion.variables(self._queries, self._kernel_of(notebook_id))
+        elif op == "widgets":
+            placement = self._running(notebook_id)
+            return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
+        elif op == "widget":
+            placement = self._running(notebook_id)
+            return await self.widgets.send(
+                notebook_id,
+                placement,
+                str(args["comm_id"]),
+                str(args["msg_id"]),
+                dict(args["data"]),
+                list(args["buffers"]),
+            )
+        else:
+            raise InvalidInput(f"unknown forwarded command {op!r}")
+        return answer.model_dump(mode="json") if answer is not None else None
+
+    async def _hand_over(self, notebook_id: str, kernel_id: str) -> int | None:
+        """Another replica's worker holds our notebook's kernel `kernel_id` (it reconnected
+        there): let it go, saying up to where its messages are stored; None when this
+        replica runs another kernel for the notebook."""
+        assert self.cluster is not None
+        runtime = self._runtimes.get(notebook_id)
+        orphan = self._orphans.pop(kernel_id, None)
+        if orphan is not None and runtime is not None and runtime.reconnecting:
+            upto = await runtime.hand_over()
+            del self._runtimes[notebook_id]
+            await self.cluster.release(notebook_id)
+            log.info("notebook %s: runtime handed over to another replica", notebook_id)
+            return upto
+        if runtime is not None and runtime.busy:
+            return None
+        await self.cluster.release(notebook_id)
+        return 0
+
+    def _fence(self, notebook_id: str) -> None:
+        if self.cluster is not None and not self.cluster.holds(notebook_id):
+            raise Conflict("this replica no longer owns the notebook's runtime")
+
+    def _wants_lease(self, notebook_id: str) -> bool:
+        runtime = self._runtimes.get(notebook_id)
+        return runtime is not None and (runtime.busy or runtime.reconnecting)
+
+    def _lease_lost(self, notebook_id: str) -> None:
+        """Another replica may own the runtime now: ours must not write any more (the fence
+        refuses), and is forgotten; its kernel, if its worker is still here, is shut down."""
+        runtime = self._runtimes.pop(notebook_id, None)
+        if runtime is None:
+            return
+        placement = runtime.running_kernel
+        if placement is not None:
+            self._orphans.pop(placement.kernel_id, None)
+        self._spawn(runtime.hand_over())
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(TandemError):
+                await work
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _local_workers(self) -> list[WorkerPublic]:
+        return [w.public() for w in self.registry.workers.values()]
+
+    async def all_workers(self) -> list[WorkerPublic]:
+        """Every worker of the deployment (with several replicas, each replica's)."""
+        if self.cluster is None:
+            return self._local_workers()
+        found = await self.cluster.all_workers()
+        return [worker for workers in found.values() for worker in workers]
 
     def _kernel_of(self, notebook_id: str) -> Placement:
         """The notebook's running kernel; a question about code never starts one."""
@@ -211,9 +486,19 @@ class Gateway:
         runtime = self._runtimes.get(room.notebook_id)
         if runtime is not None and runtime.busy:
             return
+        if self.cluster is not None:
+            # The cells another replica's runtime is running are not stale.
+            self._spawn(self._tidy_unless_owned(room))
+            return
         # Applied now, before whoever loaded the room acts on it; stored in the background.
         saved = room.start_edit(reset_stale_states)
         saved.add_done_callback(lambda future: future.cancelled() or future.exception())
+
+    async def _tidy_unless_owned(self, room: Room) -> None:
+        assert self.cluster is not None
+        with contextlib.suppress(RedisError):
+            if await self.cluster.owner(room.notebook_id) is None:
+                await room.edit(reset_stale_states)
 
     def _on_capacity_change(self) -> None:
         for runtime in self._runtimes.values():
@@ -421,14 +706,39 @@ class Gateway:
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)
         ):
+            resume_after = await self._take_over(held)
             runtime = await self.runtime(held.workspace)
-            if not runtime.busy:  # nobody started one while we looked
+            if resume_after is not None and not runtime.busy:  # nobody started one while we looked
                 await runtime.adopt(placement, held)
                 log.info("notebook %s: kernel %s adopted", held.workspace, held.kernel_id[:8])
-                worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=0))
+                worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=resume_after))
                 return
         worker.kernels.pop(held.kernel_id, None)
         worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))
+
+    async def _take_over(self, held: m.HeldKernel) -> int | None:
+        """Several replicas: the lease of the kernel's notebook, from the replica that held
+        it (handed over, or lapsed when that replica is gone). Returns the number the
+        worker resends from; None when another replica keeps the runtime."""
+        cluster = self.cluster
+        if cluster is None or cluster.holds(held.workspace):
+            return 0
+        notebook_id, after = held.workspace, 0
+        owner = await cluster.owner(notebook_id)
+        if owner is not None and owner != cluster.replica:
+            try:
+                upto = await cluster.ask(
+                    owner, "hand_over", notebook_id, {"kernel_id": held.kernel_id}
+                )
+            except OwnerUnreachable:
+                upto = 0  # gone: its lease lapses
+            if upto is None:
+                return None
+            after = int(upto)
+        wait = self.settings.runtime_lease_seconds + 1
+        if not await cluster.take_over(notebook_id, wait):
+            return None
+        return after
 
     async def _notebook_exists(self, notebook_id: str) -> bool:
         def read() -> bool:
@@ -474,7 +784,7 @@ class Gateway:
                 worker.send(m.FilesChanged(workspace=notebook_id))
 
     def workers(self) -> list[dict[str, Any]]:
-        return [w.public().model_dump(mode="json") for w in self.registry.workers.values()]
+        return [w.model_dump(mode="json") for w in self._local_workers()]
 
     async def shutdown(self) -> None:
         """Kernels on dialled-in workers outlive a server restart (their workers keep them
@@ -495,5 +805,7 @@ class Gateway:
                     )
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.cluster is not None:
+            await self.cluster.stop()  # its leases free: another replica may take over now
         for worker in list(self.registry.workers.values()):
             worker.close(CloseCode.RESTARTING, "server restarting")

@@ -63,19 +63,20 @@ async def execute(
             seen = read_state_vector(base64.b64decode(request.state_vector, validate=True))
         except (ValueError, TandemError):
             raise InvalidInput("state_vector is a base64 Yjs state vector") from None
-    runtime = await services.gateway.runtime(notebook.id)
-    return await runtime.execute(request.cell_ids, user.username, user.id, seen)
+    return await services.gateway.execute(
+        notebook.id, request.cell_ids, user.username, user.id, seen
+    )
 
 
 @router.post("/api/notebooks/{notebook_id}/kernel/interrupt", status_code=204)
 async def interrupt(access: Editable, services: AppServices) -> Response:
-    await (await services.gateway.runtime(access[0].id)).interrupt()
+    await services.gateway.interrupt(access[0].id)
     return Response(status_code=204)
 
 
 @router.post("/api/notebooks/{notebook_id}/kernel/restart", status_code=204)
 async def restart(access: Editable, services: AppServices) -> Response:
-    await (await services.gateway.runtime(access[0].id)).restart()
+    await services.gateway.restart(access[0].id)
     return Response(status_code=204)
 
 
@@ -84,8 +85,7 @@ async def answer_input(
     value: InputValue, access: Editable, user: CurrentUser, services: AppServices
 ) -> Response:
     """Answer the `input()` prompt of the cell the caller ran."""
-    runtime = await services.gateway.runtime(access[0].id)
-    runtime.answer_input(user.username, value.value)
+    await services.gateway.answer_input(access[0].id, user.username, value.value)
     return Response(status_code=204)
 
 
@@ -108,7 +108,7 @@ async def inspect(request: InspectRequest, access: Editable, services: AppServic
 @router.get("/api/notebooks/{notebook_id}/widgets")
 async def widget_state(access: Readable, services: AppServices) -> WidgetState:
     """The current state of every widget of the running kernel (empty when none runs)."""
-    return WidgetState.model_validate(services.gateway.widget_state(access[0].id))
+    return WidgetState.model_validate(await services.gateway.widget_state(access[0].id))
 
 
 @router.post("/api/notebooks/{notebook_id}/widgets/{comm_id}")
@@ -147,9 +147,7 @@ async def change_runtime(
     notebook.runtime_type = runtime_type.name
     db.add(notebook)
     db.commit()
-    runtime = await services.gateway.runtime(notebook.id)
-    await runtime.change_runtime(runtime_type)
-    return runtime.status()
+    return await services.gateway.change_runtime(notebook.id, runtime_type)
 
 
 # --- workers (admins) ---------------------------------------------------------------------
@@ -157,7 +155,8 @@ async def change_runtime(
 
 @router.get("/api/workers")
 async def list_workers(_admin: AdminUser, services: AppServices) -> list[WorkerPublic]:
-    return [w.public() for w in services.gateway.registry.workers.values()]
+    """Every worker of the deployment (with several replicas, those of every replica)."""
+    return await services.gateway.all_workers()
 
 
 @router.post("/api/workers/tokens", status_code=201)

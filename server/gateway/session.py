@@ -66,12 +66,19 @@ class Execution:
     prompt: dict[str, Any] | None = None
 
 
+def _unfenced(notebook_id: str) -> None:
+    return None
+
+
 @dataclass
 class GatewayContext:
     settings: Settings
     registry: WorkerRegistry
     rooms: RoomManager
     bus: EventBus
+    # Raises when this server may no longer write the notebook's runtime state (several
+    # replicas: it lost the runtime's lease); checked before every write.
+    fence: Callable[[str], None] = _unfenced
 
 
 class NotebookRuntime:
@@ -399,6 +406,28 @@ class NotebookRuntime:
     def resumed(self) -> None:
         """The worker was told to resume: tell it what is stored already."""
         self._ack()
+
+    async def hand_over(self) -> int:
+        """Another replica takes the kernel over (its worker reconnected there): store what
+        came, stop waiting, and let go of everything without writing; returns the number
+        up to which the kernel's messages are stored (the new owner resumes after it)."""
+        await self._flush_now()
+        upto = self._received_seq
+        for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
+            if unstored is not None:
+                upto = min(upto, unstored - 1)
+        self._cancel_away()
+        self._clear_kernel_timers()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        self._placement, self._current = None, None
+        self._queue.clear()
+        if self._room_hold is not None:
+            stack, self._room_hold, self._room = self._room_hold, None, None
+            await stack.aclose()
+        return upto
 
     def _cancel_away(self) -> None:
         if self._away is not None:
@@ -759,6 +788,7 @@ class NotebookRuntime:
                     outputs.update_display(cell, display_id, content)
 
     async def _hold_room(self) -> Room:
+        self._ctx.fence(self.notebook_id)
         if self._room is None:
             stack = contextlib.AsyncExitStack()
             room = await stack.enter_async_context(self._ctx.rooms.hold(self.notebook_id))

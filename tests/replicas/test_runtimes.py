@@ -1,0 +1,189 @@
+"""Runtimes across two replicas: a worker dials replica a (through a balancer that the test
+can switch), and people act at replica b. Commands made at b reach the owner a; a worker
+that moves to b keeps its kernel; a SIGKILLed owner's runtime is taken over by the other
+replica once its lease lapses. Leases last 2 s here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.gateway.helpers import cell, run, status, text_of
+from tests.replicas.conftest import Replicas, start_replicas
+from tests.support import (
+    Api,
+    ServerProcess,
+    WorkerProcess,
+    YClient,
+    eventually,
+    make_people,
+    notebook_with_code,
+    sync_url,
+)
+from tests.support_pg import PostgresServer
+from tests.support_proxy import SwitchingProxy, switching_proxy
+from tests.support_redis import RedisServer
+
+COUNT = 30
+# Prints 0..29, one line every 0.2 s: long enough to move its worker mid-run.
+COUNTING = f"import time\nfor i in range({COUNT}):\n    print(i, flush=True)\n    time.sleep(0.2)"
+EVERY_LINE = "".join(f"{i}\n" for i in range(COUNT))
+
+
+@dataclass
+class Deployment:
+    pair: Replicas
+    proxy: SwitchingProxy  # the balancer the worker dials through
+    worker: WorkerProcess
+    admin: dict[str, Api]  # by replica: "a", "b"
+
+    def server(self, name: str) -> ServerProcess:
+        return self.pair.a if name == "a" else self.pair.b
+
+    def workers_seen_at(self, name: str) -> list[str]:
+        response = self.admin[name].client.get("/api/workers")
+        assert response.status_code == 200, response.text
+        return [str(worker["name"]) for worker in response.json()]
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    postgres: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("runtimes")
+    pair = start_replicas(
+        postgres,
+        redis_server.url,
+        root,
+        TANDEM_RUNTIME_LEASE_SECONDS="2",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
+        TANDEM_WORKER_HEARTBEAT_SECONDS="1",
+        TANDEM_WORKER_TIMEOUT_SECONDS="3",
+        TANDEM_FORWARD_TIMEOUT_SECONDS="15",
+    )
+    root_person = make_people(root, ["root"], admin=True, database_url=pair.database_url)
+    admin = {"a": Api(pair.a, root_person["root"]), "b": Api(pair.b, root_person["root"])}
+    made = admin["a"].client.post("/api/workers/tokens", json={"name": "mover"})
+    assert made.status_code == 201, made.text
+    with switching_proxy(pair.a.port) as proxy:
+        balancer = ServerProcess(root / "balancer", port=proxy.port)
+        balancer.data_dir.mkdir()
+        worker = WorkerProcess(balancer, str(made.json()["token"]), "mover").start()
+        deployment = Deployment(pair, proxy, worker, admin)
+        try:
+            yield deployment
+        finally:
+            worker.stop()
+            for api in admin.values():
+                api.client.close()
+            pair.stop()
+    pair.check_logs()
+
+
+def done(client: YClient, cell_id: str) -> bool:
+    view = cell(client, cell_id)
+    return view.get("execution_state") == "idle" and view.get("execution_count") is not None
+
+
+async def test_commands_at_the_other_replica_reach_the_worker_s_replica(
+    deployment: Deployment,
+) -> None:
+    """The worker is connected to a; alice works at b. b lists the worker, her runs go to
+    a's worker and their outputs reach clients of both; input, interrupt, completion and
+    the runtime's status at b are a's."""
+    await eventually(lambda: deployment.workers_seen_at("b") == ["mover"], 15)
+    assert deployment.workers_seen_at("a") == ["mover"]
+    pair = deployment.pair
+    alice = pair.api(pair.b, "alice")
+    asking = "name = input('name? ')\nprint('hi', name)"
+    forever = "import time\nwhile True:\n    time.sleep(0.1)"
+    nb, ids = notebook_with_code(alice, ["secret = 41\nsecret + 1", asking, forever])
+    token = pair.people["alice"].token
+    async with (
+        YClient(sync_url(pair.a, nb, token)) as on_a,
+        YClient(sync_url(pair.b, nb, token)) as on_b,
+    ):
+        await run(alice, nb, [ids[0]], on_b)
+        await eventually(lambda: text_of(on_a, ids[0]) == "42")
+        assert text_of(on_b, ids[0]) == "42"
+        assert status(alice, nb)["worker"] == "mover"
+        at_a, at_b = status(pair.api(pair.a, "alice"), nb), status(alice, nb)
+        assert {**at_a, "now": None} == {**at_b, "now": None}
+
+        response = alice.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]})
+        assert response.status_code == 202, response.text
+        await eventually(lambda: status(alice, nb)["waiting_for_input"] is not None, 30)
+        answer = alice.client.post(f"/api/notebooks/{nb}/kernel/input", json={"value": "bob"})
+        assert answer.status_code == 204, answer.text
+        await eventually(lambda: done(on_a, ids[1]) and "hi bob" in text_of(on_a, ids[1]), 30)
+
+        completed = alice.client.post(
+            f"/api/notebooks/{nb}/complete", json={"code": "secr", "cursor_pos": 4}
+        )
+        assert completed.status_code == 200, completed.text
+        assert "secret" in completed.json()["matches"]
+
+        response = alice.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[2]]})
+        assert response.status_code == 202, response.text
+        await eventually(lambda: cell(on_b, ids[2])["execution_state"] == "running", 30)
+        stop = alice.client.post(f"/api/notebooks/{nb}/kernel/interrupt")
+        assert stop.status_code == 204, stop.text
+        await eventually(lambda: "KeyboardInterrupt" in text_of(on_b, ids[2]), 30)
+
+
+async def test_a_worker_that_moves_to_the_other_replica_keeps_its_kernel(
+    deployment: Deployment,
+) -> None:
+    """Mid-run, the worker's connection to a is cut and it reconnects to b: a hands the
+    runtime over, b adopts the kernel, and the cell's output goes on, each line once."""
+    pair = deployment.pair
+    alice = pair.api(pair.b, "alice")
+    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
+    token = pair.people["alice"].token
+    async with YClient(sync_url(pair.a, nb, token)) as on_a:
+        await run(alice, nb, [ids[0]], on_a)
+        response = alice.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]})
+        assert response.status_code == 202, response.text
+        await eventually(lambda: "3\n" in text_of(on_a, ids[1]), 30)
+        lines = text_of(on_a, ids[1]).count("\n")
+        moved = time.monotonic()
+        deployment.proxy.switch(pair.b.port)
+        await eventually(lambda: text_of(on_a, ids[1]).count("\n") > lines + 1, 30)
+        print(f"adoption across replicas: next output {time.monotonic() - moved:.2f} s after")
+        await eventually(lambda: done(on_a, ids[1]), 30)
+        assert text_of(on_a, ids[1]) == EVERY_LINE
+        await run(alice, nb, [ids[2]], on_a)
+        assert text_of(on_a, ids[2]) == "42"
+
+
+async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
+    deployment: Deployment,
+) -> None:
+    """The worker is on b, running a cell; b is SIGKILLed and the worker reconnects to a,
+    which adopts the kernel after b's lease lapses: the output goes on, each line once."""
+    pair = deployment.pair
+    deployment.proxy.switch(pair.b.port)
+    alice = pair.api(pair.a, "alice")
+    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
+    token = pair.people["alice"].token
+    try:
+        async with YClient(sync_url(pair.a, nb, token)) as on_a:
+            await run(alice, nb, [ids[0]], on_a)
+            response = alice.client.post(
+                f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
+            )
+            assert response.status_code == 202, response.text
+            await eventually(lambda: "3\n" in text_of(on_a, ids[1]), 30)
+            await asyncio.to_thread(pair.b.kill)
+            deployment.proxy.switch(pair.a.port)
+            await eventually(lambda: done(on_a, ids[1]), 40)
+            assert text_of(on_a, ids[1]) == EVERY_LINE
+            await run(alice, nb, [ids[2]], on_a)
+            assert text_of(on_a, ids[2]) == "42"
+    finally:
+        if pair.b.proc is not None and pair.b.proc.poll() is not None:
+            await asyncio.to_thread(pair.b.start)
