@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -92,6 +92,7 @@ class OwnerUnreachable(TandemError):
 class Lease:
     epoch: int
     trusted_until: float  # time.monotonic()
+    taken_at: float = field(default_factory=time.monotonic)
 
 
 class Cluster:
@@ -171,7 +172,12 @@ class Cluster:
         )
         if epoch < 0:
             return False
-        self._leases[notebook_id] = Lease(epoch, sent + self._lease_ms / 1000 * _TRUSTED_SHARE)
+        trusted = sent + self._lease_ms / 1000 * _TRUSTED_SHARE
+        lease = self._leases.get(notebook_id)
+        if lease is not None and lease.epoch == epoch:
+            lease.trusted_until = trusted
+        else:
+            self._leases[notebook_id] = Lease(epoch, trusted)
         return True
 
     async def release(self, notebook_id: str) -> None:
@@ -202,7 +208,10 @@ class Cluster:
 
     async def _renew_all(self) -> None:
         for notebook_id, lease in list(self._leases.items()):
-            if not self._wanted(notebook_id):
+            # Kept a while even unwanted: the command that took it may not have started the
+            # runtime yet.
+            settled = time.monotonic() - lease.taken_at > self._lease_ms / 1000
+            if settled and not self._wanted(notebook_id):
                 await self.release(notebook_id)
                 continue
             sent = time.monotonic()

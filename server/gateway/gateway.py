@@ -377,6 +377,12 @@ class Gateway:
             return accepted.model_dump(mode="json")
         if op == "hand_over":
             return await self._hand_over(notebook_id, str(args["kernel_id"]))
+        if op == "files":
+            self._files_changed_here(notebook_id)
+            return None
+        if op == "revoke":
+            self._revoke_here(int(args["token_id"]))
+            return None
         answer: Any = None
         if op == "status":
             answer = await self._status_here(notebook_id)
@@ -453,7 +459,7 @@ class Gateway:
         placement = runtime.running_kernel
         if placement is not None:
             self._orphans.pop(placement.kernel_id, None)
-        self._spawn(runtime.hand_over())
+        self._spawn(runtime.hand_over(store=False))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
@@ -517,11 +523,9 @@ class Gateway:
         self.widgets.forget(event.notebook_id)
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
-            task = asyncio.create_task(
+            self._spawn(
                 runtime.stop("stopped", "the notebook was deleted", "The notebook was deleted.")
             )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
 
     # --- workers -----------------------------------------------------------------------
 
@@ -761,6 +765,19 @@ class Gateway:
                     )
 
     def revoke(self, token_id: int) -> None:
+        """Disconnect the token's workers, here and (several replicas) at every replica."""
+        self._revoke_here(token_id)
+        if self.cluster is not None:
+            self._spawn(self._tell_everyone("revoke", "", {"token_id": token_id}))
+
+    async def _tell_everyone(self, op: str, notebook_id: str, args: dict[str, Any]) -> None:
+        assert self.cluster is not None
+        for replica in await self.cluster.all_workers():
+            if replica != self.cluster.replica:
+                with contextlib.suppress(TandemError):
+                    await self.cluster.ask(replica, op, notebook_id, args)
+
+    def _revoke_here(self, token_id: int) -> None:
         for worker in list(self.registry.workers.values()):
             if worker.token_id == token_id:
                 worker.close(CloseCode.NOT_AUTHENTICATED, "worker token revoked")
@@ -778,7 +795,13 @@ class Gateway:
         )
 
     def files_changed(self, notebook_id: str) -> None:
-        """Have the workers holding the notebook's working directory mirror a change."""
+        """Have the workers holding the notebook's working directory mirror a change (with
+        several replicas, those connected to any replica)."""
+        self._files_changed_here(notebook_id)
+        if self.cluster is not None:
+            self._spawn(self._tell_everyone("files", notebook_id, {}))
+
+    def _files_changed_here(self, notebook_id: str) -> None:
         for worker in self.registry.workers.values():
             if worker.hosts(notebook_id):
                 worker.send(m.FilesChanged(workspace=notebook_id))

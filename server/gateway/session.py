@@ -407,11 +407,15 @@ class NotebookRuntime:
         """The worker was told to resume: tell it what is stored already."""
         self._ack()
 
-    async def hand_over(self) -> int:
+    async def hand_over(self, *, store: bool = True) -> int:
         """Another replica takes the kernel over (its worker reconnected there): store what
-        came, stop waiting, and let go of everything without writing; returns the number
-        up to which the kernel's messages are stored (the new owner resumes after it)."""
-        await self._flush_now()
+        came (unless this server may no longer write), stop waiting, and let go of
+        everything without writing more; returns the number up to which the kernel's
+        messages are stored (the new owner resumes after it)."""
+        if store:
+            await self._flush_now()
+        elif self._flusher is not None:
+            self._flusher.cancel()
         upto = self._received_seq
         for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
             if unstored is not None:
