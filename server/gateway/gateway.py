@@ -191,7 +191,10 @@ class Gateway:
     async def status(self, notebook_id: str) -> RuntimeStatus:
         owner = await self._elsewhere(notebook_id)
         if owner is not None:
-            return RuntimeStatus.model_validate(await self._ask(owner, "status", notebook_id))
+            # An owner gone (killed: its lease not lapsed yet) is not an error to a reader.
+            with contextlib.suppress(OwnerUnreachable):
+                answer = await self._ask(owner, "status", notebook_id)
+                return RuntimeStatus.model_validate(answer)
         return await self._status_here(notebook_id)
 
     async def _status_here(self, notebook_id: str) -> RuntimeStatus:
@@ -300,8 +303,10 @@ class Gateway:
         """The widgets of the notebook's running kernel, as a page starts from them."""
         owner = await self._elsewhere(notebook_id)
         if owner is not None:
-            answer = await self._ask(owner, "widgets", notebook_id)
-            return dict(answer) if isinstance(answer, dict) else {}
+            with contextlib.suppress(OwnerUnreachable):
+                answer = await self._ask(owner, "widgets", notebook_id)
+                return dict(answer) if isinstance(answer, dict) else {}
+            return self.widgets.snapshot(notebook_id, None)
         placement = self._running(notebook_id)
         return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
 
