@@ -82,6 +82,8 @@ async def main() -> None:
             balancer.data_dir.mkdir()
             worker = WorkerProcess(balancer, str(made.json()["token"]), "bench").start()
             try:
+                watcher = Api(pair.b, admin).client
+                await eventually(lambda: bool(watcher.get("/api/workers").json()), 30)
                 servers = [pair.a, pair.b]
                 alice = pair.api(pair.b, "alice")
                 nb, ids = notebook_with_code(alice, [PRINTING])

@@ -710,12 +710,11 @@ class Gateway:
         if (
             orphan is None
             and self._minted_for(held, worker)
-            and not held.kernel_id.startswith(self._boot)
             and held.started
             and (runtime is None or not runtime.busy)
             and await self._notebook_exists(held.workspace)
         ):
-            resume_after = await self._take_over(held)
+            resume_after = await self._take_over(held, held.kernel_id.startswith(self._boot))
             runtime = await self.runtime(held.workspace)
             if resume_after is not None and not runtime.busy:  # nobody started one while we looked
                 await runtime.adopt(placement, held)
@@ -725,15 +724,19 @@ class Gateway:
         worker.kernels.pop(held.kernel_id, None)
         worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))
 
-    async def _take_over(self, held: m.HeldKernel) -> int | None:
-        """Several replicas: the lease of the kernel's notebook, from the replica that held
-        it (handed over, or lapsed when that replica is gone). Returns the number the
-        worker resends from; None when another replica keeps the runtime."""
+    async def _take_over(self, held: m.HeldKernel, made_here: bool) -> int | None:
+        """Whether to adopt a kernel nobody here waits for, and the number its worker
+        resends from (None: shut it down). One this server made and no longer waits for
+        was given up on. With several replicas, a kernel another replica owns (it moved
+        there, maybe from here) is taken with the notebook's lease: handed over by its
+        owner, or once the lease of an owner that is gone lapses."""
         cluster = self.cluster
         if cluster is None or cluster.holds(held.workspace):
-            return 0
+            return None if made_here else 0
         notebook_id, after = held.workspace, 0
         owner = await cluster.owner(notebook_id)
+        if owner is None and made_here:
+            return None
         if owner is not None and owner != cluster.replica:
             try:
                 upto = await cluster.ask(

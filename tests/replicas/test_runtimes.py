@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -89,6 +89,8 @@ def deployment(
         worker = WorkerProcess(balancer, str(made.json()["token"]), "mover").start()
         deployment = Deployment(pair, proxy, worker, admin)
         try:
+            _wait_for(lambda: deployment.workers_seen_at("a") == ["mover"])
+            _wait_for(lambda: deployment.workers_seen_at("b") == ["mover"])
             yield deployment
         finally:
             worker.stop()
@@ -96,6 +98,13 @@ def deployment(
                 api.client.close()
             pair.stop()
     pair.check_logs()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the worker did not connect"
+        time.sleep(0.1)
 
 
 def done(client: YClient, cell_id: str) -> bool:
@@ -157,7 +166,8 @@ async def test_a_worker_that_moves_to_the_other_replica_keeps_its_kernel(
     deployment: Deployment,
 ) -> None:
     """Mid-run, the worker's connection to a is cut and it reconnects to b: a hands the
-    runtime over, b adopts the kernel, and the cell's output goes on, each line once."""
+    runtime over, b adopts the kernel, and the cell's output goes on, each line once; moved
+    back to a, the kernel is still the notebook's."""
     pair = deployment.pair
     alice = pair.api(pair.b, "alice")
     nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
@@ -174,6 +184,9 @@ async def test_a_worker_that_moves_to_the_other_replica_keeps_its_kernel(
         print(f"adoption across replicas: next output {time.monotonic() - moved:.2f} s after")
         await eventually(lambda: done(on_a, ids[1]), 30)
         assert text_of(on_a, ids[1]) == EVERY_LINE
+        # And back to a, which made the kernel: it takes it back from b, not as one it gave
+        # up on.
+        await deployment.move_worker("a")
         await run(alice, nb, [ids[2]], on_a)
         assert text_of(on_a, ids[2]) == "42"
 
