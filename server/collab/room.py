@@ -97,9 +97,6 @@ class Connection:
     def send(self, message: bytes) -> None:
         self.outbox.send(message)
 
-    def send_update(self, update: bytes, message: bytes) -> None:
-        self.outbox.send(_Update(update, message))
-
     def close(self, code: int, reason: str) -> None:
         self.outbox.close(code, reason)
 
@@ -331,8 +328,7 @@ class Room:
             watch(self, seq, before, len(cells))
         if self._state_waiters:
             self._wake_state_waiters()
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
 
@@ -360,8 +356,7 @@ class Room:
     def _send_stored(self, update: bytes, message: bytes) -> None:
         if self._state_waiters:
             self._wake_state_waiters()
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self._count_for_compaction(update)
 
     def _apply_snapshot(self, update: bytes) -> None:
@@ -487,8 +482,7 @@ class Room:
 
     def _edit_saved(self, update: bytes, message: bytes, seq: int) -> None:
         self._stored(seq)
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
         self._edit_done()
@@ -571,6 +565,12 @@ class Room:
     def _broadcast(self, message: bytes) -> None:
         for connection in self.connections:
             connection.send(message)
+
+    def _broadcast_update(self, update: bytes, message: bytes) -> None:
+        # One frame for everyone: the same bytes go to every socket, encoded once.
+        waiting = _Update(update, message)
+        for connection in self.connections:
+            connection.outbox.send(waiting)
 
     # --- compaction ----------------------------------------------------------------------
 
