@@ -4,7 +4,8 @@ The server sends `{"type": "hello", "role": ..., "user": ..., "runtime": {...}}`
 every event of the notebook as it happens (listed in `server.events`, typed in
 `server.events.types`).
 A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
-socket (4403).
+socket (4403); a client that leaves too many events unread is cut loose (1013, see
+`server.sockets`).
 """
 
 from __future__ import annotations
