@@ -19,7 +19,6 @@ stored, answers to sync requests wait, so no client is handed it early.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
 from server.errors import CloseCode, FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
+from server.sockets import Outbox
 from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,6 @@ class RoomLimits:
 
 
 @dataclass(frozen=True)
-class _Close:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True)
 class _Update:
     """A document update waiting to go out; consecutive ones are merged into one frame."""
 
@@ -73,7 +67,7 @@ class _Update:
 class Connection:
     """One client's websocket in a room: who it is, what it may do, what waits to be sent.
 
-    Sending never blocks the room: messages wait in the connection's outbox. When a client
+    Sending never blocks the room: messages wait in the connection's `Outbox`. When a client
     falls behind, the document updates waiting for it are merged into one (Yjs updates
     merge losslessly), so a busy room sends fewer, larger frames instead of a backlog.
     """
@@ -92,60 +86,35 @@ class Connection:
         self.role = role
         self.guest = guest
         self.client_ids: set[int] = set()
-        self._outbox: deque[bytes | _Update | _Close] = deque()
-        self._limit = queue_size
-        self._ready = asyncio.Event()
-        self._closing = False
+        self.outbox: Outbox[bytes | _Update] = Outbox(
+            self._write, transport.close, queue_size, take=_take_merged
+        )
 
     @property
     def closing(self) -> bool:
-        return self._closing
+        return self.outbox.closing
 
-    def send(self, message: bytes | _Update) -> None:
-        if self._closing:
-            return
-        if len(self._outbox) >= self._limit:
-            # A client this far behind resyncs faster from scratch than from a backlog.
-            self.close(CloseCode.TOO_FAR_BEHIND, "too far behind; reconnect to resync")
-            return
-        self._outbox.append(message)
-        self._ready.set()
-
-    def send_update(self, update: bytes, message: bytes) -> None:
-        self.send(_Update(update, message))
+    def send(self, message: bytes) -> None:
+        self.outbox.send(message)
 
     def close(self, code: int, reason: str) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        # The close jumps the queue: whatever is still waiting is dropped.
-        self._outbox.clear()
-        self._outbox.append(_Close(code, reason))
-        self._ready.set()
+        self.outbox.close(code, reason)
 
-    async def run_sender(self) -> None:
-        while True:
-            if not self._outbox:
-                self._ready.clear()
-                await self._ready.wait()
-                continue
-            item = self._outbox.popleft()
-            if isinstance(item, _Close):
-                await self.transport.close(item.code, item.reason)
-                return
-            if isinstance(item, _Update):
-                item = self._merge_waiting(item)
-            await self.transport.send(item)
+    async def _write(self, item: bytes | _Update) -> None:
+        await self.transport.send(item.message if isinstance(item, _Update) else item)
 
-    def _merge_waiting(self, first: _Update) -> bytes:
-        if not self._outbox or not isinstance(self._outbox[0], _Update):
-            return first.message
-        updates = [first.update]
-        while self._outbox and isinstance(self._outbox[0], _Update):
-            waiting = self._outbox.popleft()
-            assert isinstance(waiting, _Update)
-            updates.append(waiting.update)
-        return protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, merge_updates(*updates))
+
+def _take_merged(waiting: deque[bytes | _Update]) -> bytes | _Update:
+    """The next message; a run of document updates waiting together becomes one."""
+    first = waiting.popleft()
+    if not isinstance(first, _Update) or not waiting or not isinstance(waiting[0], _Update):
+        return first
+    updates = [first.update]
+    while waiting and isinstance(waiting[0], _Update):
+        following = waiting.popleft()
+        assert isinstance(following, _Update)
+        updates.append(following.update)
+    return protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, merge_updates(*updates))
 
 
 @dataclass
@@ -199,7 +168,7 @@ class Room:
     async def serve(self, connection: Connection) -> None:
         """Run one client's connection until it ends, whatever the reason."""
         self.connections.add(connection)
-        sender = asyncio.create_task(connection.run_sender())
+        sender = connection.outbox.start()
         reader = asyncio.create_task(self._read(connection))
         try:
             connection.send(protocol.encode_sync(YSyncMessageType.SYNC_STEP1, self.doc.get_state()))
@@ -209,14 +178,11 @@ class Room:
         finally:
             self.connections.discard(connection)
             self._forget_presence(connection)
-            if not sender.done():
-                # Give a requested close (or the last messages) a moment to go out.
-                connection.close(CloseCode.NORMAL, "")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(sender), 1.0)
-            for task in (reader, sender):
-                task.cancel()
-            results = await asyncio.gather(reader, sender, return_exceptions=True)
+            # Give a requested close (or the last messages) a moment to go out.
+            stopping = connection.outbox.stop(1.0, CloseCode.NORMAL, "")
+            stopped = await asyncio.gather(stopping, return_exceptions=True)
+            reader.cancel()
+            results = [*await asyncio.gather(reader, return_exceptions=True), *stopped]
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, Disconnected):
                     log.error("connection to %s failed", self.notebook_id, exc_info=result)
@@ -362,8 +328,7 @@ class Room:
             watch(self, seq, before, len(cells))
         if self._state_waiters:
             self._wake_state_waiters()
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
 
@@ -391,8 +356,7 @@ class Room:
     def _send_stored(self, update: bytes, message: bytes) -> None:
         if self._state_waiters:
             self._wake_state_waiters()
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self._count_for_compaction(update)
 
     def _apply_snapshot(self, update: bytes) -> None:
@@ -518,8 +482,7 @@ class Room:
 
     def _edit_saved(self, update: bytes, message: bytes, seq: int) -> None:
         self._stored(seq)
-        for connection in self.connections:
-            connection.send_update(update, message)
+        self._broadcast_update(update, message)
         self.fanout.updated(self.notebook_id, seq, update)
         self._count_for_compaction(update)
         self._edit_done()
@@ -602,6 +565,12 @@ class Room:
     def _broadcast(self, message: bytes) -> None:
         for connection in self.connections:
             connection.send(message)
+
+    def _broadcast_update(self, update: bytes, message: bytes) -> None:
+        # One frame for everyone: the same bytes go to every socket, encoded once.
+        waiting = _Update(update, message)
+        for connection in self.connections:
+            connection.outbox.send(waiting)
 
     # --- compaction ----------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
-"""The one thing a Room needs from a websocket, so rooms are tested without a server."""
+"""The one thing a Room needs from a websocket, so rooms are tested without a server.
+What waits to be sent, and when a client is cut loose, is `server.sockets.Outbox`'s."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Protocol
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
+
+from server.sockets import GONE, close_reason
 
 
 class Disconnected(Exception):
@@ -42,15 +45,9 @@ class StarletteTransport:
     async def send(self, message: bytes) -> None:
         try:
             await self._websocket.send_bytes(message)
-        except (WebSocketDisconnect, RuntimeError, OSError) as error:
+        except GONE as error:
             raise Disconnected() from error
 
     async def close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        with contextlib.suppress(*GONE):
             await self._websocket.close(code, close_reason(reason))
-
-
-def close_reason(reason: str) -> str:
-    """A websocket close reason is at most 123 bytes of UTF-8."""
-    encoded = reason.encode("utf-8")[:123]
-    return encoded.decode("utf-8", errors="ignore")

@@ -4,7 +4,8 @@ The server sends `{"type": "hello", "role": ..., "user": ..., "runtime": {...}}`
 every event of the notebook as it happens (listed in `server.events`, typed in
 `server.events.types`).
 A client may send `{"type": "ping"}` and gets `{"type": "pong"}`. Losing access closes the
-socket (4403).
+socket (4403); a client that leaves too many events unread is cut loose (1013, see
+`server.sockets`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from server.deps import websocket_access
 from server.errors import CloseCode
 from server.events.types import MembersChanged, NotebookDeleted, NotebookEvent, SessionsEnded
 from server.services import Services
+from server.sockets import GONE, Outbox, websocket_outbox
 
 router = APIRouter(tags=["events"])
-
-_QUEUE = 1024
 
 
 @router.websocket("/api/notebooks/{notebook_id}/events")
@@ -35,31 +35,27 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
         return
     user, role = access
     await websocket.accept()
-    outbox: asyncio.Queue[dict[str, Any] | tuple[int, str]] = asyncio.Queue(_QUEUE)
+    outbox: Outbox[dict[str, Any]] = websocket_outbox(
+        websocket, websocket.send_json, services.settings.client_send_queue
+    )
 
     def on_event(event: NotebookEvent) -> None:
         if isinstance(event, SessionsEnded):  # about one person's sign-ins: not for others
             if event.username == user.username:
-                with contextlib.suppress(asyncio.QueueFull):
-                    outbox.put_nowait((CloseCode.RESTARTING, "your sign-ins changed; reconnect"))
+                outbox.close(CloseCode.RESTARTING, "your sign-ins changed; reconnect", flush=True)
             return
-        message = event.to_json()
-        closing: tuple[int, str] | None = None
+        outbox.send(event.to_json())
         if isinstance(event, MembersChanged) and event.changed.username == user.username:
             if event.changed.role is None:
-                closing = (CloseCode.ACCESS_REMOVED, "your access to this notebook was removed")
+                reason = "your access to this notebook was removed"
+                outbox.close(CloseCode.ACCESS_REMOVED, reason, flush=True)
         elif isinstance(event, NotebookDeleted):
-            closing = (CloseCode.DELETED, "this notebook was deleted")
-        with contextlib.suppress(asyncio.QueueFull):
-            outbox.put_nowait(message)
-        if closing is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                outbox.put_nowait(closing)
+            outbox.close(CloseCode.DELETED, "this notebook was deleted", flush=True)
 
     unsubscribe = services.bus.subscribe(notebook_id, on_event)
-    sender = asyncio.create_task(_send(websocket, outbox))
     try:
         runtime = await services.gateway.status(notebook_id)
+        # Hello goes first; events that came meanwhile wait in the outbox until it has.
         await websocket.send_json(
             {
                 "type": "hello",
@@ -68,28 +64,18 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
                 "runtime": runtime.model_dump(mode="json"),
             }
         )
-        reader = asyncio.create_task(_read(websocket))
+        sender = outbox.start()
+        reader = asyncio.create_task(_read(websocket, outbox))
         await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sender, reader):
-            task.cancel()
-        await asyncio.gather(sender, reader, return_exceptions=True)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
     finally:
         unsubscribe()
-        sender.cancel()
+        with contextlib.suppress(*GONE):
+            await outbox.stop(1.0)
 
 
-async def _send(
-    websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any] | tuple[int, str]]
-) -> None:
-    while True:
-        item = await outbox.get()
-        if isinstance(item, tuple):
-            await websocket.close(*item)
-            return
-        await websocket.send_json(item)
-
-
-async def _read(websocket: WebSocket) -> None:
+async def _read(websocket: WebSocket, outbox: Outbox[dict[str, Any]]) -> None:
     while True:
         try:
             text = await websocket.receive_text()
@@ -98,9 +84,9 @@ async def _read(websocket: WebSocket) -> None:
         try:
             message = json.loads(text)
         except ValueError:
-            await websocket.send_json({"type": "error", "detail": "messages are JSON objects"})
+            outbox.send({"type": "error", "detail": "messages are JSON objects"})
             continue
         if isinstance(message, dict) and message.get("type") == "ping":
-            await websocket.send_json({"type": "pong"})
+            outbox.send({"type": "pong"})
         else:
-            await websocket.send_json({"type": "error", "detail": "unknown message type"})
+            outbox.send({"type": "error", "detail": "unknown message type"})

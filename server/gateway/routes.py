@@ -4,7 +4,6 @@ worker tokens and the worker list (admins); the socket workers dial into."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import logging
@@ -40,6 +39,7 @@ from server.gateway.models import (
 )
 from server.protocol import read_state_vector
 from server.services import Services
+from server.sockets import GONE, Outbox, websocket_outbox
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +212,8 @@ async def worker_socket(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
-
-    async def send_loop() -> None:
-        while True:
-            item = await outbox.get()
-            if isinstance(item, tuple):
-                await websocket.close(*item)
-                return
-            await websocket.send_text(item)
+    # Unbounded, as before: what the gateway sends a worker is its own work, not a stream.
+    outbox: Outbox[str] = websocket_outbox(websocket, websocket.send_text, None)
 
     async def receive_text() -> str:
         message = await websocket.receive()
@@ -231,19 +224,17 @@ async def worker_socket(websocket: WebSocket) -> None:
             return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
         return str(text)
 
-    sender = asyncio.create_task(send_loop())
+    outbox.start()
     try:
         await services.gateway.serve_worker(
             receive_text,
-            outbox.put_nowait,
-            lambda code, why: outbox.put_nowait((code, why)),
+            outbox.send,
+            lambda code, why: outbox.close(code, why, flush=True),
             token_id,
         )
     except (m.BadMessage, TimeoutError, WorkerGone) as error:
         log.warning("worker connection refused: %s", error or type(error).__name__)
-        outbox.put_nowait((CloseCode.POLICY, "say hello first"))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(sender), 2)
+        outbox.close(CloseCode.POLICY, "say hello first", flush=True)
     finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        with contextlib.suppress(*GONE):
+            await outbox.stop(2)

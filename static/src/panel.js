@@ -4,17 +4,8 @@ import { FilesPanel } from './files.js'
 import { renderMarkdown } from './markdown.js'
 import { mentionParts } from './mentions.js'
 import { VariablesPanel } from './variables.js'
-
-const ROLES = ['viewer', 'commenter', 'editor']
-const RANK = { viewer: 0, commenter: 1, editor: 2, owner: 3 }
-
-// A member's role as it works, and why, when a live share link they opened gives more than
-// their membership (they keep editing after a demotion): the People list says so.
-export function effectiveRole (member, links) {
-  const through = links.filter((l) => l.active && (l.holders ?? []).includes(member.username) && RANK[l.role] > RANK[member.role])
-    .sort((a, b) => RANK[b.role] - RANK[a.role])
-  return through.length ? { role: through[0].role, links: through.filter((l) => l.role === through[0].role) } : { role: member.role, links: [] }
-}
+import { ShareTab } from './share.js'
+import { HistoryTab } from './history.js'
 
 export class SidePanel {
   constructor (notebook) {
@@ -25,6 +16,8 @@ export class SidePanel {
     this.body = h('div', { class: 'panel-body' })
     this.files = new FilesPanel(notebook)
     this.variables = notebook.canEdit ? new VariablesPanel(notebook) : null
+    this.share = new ShareTab(this)
+    this.history = new HistoryTab(this)
     const tabs = [['comments', 'Comments'], ['files', 'Files'], ['history', 'History']]
     if (notebook.info.role === 'owner') tabs.splice(2, 0, ['share', 'Share'])
     if (this.variables) tabs.push(['variables', 'Variables'])
@@ -49,8 +42,8 @@ export class SidePanel {
   render () {
     if (this.tab === 'files') this.body.replaceChildren(this.files.show())
     else if (this.tab === 'comments') this.renderComments()
-    else if (this.tab === 'share') this.renderShare()
-    else if (this.tab === 'history') this.renderHistory()
+    else if (this.tab === 'share') this.share.render()
+    else if (this.tab === 'history') this.history.render()
     else if (this.tab === 'variables' && this.variables) this.body.replaceChildren(this.variables.show())
   }
 
@@ -61,7 +54,7 @@ export class SidePanel {
 
   event (message) {
     if (message.type.startsWith('thread.')) this.loadThreads()
-    else if (message.type === 'members.changed' && this.tab === 'share') this.renderShare()
+    else if (message.type === 'members.changed' && this.tab === 'share') this.share.render()
     else if (message.type.startsWith('files.') && this.files.event(message)) this.markNews('files', true)
   }
 
@@ -187,107 +180,5 @@ export class SidePanel {
       el.append(form, error)
     }
     return el
-  }
-
-  // --- sharing -------------------------------------------------------------------------
-
-  async renderShare () {
-    const id = this.nb.info.id
-    const [members, links] = await Promise.all([api('GET', `/api/notebooks/${id}/members`), api('GET', `/api/notebooks/${id}/links`)])
-    if (this.tab !== 'share') return
-    const roleSelect = (value, onchange) => {
-      const select = h('select', {}, ...ROLES.map((r) => h('option', { value: r, selected: r === value }, r)))
-      select.addEventListener('change', () => onchange(select.value))
-      return select
-    }
-    const revoke = async (link) => { await api('DELETE', `/api/notebooks/${id}/links/${link.id}`); this.renderShare() }
-    const memberRows = members.map((m) => {
-      const effective = effectiveRole(m, links)
-      const why = effective.links.length
-        ? h('span', { class: 'effective', 'data-testid': 'member-effective' },
-          `${m.role} · ${effective.role} through a share link`,
-          ...effective.links.map((l) => h('button', { class: 'link danger', title: `Revoke the link “${l.label || l.id}”`, onclick: () => revoke(l) }, `revoke “${l.label || 'link'}”`)))
-        : null
-      return h('li', { 'data-member': m.username }, h('span', {}, m.username), m.role === 'owner'
-        ? h('span', { class: 'muted' }, 'owner')
-        : h('span', {}, roleSelect(m.role, (role) => this.setMember(m.username, role)),
-          h('button', { class: 'link danger', onclick: () => this.removeMember(m.username) }, 'remove'), why))
-    })
-    const who = h('input', { placeholder: 'username', 'aria-label': 'username' })
-    const whoRole = roleSelect('editor', () => {})
-    const add = h('form', { class: 'row' }, who, whoRole, h('button', { type: 'submit' }, 'Add'))
-    add.addEventListener('submit', (event) => { event.preventDefault(); if (who.value) this.setMember(who.value.trim(), whoRole.value) })
-
-    const linkRole = roleSelect('viewer', () => {})
-    const label = h('input', { placeholder: 'label (optional)', 'aria-label': 'link label', maxlength: 100 })
-    const guests = h('input', { type: 'checkbox', 'aria-label': 'anyone with the link, guests included' })
-    const days = h('input', { type: 'number', min: 0, placeholder: 'days', 'aria-label': 'expires after days', style: 'width:5em' })
-    const created = h('div', { class: 'created-link' })
-    const makeLink = h('form', { class: 'row wrap' }, linkRole, label, h('label', {}, guests, ' guests'), days, h('button', { type: 'submit', class: 'primary' }, 'Create link'))
-    makeLink.addEventListener('submit', async (event) => {
-      event.preventDefault()
-      const expires = Number(days.value) > 0 ? new Date(Date.now() + Number(days.value) * 86400000).toISOString() : undefined
-      try {
-        const link = await api('POST', `/api/notebooks/${id}/links`, { role: linkRole.value, label: label.value, allow_guests: guests.checked, expires_at: expires })
-        const url = `${location.origin}/links/${link.token}`
-        await this.renderShare()
-        this.body.querySelector('.created-link').replaceChildren(
-          h('p', {}, 'Copy it now: it is shown only once.'),
-          h('input', { readonly: true, value: url, 'aria-label': 'new link', 'data-testid': 'new-link' }),
-          h('button', { onclick: () => navigator.clipboard?.writeText(url).then(() => toast('Copied')) }, 'Copy'))
-      } catch (e) { toast(e.message, 'error') }
-    })
-    const linkRows = links.map((l) => h('li', { class: l.active ? '' : 'inactive' },
-      h('span', {}, `${l.label || 'link'} · ${l.role}${l.allow_guests ? ' · guests' : ''}${l.expires_at ? ' · until ' + new Date(l.expires_at).toLocaleDateString() : ''}${l.holders?.length ? ' · opened by ' + l.holders.join(', ') : ''}`),
-      l.active ? h('button', { class: 'link danger', onclick: () => revoke(l) }, 'revoke') : h('span', { class: 'muted' }, 'ended')))
-    this.body.replaceChildren(
-      h('h3', {}, 'People'), h('ul', { class: 'plain' }, ...memberRows), add,
-      h('h3', {}, 'Links'), makeLink, created, h('ul', { class: 'plain', 'data-testid': 'links' }, ...linkRows))
-  }
-
-  async setMember (username, role) {
-    try { await api('PUT', `/api/notebooks/${this.nb.info.id}/members/${encodeURIComponent(username)}`, { role }); this.renderShare() } catch (e) { toast(e.message, 'error') }
-  }
-
-  async removeMember (username) {
-    try { await api('DELETE', `/api/notebooks/${this.nb.info.id}/members/${encodeURIComponent(username)}`); this.renderShare() } catch (e) { toast(e.message, 'error') }
-  }
-
-  // --- history -------------------------------------------------------------------------
-
-  async renderHistory () {
-    const id = this.nb.info.id
-    const versions = await api('GET', `/api/notebooks/${id}/versions`)
-    if (this.tab !== 'history') return
-    const detail = h('div', { class: 'comparison' })
-    const name = h('input', { placeholder: 'version name', 'aria-label': 'version name', maxlength: 100 })
-    const save = h('form', { class: 'row' }, name, h('button', { type: 'submit' }, 'Save version'))
-    save.addEventListener('submit', async (event) => {
-      event.preventDefault()
-      if (!name.value.trim()) return
-      try { await api('POST', `/api/notebooks/${id}/versions`, { name: name.value }); this.renderHistory() } catch (e) { toast(e.message, 'error') }
-    })
-    const rows = versions.map((v) => h('li', { 'data-version': v.id },
-      h('div', {}, h('strong', {}, v.name || v.kind), h('span', { class: 'muted' }, ` · ${new Date(v.created_at).toLocaleString()} · ${v.cells} cells · ${v.created_by}`)),
-      h('div', { class: 'row' },
-        h('button', { class: 'link', onclick: () => this.compare(v, detail) }, 'Compare with now'),
-        h('a', { href: `/api/notebooks/${id}/versions/${v.id}/export`, download: '' }, 'Download'),
-        this.nb.canEdit ? h('button', { class: 'link', onclick: () => this.restore(v) }, 'Restore') : null)))
-    this.body.replaceChildren(this.nb.canEdit ? save : h('span'), h('ul', { class: 'plain versions' }, ...rows), detail)
-  }
-
-  async compare (version, target) {
-    const result = await api('GET', `/api/notebooks/${this.nb.info.id}/versions/compare?base=${version.id}&other=current`)
-    const section = (title, items, render) => items.length ? [h('h4', {}, `${title} (${items.length})`), ...items.map(render)] : []
-    target.replaceChildren(h('h3', {}, `Since “${version.name || version.kind}”`),
-      ...section('Added', result.added, (c) => h('pre', { class: 'added' }, c.source)),
-      ...section('Removed', result.removed, (c) => h('pre', { class: 'removed' }, c.source)),
-      ...section('Changed', result.changed, (c) => h('pre', { class: 'diff' }, c.diff || '(outputs changed)')),
-      result.added.length + result.removed.length + result.changed.length === 0 ? h('p', {}, 'No differences.') : h('span'))
-  }
-
-  async restore (version) {
-    if (!confirm(`Restore “${version.name || version.kind}”? The current state is kept as a version.`)) return
-    try { await api('POST', `/api/notebooks/${this.nb.info.id}/versions/${version.id}/restore`); toast('Restored'); this.renderHistory() } catch (e) { toast(e.message, 'error') }
   }
 }

@@ -17,6 +17,7 @@ from typing import Any
 import websockets
 
 from kernels import messages as m
+from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
 from tests.support import WorkerProcess, YClient, eventually, notebook_with_code, sync_url
@@ -79,6 +80,8 @@ async def test_a_worker_cut_off_comes_back_to_its_running_cell(tmp_path: Path) -
         tmp_path / "data",
         TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
         TANDEM_WORKER_TIMEOUT_SECONDS="2",
+        # ipywidgets: the environment the widget tests build (one build for both).
+        TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),
     ) as cluster:
         worker = cluster.start_worker("sleepy")
         wait_for_workers(cluster, 1)
