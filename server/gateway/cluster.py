@@ -7,7 +7,9 @@ holds the lease, places and talks to the kernel, and writes its outputs into the
 
 Keys and channels:
 - `tandem:workers:{replica}`: the replica's workers (JSON list of `WorkerPublic`), written
-  every beat, gone when the replica stops beating.
+  every beat, gone when the replica stops beating; `tandem:hosts:{replica}`: for each of
+  their worker tokens, the notebooks whose files they may read and write (a worker's file
+  requests may reach any replica through the balancer).
 - `tandem:lease:{notebook}` = "{replica} {epoch}": expires after `runtime_lease_seconds`
   unless its holder renews it. `tandem:epoch:{notebook}` only grows: every new holder gets
   a higher epoch, and a renewal names the epoch it renews, so a replica that lost the lease
@@ -103,6 +105,7 @@ class Cluster:
         forward_timeout: float,
         *,
         workers: Callable[[], list[WorkerPublic]],
+        hosts: Callable[[], dict[str, list[str]]] = dict,
         wanted: Callable[[str], bool],
         lost: Callable[[str], None],
         handle: Handler,
@@ -113,6 +116,8 @@ class Cluster:
         self._beat_seconds = lease_seconds / 4
         self._forward_timeout = forward_timeout
         self._workers = workers  # this replica's workers, now
+        self._hosts = hosts  # worker token id -> notebooks its workers here host
+        self._hosted_elsewhere: dict[str, set[str]] = {}  # the same, of other replicas
         self._wanted = wanted  # whether this replica still needs a notebook's lease
         self._lost = lost  # a lease this replica held is gone
         self._handle = handle  # a forwarded command: (op, notebook id, args) -> JSON
@@ -242,12 +247,34 @@ class Cluster:
                     json.dumps(workers),
                     px=max(self._lease_ms, 3000),
                 )
+                await self._share_hosts()
                 await self._renew_all()
             except RedisError as error:
                 log.warning("cluster heartbeat failed: %s", error)
             await asyncio.sleep(self._beat_seconds)
 
     # --- workers everywhere -------------------------------------------------------------
+
+    async def _share_hosts(self) -> None:
+        await self._redis.set(
+            f"tandem:hosts:{self.replica}",
+            json.dumps(self._hosts()),
+            px=max(self._lease_ms, 3000),
+        )
+        found: dict[str, set[str]] = {}
+        async for key in self._redis.scan_iter(match="tandem:hosts:*"):
+            if key.decode().removeprefix("tandem:hosts:") == self.replica:
+                continue
+            raw = await self._redis.get(key)
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                for token_id, notebooks in json.loads(raw or b"{}").items():
+                    found.setdefault(str(token_id), set()).update(map(str, notebooks))
+        self._hosted_elsewhere = found
+
+    def hosted_elsewhere(self, token_id: int, notebook_id: str) -> bool:
+        """Whether a worker of this token hosts the notebook at another replica (as of the
+        last beat)."""
+        return notebook_id in self._hosted_elsewhere.get(str(token_id), set())
 
     async def all_workers(self) -> dict[str, list[WorkerPublic]]:
         """Every live replica's workers, by replica (this one's as it has them now)."""

@@ -121,6 +121,7 @@ class Gateway:
                 settings.runtime_lease_seconds,
                 settings.forward_timeout_seconds,
                 workers=self._local_workers,
+                hosts=self._hosted_here,
                 wanted=self._wants_lease,
                 lost=self._lease_lost,
                 handle=self._forwarded,
@@ -796,11 +797,24 @@ class Gateway:
     # --- notebook files ----------------------------------------------------------------
 
     def may_touch_files(self, token_id: int | None, notebook_id: str) -> bool:
-        """A worker reads and writes only the files of notebooks it runs (or just ran)."""
-        return any(
+        """A worker reads and writes only the files of notebooks it runs (or just ran), at
+        any replica."""
+        here = any(
             worker.token_id == token_id and worker.hosts(notebook_id)
             for worker in self.registry.workers.values()
         )
+        if here or self.cluster is None or token_id is None:
+            return here
+        return self.cluster.hosted_elsewhere(token_id, notebook_id)
+
+    def _hosted_here(self) -> dict[str, list[str]]:
+        hosted: dict[str, set[str]] = {}
+        for worker in self.registry.workers.values():
+            if worker.token_id is not None:
+                notebooks = hosted.setdefault(str(worker.token_id), set())
+                notebooks.update(p.owner for p in worker.kernels.values())
+                notebooks.update(n for n in worker.released if worker.hosts(n))
+        return {token: sorted(notebooks) for token, notebooks in hosted.items()}
 
     def files_changed(self, notebook_id: str) -> None:
         """Have the workers holding the notebook's working directory mirror a change (with

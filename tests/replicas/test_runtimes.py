@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from tests.gateway.helpers import cell, run, status, text_of
@@ -132,6 +133,18 @@ async def test_commands_at_the_other_replica_reach_the_worker_s_replica(
     ):
         await run(alice, nb, [ids[0]], on_b)
         await eventually(lambda: text_of(on_a, ids[0]) == "42")
+        # The worker's file requests may reach b through a balancer: b lets it read the
+        # files of the notebook it runs at a, and no other notebook's.
+        other, _ = notebook_with_code(alice, ["0"])
+
+        def files_at_b(notebook: str) -> int:
+            return httpx.get(
+                f"{pair.b.url}/api/workers/notebooks/{notebook}/files",
+                headers={"Authorization": f"Bearer {deployment.worker.token}"},
+            ).status_code
+
+        await eventually(lambda: files_at_b(nb) == 200)  # b learns it at its next beat
+        assert files_at_b(other) == 403
         assert text_of(on_b, ids[0]) == "42"
         assert status(alice, nb)["worker"] == "mover"
         at_a, at_b = status(pair.api(pair.a, "alice"), nb), status(alice, nb)
