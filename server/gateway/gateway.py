@@ -465,6 +465,10 @@ class Gateway:
         placement = runtime.running_kernel
         if placement is not None:
             self._orphans.pop(placement.kernel_id, None)
+            if placement.worker.kernels.get(placement.kernel_id) is placement:
+                # Still on a worker of ours: the next owner starts its own kernel.
+                self.registry.release(placement)
+                placement.worker.send(m.ShutdownKernel(kernel_id=placement.kernel_id))
         self._spawn(runtime.hand_over(store=False))
 
     def _spawn(self, work: Awaitable[Any]) -> None:

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import redis
 
+from server.errors import Conflict
+from server.gateway.cluster import Cluster
 from tests.gateway.helpers import cell, run, status, text_of
 from tests.replicas.conftest import Replicas, start_replicas
 from tests.support import (
@@ -52,6 +55,13 @@ class Deployment:
         response = self.admin[name].client.get("/api/workers")
         assert response.status_code == 200, response.text
         return list(response.json())
+
+    def notebooks_with_kernels(self, name: str) -> set[str]:
+        return {
+            str(kernel["notebook_id"])
+            for worker in self._workers(name)
+            for kernel in worker["kernels"]  # type: ignore[attr-defined]
+        }
 
     async def move_worker(self, name: str) -> None:
         """Cut the worker's connection and send it to replica `name`; back once both
@@ -182,6 +192,7 @@ async def test_a_worker_that_moves_to_the_other_replica_keeps_its_kernel(
     runtime over, b adopts the kernel, and the cell's output goes on, each line once; moved
     back to a, the kernel is still the notebook's."""
     pair = deployment.pair
+    await deployment.move_worker("a")
     alice = pair.api(pair.b, "alice")
     nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
     token = pair.people["alice"].token
@@ -231,3 +242,41 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
     finally:
         if pair.b.proc is not None and pair.b.proc.poll() is not None:
             await asyncio.to_thread(pair.b.start)
+
+
+async def test_a_replica_that_lost_the_lease_writes_no_more(
+    deployment: Deployment, redis_server: RedisServer
+) -> None:
+    """a runs a cell; its lease is taken from it (as when a was cut off from Redis and
+    another replica took over): a stops writing the cell's output and shuts its kernel
+    down, since the new owner starts its own."""
+    pair = deployment.pair
+    await deployment.move_worker("a")
+    alice = pair.api(pair.a, "alice")
+    nb, ids = notebook_with_code(alice, [COUNTING])
+    token = pair.people["alice"].token
+    usurper = Cluster(
+        redis_server.url, 30, 5, workers=list, wanted=bool, lost=print, handle=_refuse
+    )
+    async with YClient(sync_url(pair.b, nb, token)) as on_b:
+        response = alice.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": ids})
+        assert response.status_code == 202, response.text
+        await eventually(lambda: "3\n" in text_of(on_b, ids[0]), 30)
+        usurper_redis = redis.Redis.from_url(redis_server.url)
+        try:
+            usurper_redis.delete(f"tandem:lease:{nb}")
+            assert await usurper.acquire(nb)
+            await asyncio.sleep(1.5)  # a's next renewal fails (0.5 s beats)
+            shown = text_of(on_b, ids[0])
+            await asyncio.sleep(1.5)
+            assert text_of(on_b, ids[0]) == shown, "a wrote after losing the lease"
+            assert len(shown.splitlines()) < COUNT
+            assert "lost the runtime's lease" in pair.a.log()
+            await eventually(lambda: nb not in deployment.notebooks_with_kernels("a"), 10)
+        finally:
+            await usurper.stop()
+            usurper_redis.close()
+
+
+async def _refuse(op: str, notebook_id: str, args: dict[str, object]) -> object:
+    raise Conflict("not here")
