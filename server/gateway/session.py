@@ -36,6 +36,7 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
+from server.gateway.lifecycle import Lifecycle, RuntimeState
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
 from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
@@ -80,8 +81,7 @@ class NotebookRuntime:
         self.runtime = runtime
         self._ctx = ctx
         self._settings = ctx.settings
-        self._state = "stopped"
-        self._reason = ""
+        self._lifecycle = Lifecycle()
         self._placement: Placement | None = None
         self._started_at: datetime | None = None
         self._queue: deque[Execution] = deque()
@@ -124,8 +124,8 @@ class NotebookRuntime:
         return RuntimeStatus(
             type=self.runtime.name,
             types=self._settings.runtime_types,
-            status=self._state,
-            reason=self._reason,
+            status=self._lifecycle.state.value,
+            reason=self._lifecycle.reason,
             queue_position=self._ctx.registry.position(self.notebook_id),
             worker=placement.worker.name if placement else None,
             gpus=placement.gpu_names if placement else [],
@@ -145,8 +145,8 @@ class NotebookRuntime:
             usage=self._usage if placement else None,
         )
 
-    def _set_state(self, state: str, reason: str = "") -> None:
-        self._state, self._reason = state, reason
+    def _set_state(self, state: RuntimeState, reason: str = "") -> None:
+        self._lifecycle.move(state, reason)
         self.publish_status()
 
     def publish_status(self) -> None:
@@ -158,7 +158,7 @@ class NotebookRuntime:
             reason = "waiting for a free worker"
         else:
             reason = f"waiting for a worker that offers the {self.runtime.name} runtime"
-        self._set_state("waiting", reason)
+        self._set_state(RuntimeState.WAITING, reason)
 
     @property
     def running_kernel(self) -> Placement | None:
@@ -221,7 +221,7 @@ class NotebookRuntime:
             # Still waiting for a worker or a kernel: interrupting gives up on the queue.
             await self._stop_runner("interrupted before it ran")
             await self._stop_kernel()
-            self._set_state("stopped", "interrupted while starting")
+            self._set_state(RuntimeState.STOPPED, "interrupted while starting")
 
     async def restart(self) -> None:
         """Clear the queue and start a fresh kernel (on a worker matching the runtime).
@@ -270,11 +270,11 @@ class NotebookRuntime:
         """Store the outputs received so far (the server is stopping; the kernel is not)."""
         await self._flush_now()
 
-    async def stop(self, state: str, reason: str, cell_error: str) -> None:
+    async def stop(self, reason: str, cell_error: str) -> None:
         """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
         await self._stop_runner(cell_error)
         await self._stop_kernel()
-        self._set_state(state, reason)
+        self._set_state(RuntimeState.STOPPED, reason)
         await self._release_room_if_unused()
 
     # --- from the worker ---------------------------------------------------------------
@@ -315,8 +315,8 @@ class NotebookRuntime:
         """The worker is still preparing the kernel (building its environment, say): the
         start timeout counts from the latest news, and everyone sees what it waits for."""
         self._last_progress = time.monotonic()
-        if self._state == "starting":
-            self._set_state("starting", detail)
+        if self._lifecycle.state is RuntimeState.STARTING:
+            self._set_state(RuntimeState.STARTING, detail)
 
     def on_kernel_usage(self, usage: m.KernelUsage) -> None:
         self._usage = RuntimeUsage(
@@ -338,7 +338,7 @@ class NotebookRuntime:
         if current is not None and not current.done.done():
             current.done.set_result(Outcome("lost", reason=reason))
         elif self._runner is None:
-            self._set_state("disconnected", reason)
+            self._set_state(RuntimeState.DISCONNECTED, reason)
             self._spawn(self._release_room_if_unused())
 
     def on_output(self, execution_id: str, msg_type: str, content: dict[str, Any]) -> None:
@@ -385,7 +385,9 @@ class NotebookRuntime:
         seconds: wait as long for it (cells keep their place), then the runtime is lost."""
         self._cancel_away()
         self._away = asyncio.get_running_loop().call_later(grace, expire)
-        self._set_state("reconnecting", f"{reason}; waiting up to {grace:g} s for it to return")
+        self._set_state(
+            RuntimeState.RECONNECTING, f"{reason}; waiting up to {grace:g} s for it to return"
+        )
 
     def on_worker_back(self, placement: Placement) -> int:
         """The worker is back with the kernel (`placement` on its new connection): carry on
@@ -393,7 +395,7 @@ class NotebookRuntime:
         self._cancel_away()
         self._placement = placement
         self._acked_seq = 0  # acks sent while it was away were lost: the next says all
-        self._set_state("busy" if self._current is not None else "idle")
+        self._set_state(RuntimeState.BUSY if self._current is not None else RuntimeState.IDLE)
         return self._received_seq
 
     def resumed(self) -> None:
@@ -428,7 +430,7 @@ class NotebookRuntime:
         running = held.execution
         if running is None or not running.cell_id:
             self._arm_idle_timers()
-            self._set_state("idle", "taken back after a reconnect")
+            self._set_state(RuntimeState.IDLE, "taken back after a reconnect")
             return
         execution = Execution(
             running.cell_id,
@@ -455,7 +457,7 @@ class NotebookRuntime:
                 execution.writer.resume(cell)
 
         await room.edit(resume)
-        self._set_state("busy")
+        self._set_state(RuntimeState.BUSY)
         self._runner = asyncio.create_task(self._run_adopted(execution))
 
     async def _run_adopted(self, execution: Execution) -> None:
@@ -488,7 +490,7 @@ class NotebookRuntime:
             if not await self._run_one(execution):
                 return
         self._arm_idle_timers()
-        self._set_state("idle")
+        self._set_state(RuntimeState.IDLE)
 
     async def _start_kernel(self) -> bool:
         # While no worker has room, the registry's line marks us waiting (mark_waiting).
@@ -496,7 +498,7 @@ class NotebookRuntime:
         self._placement = placement
         self._kernel_up = asyncio.get_running_loop().create_future()
         self._number_anew()
-        self._set_state("starting")
+        self._set_state(RuntimeState.STARTING)
         self._usage = None
         self._last_sandbox = placement.worker.sandbox
         name = self.runtime.environment_name
@@ -515,7 +517,7 @@ class NotebookRuntime:
         if failure:
             await self._fail_queue(f"The runtime could not start: {failure}")
             await self._stop_kernel()
-            self._set_state("disconnected", failure)
+            self._set_state(RuntimeState.DISCONNECTED, failure)
             await self._release_room_if_unused()
             return False
         self._started_at = utcnow()
@@ -575,7 +577,7 @@ class NotebookRuntime:
         if not code:  # the cell was deleted while it waited
             self._current = None
             return True
-        self._set_state("busy")
+        self._set_state(RuntimeState.BUSY)
         return await self._complete(execution)
 
     async def _complete(self, execution: Execution) -> bool:
@@ -586,7 +588,7 @@ class NotebookRuntime:
         if outcome.status == "lost":
             await self._finish(execution, outcome, error=("RuntimeLost", outcome.reason))
             await self._fail_queue(None)
-            self._set_state("disconnected", outcome.reason)
+            self._set_state(RuntimeState.DISCONNECTED, outcome.reason)
             await self._release_room_if_unused()
             return False
         await self._finish(execution, outcome)
@@ -813,7 +815,7 @@ class NotebookRuntime:
             hours = self._settings.kernel_max_lifetime_seconds / 3600
             reason = f"stopped at the maximum runtime lifetime of {hours:g} hours"
         log.info("notebook %s: runtime %s", self.notebook_id, reason)
-        self._spawn(self.stop("stopped", reason, f"The runtime was {reason}."))
+        self._spawn(self.stop(reason, f"The runtime was {reason}."))
 
     def _cancel_idle_timers(self) -> None:
         for timer in self._timers:
