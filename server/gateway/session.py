@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pycrdt import Array, Doc, Map
@@ -36,7 +36,9 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
+from server.gateway.flushing import OutputFlusher
 from server.gateway.lifecycle import Lifecycle, RuntimeState
+from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
 from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
@@ -67,6 +69,10 @@ class Execution:
     prompt: dict[str, Any] | None = None
 
 
+# An output on its way into the document: the run it belongs to, its type, its content.
+Output = tuple[Execution, str, dict[str, Any]]
+
+
 @dataclass
 class GatewayContext:
     settings: Settings
@@ -91,29 +97,28 @@ class NotebookRuntime:
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
         self._room: Room | None = None
         self._room_hold: contextlib.AsyncExitStack | None = None
-        self._pending: list[tuple[Execution, str, dict[str, Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._hurry = asyncio.Event()
-        self._last_flush = 0.0
+        self._outputs: OutputFlusher[Output] = OutputFlusher(
+            self._settings.output_flush_seconds, self._write_batch, self._ack, label=notebook_id
+        )
         self._display_cells: dict[str, set[str]] = {}
-        self._idle_deadline: datetime | None = None
-        self._lifetime_deadline: datetime | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._lifetime_timers: list[asyncio.TimerHandle] = []
+        self._limits = LimitTimers(
+            self._settings.kernel_idle_timeout_seconds,
+            self._settings.kernel_max_lifetime_seconds,
+            self._settings.kernel_warning_seconds,
+            warn=self._warn,
+            reached=self._limit_reached,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._usage: RuntimeUsage | None = None
         self._last_sandbox: m.Sandbox | None = None
         self._last_progress = 0.0
         # What the kernel's worker said (numbered, see kernels/messages.py RELIABLE): the
         # highest number received, the highest acknowledged as stored, and a cell's end
-        # received but not yet written (nothing from it on is acknowledged before it is).
+        # received but not yet written (nothing from it on is acknowledged before it is;
+        # the same goes for outputs not written yet, see `_outputs.first_unstored`).
         self._received_seq = 0
         self._acked_seq = 0
         self._unwritten_done: int | None = None
-        # The first number among outputs waiting to be written, and among those being
-        # written now: nothing from there on is acknowledged yet.
-        self._pending_from: int | None = None
-        self._writing_from: int | None = None
         self._away: asyncio.TimerHandle | None = None
 
     # --- what everyone sees ------------------------------------------------------------
@@ -130,8 +135,8 @@ class NotebookRuntime:
             worker=placement.worker.name if placement else None,
             gpus=placement.gpu_names if placement else [],
             started_at=self._started_at,
-            idle_deadline=self._idle_deadline,
-            lifetime_deadline=self._lifetime_deadline,
+            idle_deadline=self._limits.idle_deadline,
+            lifetime_deadline=self._limits.lifetime_deadline,
             queued_cells=[e.cell_id for e in self._queue],
             available_types=self._ctx.registry.offered(self._settings.runtime_types),
             running_cell=current.cell_id if current else None,
@@ -268,7 +273,7 @@ class NotebookRuntime:
 
     async def write_pending(self) -> None:
         """Store the outputs received so far (the server is stopping; the kernel is not)."""
-        await self._flush_now()
+        await self._outputs.flush_now()
 
     async def stop(self, reason: str, cell_error: str) -> None:
         """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
@@ -290,7 +295,8 @@ class NotebookRuntime:
     def _number_anew(self) -> None:
         """A kernel new to this server numbers its messages from 1."""
         self._received_seq = self._acked_seq = 0
-        self._unwritten_done = self._pending_from = self._writing_from = None
+        self._unwritten_done = None
+        self._outputs.forget_numbers()
 
     def _ack(self) -> None:
         """Tell the worker what is stored: everything received, unless outputs still wait
@@ -299,7 +305,7 @@ class NotebookRuntime:
         if placement is None:
             return
         upto = self._received_seq
-        for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
+        for unstored in (self._outputs.first_unstored, self._unwritten_done):
             if unstored is not None:
                 upto = min(upto, unstored - 1)
         if upto > self._acked_seq:
@@ -332,7 +338,7 @@ class NotebookRuntime:
         if self._kernel_up is not None and not self._kernel_up.done():
             self._kernel_up.set_result(reason)
         self._placement = None  # the registry already let go of it
-        self._clear_kernel_timers()
+        self._limits.cancel_all()
         self._cancel_away()
         current = self._current
         if current is not None and not current.done.done():
@@ -346,11 +352,8 @@ class NotebookRuntime:
         if current is None or current.id != execution_id:
             self._ack()
             return
-        if not self._pending and self._received_seq:
-            self._pending_from = self._received_seq  # this message's (see on_numbered)
-        self._pending.append((current, msg_type, content))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop())
+        # The message's number is the latest received (see on_numbered).
+        self._outputs.add((current, msg_type, content), self._received_seq)
 
     def on_input_request(self, execution_id: str, prompt: str, password: bool) -> None:
         current = self._current
@@ -426,7 +429,7 @@ class NotebookRuntime:
         self._number_anew()
         self._started_at = utcnow()
         self._last_sandbox = placement.worker.sandbox
-        self._arm_lifetime_timers()
+        self._limits.arm_lifetime()
         running = held.execution
         if running is None or not running.cell_id:
             self._arm_idle_timers()
@@ -521,7 +524,7 @@ class NotebookRuntime:
             await self._release_room_if_unused()
             return False
         self._started_at = utcnow()
-        self._arm_lifetime_timers()
+        self._limits.arm_lifetime()
         return True
 
     async def _wait_for_kernel(self, kernel_up: asyncio.Future[str]) -> str:
@@ -542,7 +545,7 @@ class NotebookRuntime:
         """Run one cell; False when the kernel was lost on the way."""
         placement = self._placement
         assert placement is not None
-        self._cancel_idle_timers()
+        self._limits.cancel_idle()
         self._current = execution
         execution.started = time.monotonic()
         execution.started_at = utcnow()
@@ -583,7 +586,7 @@ class NotebookRuntime:
     async def _complete(self, execution: Execution) -> bool:
         """Wait for the running cell's end and write it; False when the kernel was lost."""
         outcome = await execution.done
-        await self._flush_now()
+        await self._outputs.flush_now()
         self._current = None
         if outcome.status == "lost":
             await self._finish(execution, outcome, error=("RuntimeLost", outcome.reason))
@@ -665,7 +668,7 @@ class NotebookRuntime:
             await asyncio.gather(runner, return_exceptions=True)
         current, self._current = self._current, None
         if current is not None:
-            await self._flush_now()
+            await self._outputs.flush_now()
             if current.started_at is None:
                 current.started_at = utcnow()
             await self._finish(current, Outcome("aborted"), error=("Interrupted", cell_error))
@@ -674,7 +677,7 @@ class NotebookRuntime:
     async def _stop_kernel(self) -> None:
         placement, self._placement = self._placement, None
         self._kernel_up = None
-        self._clear_kernel_timers()
+        self._limits.cancel_all()
         self._cancel_away()
         self._started_at = None
         if placement is not None:
@@ -702,35 +705,10 @@ class NotebookRuntime:
 
         return room.start_edit(mark)
 
-    async def _flush_loop(self) -> None:
-        interval = self._settings.output_flush_seconds
-        while self._pending:
-            wait = self._last_flush + interval - time.monotonic()
-            if wait > 0 and not self._hurry.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), wait)
-            pending, self._pending = self._pending, []
-            self._writing_from, self._pending_from = self._pending_from, None
-            self._last_flush = time.monotonic()
-            try:
-                await self._edit(functools.partial(self._write, pending=pending))
-            except Exception:
-                log.exception("writing outputs of %s failed", self.notebook_id)
-            else:
-                self._writing_from = None
-                self._ack()
+    async def _write_batch(self, batch: list[Output]) -> None:
+        await self._edit(functools.partial(self._write, pending=batch))
 
-    async def _flush_now(self) -> None:
-        flusher = self._flusher
-        if flusher is None or flusher.done():
-            return
-        self._hurry.set()
-        try:
-            await asyncio.shield(flusher)
-        finally:
-            self._hurry.clear()
-
-    def _write(self, doc: Doc[Any], pending: list[tuple[Execution, str, dict[str, Any]]]) -> None:
+    def _write(self, doc: Doc[Any], pending: list[Output]) -> None:
         cells = cells_of(doc)
         found: dict[str, Map[Any] | None] = {}
         for execution, msg_type, content in pending:
@@ -770,65 +748,30 @@ class NotebookRuntime:
     async def _release_room_if_unused(self) -> None:
         if self.busy or self._queue or self._room_hold is None:
             return
-        await self._flush_now()
+        await self._outputs.flush_now()
         stack, self._room_hold, self._room = self._room_hold, None, None
         await stack.aclose()
 
-    # --- limits ----------------------------------------------------------------------------
+    # --- limits (timers in limits.py) ------------------------------------------------------
 
     def _arm_idle_timers(self) -> None:
-        self._cancel_idle_timers()
-        if self._placement is None:
-            return
-        limit = self._settings.kernel_idle_timeout_seconds
-        self._idle_deadline = utcnow() + timedelta(seconds=limit)
-        self._timers = self._limit_timers(limit, "idle", self._idle_deadline)
+        self._limits.cancel_idle()
+        if self._placement is not None:
+            self._limits.arm_idle()
 
-    def _arm_lifetime_timers(self) -> None:
-        limit = self._settings.kernel_max_lifetime_seconds
-        self._lifetime_deadline = utcnow() + timedelta(seconds=limit)
-        self._lifetime_timers = self._limit_timers(limit, "lifetime", self._lifetime_deadline)
-
-    def _limit_timers(
-        self, limit: float, kind: str, deadline: datetime
-    ) -> list[asyncio.TimerHandle]:
-        loop = asyncio.get_running_loop()
-        warn_in = limit - self._settings.kernel_warning_seconds
-        timers = [loop.call_later(limit, self._limit_reached, kind)]
-        if warn_in > 0:
-            timers.append(loop.call_later(warn_in, self._warn, kind, deadline))
-        return timers
-
-    def _warn(self, kind: str, deadline: datetime) -> None:
-        seconds = max(0, int((deadline - utcnow()).total_seconds()))
+    def _warn(self, kind: LimitKind, deadline: datetime, seconds_left: int) -> None:
         self._ctx.bus.publish(
             RuntimeLimitWarning(
-                notebook_id=self.notebook_id, reason=kind, seconds_left=seconds, deadline=deadline
+                notebook_id=self.notebook_id,
+                reason=kind,
+                seconds_left=seconds_left,
+                deadline=deadline,
             )
         )
 
-    def _limit_reached(self, kind: str) -> None:
-        if kind == "idle":
-            minutes = self._settings.kernel_idle_timeout_seconds / 60
-            reason = f"stopped after {minutes:g} minutes without execution (idle timeout)"
-        else:
-            hours = self._settings.kernel_max_lifetime_seconds / 3600
-            reason = f"stopped at the maximum runtime lifetime of {hours:g} hours"
+    def _limit_reached(self, kind: LimitKind, reason: str) -> None:
         log.info("notebook %s: runtime %s", self.notebook_id, reason)
         self._spawn(self.stop(reason, f"The runtime was {reason}."))
-
-    def _cancel_idle_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers = []
-        self._idle_deadline = None
-
-    def _clear_kernel_timers(self) -> None:
-        self._cancel_idle_timers()
-        for timer in self._lifetime_timers:
-            timer.cancel()
-        self._lifetime_timers = []
-        self._lifetime_deadline = None
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
