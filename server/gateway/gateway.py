@@ -37,6 +37,7 @@ from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.cell_edits import reset_stale_states
 from server.gateway.comms import WidgetRelay
 from server.gateway.lifecycle import RuntimeState
 from server.gateway.models import (
@@ -48,7 +49,7 @@ from server.gateway.models import (
     VariableList,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
-from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
+from server.gateway.session import GatewayContext, NotebookRuntime
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType

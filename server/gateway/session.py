@@ -10,18 +10,16 @@ cell) is in the document; the runtime's own state goes out as `runtime.*` events
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pycrdt import Array, Doc, Map
+from pycrdt import Doc
 
 from kernels import messages as m
 from server.collab.room import Room
@@ -36,41 +34,18 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
+from server.gateway.cell_edits import CellEdits, record_start, reset_stale_states
+from server.gateway.execution import Execution, Outcome, Output
 from server.gateway.flushing import OutputFlusher
 from server.gateway.lifecycle import Lifecycle, RuntimeState
 from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
-from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
+from server.notebooks.document import cells_by_id, cells_of, find_cell
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # ok | error | aborted | lost
-    execution_count: int | None = None
-    reason: str = ""
-
-
-@dataclass(eq=False)
-class Execution:
-    cell_id: str
-    batch: str
-    username: str
-    user_id: int
-    writer: outputs.CellWriter
-    done: asyncio.Future[Outcome]
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started: float = 0.0
-    started_at: datetime | None = None
-    prompt: dict[str, Any] | None = None
-
-
-# An output on its way into the document: the run it belongs to, its type, its content.
-Output = tuple[Execution, str, dict[str, Any]]
 
 
 @dataclass
@@ -95,12 +70,10 @@ class NotebookRuntime:
         self._runner: asyncio.Task[None] | None = None
         self._restarts = 0  # restarts under way: they start the runner when done
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
-        self._room: Room | None = None
-        self._room_hold: contextlib.AsyncExitStack | None = None
+        self._cells = CellEdits(notebook_id, ctx.rooms)
         self._outputs: OutputFlusher[Output] = OutputFlusher(
-            self._settings.output_flush_seconds, self._write_batch, self._ack, label=notebook_id
+            self._settings.output_flush_seconds, self._cells.write, self._ack, label=notebook_id
         )
-        self._display_cells: dict[str, set[str]] = {}
         self._limits = LimitTimers(
             self._settings.kernel_idle_timeout_seconds,
             self._settings.kernel_max_lifetime_seconds,
@@ -181,7 +154,7 @@ class NotebookRuntime:
     ) -> ExecuteAccepted:
         """Queue cells; with `seen` (the requester's state vector), first wait until the
         document holds all of it, so the code that runs is the code they see."""
-        room = await self._hold_room()
+        room = await self._cells.room()
         if seen:
             await self._wait_for(room, seen)
         found = cells_by_id(cells_of(room.doc), set(cell_ids))
@@ -199,7 +172,7 @@ class NotebookRuntime:
             self._queue.append(
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
-        marked = self._start_set_cells(room, queued, "queued")
+        marked = self._cells.start_set_states(room, queued, "queued")
         if queued and self._runner is None and not self._restarts:
             self._runner = asyncio.create_task(self._run())
         await marked
@@ -449,7 +422,7 @@ class NotebookRuntime:
         if running.waiting_input:
             execution.prompt = {"prompt": running.prompt, "password": running.password}
         self._current = execution
-        room = await self._hold_room()
+        room = await self._cells.room()
 
         def resume(doc: Doc[Any]) -> None:
             # What the old server had queued is not queued here: only this cell runs.
@@ -561,7 +534,7 @@ class NotebookRuntime:
             execution.writer.start(cell)
             record_start(cell, execution)
 
-        room = await self._hold_room()
+        room = await self._cells.room()
         # The code goes out while "running" is being stored: the outputs' edits queue after
         # it in the log, so order holds and the kernel does not wait for the disk.
         begun = room.start_edit(begin)
@@ -601,64 +574,20 @@ class NotebookRuntime:
             # As Jupyter does on an error: the rest of what was run together does not run.
             dropped = [e for e in self._queue if e.batch == execution.batch]
             self._queue = deque(e for e in self._queue if e.batch != execution.batch)
-            await self._set_cells([e.cell_id for e in dropped], "idle")
+            await self._cells.set_states([e.cell_id for e in dropped], "idle")
         return True
 
     async def _finish(
         self, execution: Execution, outcome: Outcome, error: tuple[str, str] | None = None
     ) -> None:
-        placement = self._placement
-        elapsed_ms = int((time.monotonic() - execution.started) * 1000)
-        ended = utcnow()
-        assert execution.started_at is not None
-        info = {
-            "status": outcome.status,
-            "timestamp": int(execution.started_at.timestamp() * 1000),
-            "elapsed": elapsed_ms,
-            "user": {"displayName": execution.username, "userId": str(execution.user_id)},
-            "user_tz": 0,
-            "runtime": self.runtime.name,
-            "worker": placement.worker.name if placement else None,
-            "gpus": placement.gpu_names if placement else [],
-        }
-
-        def finish(doc: Doc[Any]) -> None:
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is None:
-                return
-            cell["execution_state"] = "idle"
-            if outcome.execution_count is not None:
-                cell["execution_count"] = outcome.execution_count
-            metadata = cell_metadata(cell)
-            metadata["executionInfo"] = info
-            if execution.started:  # it ran (it was not only given up on in the queue)
-                record_end(metadata, ended)
-            if error is not None:
-                cell_outputs = cell.get("outputs")
-                if isinstance(cell_outputs, Array):
-                    cell_outputs.append(outputs.error_output(*error))
-
-        await self._edit(finish)
+        await self._cells.finish(execution, outcome, self.runtime.name, self._placement, error)
 
     async def _fail_queue(self, message: str | None) -> None:
         """Queued cells go back to idle; the first one says why when there is a reason."""
         queued, self._queue = list(self._queue), deque()
         if not queued:
             return
-        first = queued[0].cell_id
-
-        def fail(doc: Doc[Any]) -> None:
-            cells = cells_of(doc)
-            for execution in queued:
-                cell = find_cell(cells, execution.cell_id)
-                if cell is None:
-                    continue
-                cell["execution_state"] = "idle"
-                if message is not None and execution.cell_id == first:
-                    execution.writer.start(cell)
-                    cell["outputs"].append(outputs.error_output("RuntimeUnavailable", message))
-
-        await self._edit(fail)
+        await self._cells.fail(queued, message)
         self.publish_status()
 
     async def _stop_runner(self, cell_error: str) -> None:
@@ -684,73 +613,11 @@ class NotebookRuntime:
             placement.worker.send(m.ShutdownKernel(kernel_id=placement.kernel_id))
             self._ctx.registry.release(placement)
 
-    # --- writing into the document -------------------------------------------------------
-
-    async def _edit(self, change: Callable[[Doc[Any]], None]) -> None:
-        room = await self._hold_room()
-        await room.edit(change)
-
-    async def _set_cells(self, cell_ids: list[str], state: str) -> None:
-        await self._start_set_cells(await self._hold_room(), cell_ids, state)
-
-    @staticmethod
-    def _start_set_cells(room: Room, cell_ids: list[str], state: str) -> asyncio.Future[None]:
-        wanted = set(cell_ids)
-
-        def mark(doc: Doc[Any]) -> None:
-            if not wanted:
-                return
-            for cell in cells_by_id(cells_of(doc), wanted).values():
-                cell["execution_state"] = state
-
-        return room.start_edit(mark)
-
-    async def _write_batch(self, batch: list[Output]) -> None:
-        await self._edit(functools.partial(self._write, pending=batch))
-
-    def _write(self, doc: Doc[Any], pending: list[Output]) -> None:
-        cells = cells_of(doc)
-        found: dict[str, Map[Any] | None] = {}
-        for execution, msg_type, content in pending:
-            if msg_type == "update_display_data":
-                self._update_display(cells, content)
-                continue
-            if execution.cell_id not in found:
-                found[execution.cell_id] = find_cell(cells, execution.cell_id)
-            cell = found[execution.cell_id]
-            if cell is None:
-                continue
-            display_id = execution.writer.write(cell, msg_type, content)
-            if display_id is not None:
-                self._display_cells.setdefault(display_id, set()).add(execution.cell_id)
-
-    def _update_display(self, cells: Array[Any], content: dict[str, Any]) -> None:
-        display_id = (content.get("transient") or {}).get("display_id")
-        if not isinstance(display_id, str):
-            return
-        updated = False
-        for cell_id in self._display_cells.get(display_id, ()):
-            cell = find_cell(cells, cell_id)
-            if cell is not None:
-                updated = outputs.update_display(cell, display_id, content) or updated
-        if not updated:  # shown before this server started: look everywhere
-            for cell in cells:
-                if isinstance(cell, Map):
-                    outputs.update_display(cell, display_id, content)
-
-    async def _hold_room(self) -> Room:
-        if self._room is None:
-            stack = contextlib.AsyncExitStack()
-            room = await stack.enter_async_context(self._ctx.rooms.hold(self.notebook_id))
-            self._room, self._room_hold = room, stack
-        return self._room
-
     async def _release_room_if_unused(self) -> None:
-        if self.busy or self._queue or self._room_hold is None:
+        if self.busy or self._queue or not self._cells.held:
             return
         await self._outputs.flush_now()
-        stack, self._room_hold, self._room = self._room_hold, None, None
-        await stack.aclose()
+        await self._cells.release()
 
     # --- limits (timers in limits.py) ------------------------------------------------------
 
@@ -779,54 +646,6 @@ class NotebookRuntime:
         task.add_done_callback(self._background.discard)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def cell_metadata(cell: Map[Any]) -> Map[Any]:
-    """The cell's metadata as a Map (one stored as a plain object becomes a Map of it)."""
-    metadata = cell.get("metadata")
-    if not isinstance(metadata, Map):
-        metadata = Map(dict(metadata) if isinstance(metadata, dict) else {})
-        cell["metadata"] = metadata
-    return metadata
-
-
-def record_start(cell: Map[Any], execution: Execution) -> None:
-    """When the run started and who started it, in the document, so that every page (and
-    one reloaded) counts a running cell's time from the same moment. `execution` is where
-    JupyterLab's "record timing" keeps it; `tandem.run_by` says who."""
-    assert execution.started_at is not None
-    began = _iso(execution.started_at)
-    metadata = cell_metadata(cell)
-    metadata["execution"] = {"iopub.status.busy": began, "iopub.execute_input": began}
-    ours = metadata.get("tandem")
-    metadata["tandem"] = {
-        **(ours if isinstance(ours, dict) else {}),
-        "run_by": {"username": execution.username, "user_id": str(execution.user_id), "at": began},
-    }
-
-
-def record_end(metadata: Map[Any], ended: datetime) -> None:
-    timing = metadata.get("execution")
-    end = _iso(ended)
-    metadata["execution"] = {
-        **(timing if isinstance(timing, dict) else {}),
-        "shell.execute_reply": end,
-        "iopub.status.idle": end,
-    }
-
-
 def unknown_cells(unknown: list[str]) -> NotFound:
     shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
     return NotFound(f"no cell with id {shown} in this notebook")
-
-
-def reset_stale_states(doc: Doc[Any]) -> None:
-    """Cells a stopped server left queued or running: nothing will run them now."""
-    cells = cells_of(doc)
-    for index, summary in enumerate(summaries(cells)):
-        if summary is not None and summary.execution_state in ("queued", "running"):
-            cell = cells[index]
-            if isinstance(cell, Map):
-                cell["execution_state"] = "idle"
