@@ -93,3 +93,41 @@ class OutputFlusher(Generic[T]):
             else:
                 self._writing_from = None
                 self._stored()
+
+
+class Acknowledgements:
+    """How far the worker's numbered messages (kernels/messages.py RELIABLE) are stored.
+
+    The worker keeps what is not acknowledged and sends it again after a reconnect, so an
+    acknowledgement says only what is stored: everything received, unless outputs still
+    wait to be written or a cell's end to be recorded (then only what came before them).
+    """
+
+    def __init__(self) -> None:
+        self.received = 0  # the highest number received
+        self.acked = 0  # the highest acknowledged
+        self.unwritten_done: int | None = None  # a cell's end received, not yet written
+
+    def receive(self, seq: int) -> None:
+        self.received = max(self.received, seq)
+
+    def renumber(self) -> None:
+        """A kernel new to this server numbers its messages from 1."""
+        self.received = self.acked = 0
+        self.unwritten_done = None
+
+    def forget_sent(self) -> None:
+        """Acknowledgements sent were lost (the worker was away): the next says all."""
+        self.acked = 0
+
+    def next(self, first_unstored: int | None) -> int | None:
+        """The number to acknowledge now, given the first output not stored yet; None
+        when that would say nothing new."""
+        upto = self.received
+        for unstored in (first_unstored, self.unwritten_done):
+            if unstored is not None:
+                upto = min(upto, unstored - 1)
+        if upto > self.acked:
+            self.acked = upto
+            return upto
+        return None

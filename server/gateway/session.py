@@ -36,7 +36,7 @@ from server.events.types import (
 from server.gateway import outputs
 from server.gateway.cell_edits import CellEdits, record_start, reset_stale_states
 from server.gateway.execution import Execution, Outcome, Output
-from server.gateway.flushing import OutputFlusher
+from server.gateway.flushing import Acknowledgements, OutputFlusher
 from server.gateway.lifecycle import Lifecycle, RuntimeState
 from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
@@ -85,13 +85,8 @@ class NotebookRuntime:
         self._usage: RuntimeUsage | None = None
         self._last_sandbox: m.Sandbox | None = None
         self._last_progress = 0.0
-        # What the kernel's worker said (numbered, see kernels/messages.py RELIABLE): the
-        # highest number received, the highest acknowledged as stored, and a cell's end
-        # received but not yet written (nothing from it on is acknowledged before it is;
-        # the same goes for outputs not written yet, see `_outputs.first_unstored`).
-        self._received_seq = 0
-        self._acked_seq = 0
-        self._unwritten_done: int | None = None
+        # How far the worker's numbered messages are stored (with `_outputs.first_unstored`).
+        self._acks = Acknowledgements()
         self._away: asyncio.TimerHandle | None = None
 
     # --- what everyone sees ------------------------------------------------------------
@@ -259,7 +254,7 @@ class NotebookRuntime:
 
     def on_numbered(self, seq: int) -> None:
         """A numbered message arrived (handled next): acknowledged once it is stored."""
-        self._received_seq = max(self._received_seq, seq)
+        self._acks.receive(seq)
 
     def acknowledge(self) -> None:
         """A numbered message was handled with nothing to store (a widget's)."""
@@ -267,8 +262,7 @@ class NotebookRuntime:
 
     def _number_anew(self) -> None:
         """A kernel new to this server numbers its messages from 1."""
-        self._received_seq = self._acked_seq = 0
-        self._unwritten_done = None
+        self._acks.renumber()
         self._outputs.forget_numbers()
 
     def _ack(self) -> None:
@@ -277,12 +271,8 @@ class NotebookRuntime:
         placement = self._placement
         if placement is None:
             return
-        upto = self._received_seq
-        for unstored in (self._outputs.first_unstored, self._unwritten_done):
-            if unstored is not None:
-                upto = min(upto, unstored - 1)
-        if upto > self._acked_seq:
-            self._acked_seq = upto
+        upto = self._acks.next(self._outputs.first_unstored)
+        if upto is not None:
             placement.worker.send(m.Ack(kernel_id=placement.kernel_id, seq=upto))
 
     def on_kernel_started(self) -> None:
@@ -326,7 +316,7 @@ class NotebookRuntime:
             self._ack()
             return
         # The message's number is the latest received (see on_numbered).
-        self._outputs.add((current, msg_type, content), self._received_seq)
+        self._outputs.add((current, msg_type, content), self._acks.received)
 
     def on_input_request(self, execution_id: str, prompt: str, password: bool) -> None:
         current = self._current
@@ -349,7 +339,7 @@ class NotebookRuntime:
         current = self._current
         if current is not None and current.id == message.execution_id and not current.done.done():
             if message.seq:
-                self._unwritten_done = message.seq
+                self._acks.unwritten_done = message.seq
             current.done.set_result(Outcome(message.status, message.execution_count))
         else:
             self._ack()
@@ -370,9 +360,9 @@ class NotebookRuntime:
         where it stopped. Returns the number it should send again from."""
         self._cancel_away()
         self._placement = placement
-        self._acked_seq = 0  # acks sent while it was away were lost: the next says all
+        self._acks.forget_sent()
         self._set_state(RuntimeState.BUSY if self._current is not None else RuntimeState.IDLE)
-        return self._received_seq
+        return self._acks.received
 
     def resumed(self) -> None:
         """The worker was told to resume: tell it what is stored already."""
@@ -568,7 +558,7 @@ class NotebookRuntime:
             await self._release_room_if_unused()
             return False
         await self._finish(execution, outcome)
-        self._unwritten_done = None
+        self._acks.unwritten_done = None
         self._ack()
         if outcome.status != "ok":
             # As Jupyter does on an error: the rest of what was run together does not run.

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.gateway.flushing import OutputFlusher
+from server.gateway.flushing import Acknowledgements, OutputFlusher
 
 
 class Clock:
@@ -144,3 +144,28 @@ async def test_every_output_is_written_once_in_order(outputs: int) -> None:
     await flusher.flush_now()
     assert [item for batch in store.batches for item in batch] == [str(n) for n in range(outputs)]
     assert flusher.first_unstored is None
+
+
+def test_an_acknowledgement_stops_before_the_first_unstored_message() -> None:
+    acks = Acknowledgements()
+    for seq in (1, 2, 3, 4):
+        acks.receive(seq)
+    assert acks.next(first_unstored=3) == 2  # outputs 3.. still wait to be written
+    assert acks.next(first_unstored=3) is None  # nothing new to say
+    acks.unwritten_done = 4  # a cell's end not recorded yet
+    assert acks.next(first_unstored=None) == 3
+    acks.unwritten_done = None
+    assert acks.next(first_unstored=None) == 4
+    acks.receive(2)  # numbers never go back
+    assert acks.received == 4
+
+
+def test_acknowledgements_after_a_reconnect_and_with_a_new_kernel() -> None:
+    acks = Acknowledgements()
+    acks.receive(5)
+    assert acks.next(None) == 5
+    acks.forget_sent()  # sent while the worker was away: lost
+    assert acks.next(None) == 5  # said again, all of it
+    acks.renumber()  # a kernel new to this server counts from 1
+    acks.receive(1)
+    assert acks.next(None) == 1
