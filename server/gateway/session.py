@@ -5,6 +5,11 @@ it places a kernel on a worker, sends each cell's code, and writes what comes ba
 shared document through `Room.edit` (persisted before anyone sees it), batched every
 ~50 ms. Everything people should see (queued / running / idle, counts, outputs, who ran a
 cell) is in the document; the runtime's own state goes out as `runtime.*` events.
+
+`NotebookRuntime` orchestrates: the queue, the runner, the kernel's placement, a worker's
+reconnect and a kernel's adoption. Its parts with their own concern live apart: the states
+and their moves (`lifecycle`), output batching and acknowledgements (`flushing`), the idle
+and lifetime limits (`limits`), and what goes into the document (`cell_edits`).
 """
 
 from __future__ import annotations
