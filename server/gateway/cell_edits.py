@@ -76,6 +76,38 @@ class CellEdits:
 
         return room.start_edit(mark)
 
+    async def begin_run(self, execution: Execution) -> tuple[str | None, asyncio.Future[None]]:
+        """Mark the run's cell running (applied now, stored in the background: await the
+        future) and return its code; None when the cell is gone."""
+        code: list[str] = []
+
+        def begin(doc: Doc[Any]) -> None:
+            cell = find_cell(cells_of(doc), execution.cell_id)
+            if cell is None:
+                return
+            code.append(str(cell.get("source", "")))
+            cell["execution_state"] = "running"
+            cell["execution_count"] = None
+            execution.writer.start(cell)
+            record_start(cell, execution)
+
+        room = await self.room()
+        begun = room.start_edit(begin)
+        return (code[0] if code else None), begun
+
+    async def resume_run(self, execution: Execution) -> None:
+        """A run taken over from a kernel this server did not start goes on in its cell."""
+
+        def resume(doc: Doc[Any]) -> None:
+            # What the old server had queued is not queued here: only this cell runs.
+            reset_stale_states(doc)
+            cell = find_cell(cells_of(doc), execution.cell_id)
+            if cell is not None:
+                cell["execution_state"] = "running"
+                execution.writer.resume(cell)
+
+        await self.edit(resume)
+
     async def finish(
         self,
         execution: Execution,

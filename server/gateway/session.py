@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pycrdt import Doc
-
 from kernels import messages as m
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
@@ -39,14 +37,14 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
-from server.gateway.cell_edits import CellEdits, record_start, reset_stale_states
+from server.gateway.cell_edits import CellEdits
 from server.gateway.execution import Execution, Outcome, Output
 from server.gateway.flushing import Acknowledgements, OutputFlusher
 from server.gateway.lifecycle import Lifecycle, RuntimeState
 from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
-from server.notebooks.document import cells_by_id, cells_of, find_cell
+from server.notebooks.document import cells_by_id, cells_of
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
@@ -417,17 +415,7 @@ class NotebookRuntime:
         if running.waiting_input:
             execution.prompt = {"prompt": running.prompt, "password": running.password}
         self._current = execution
-        room = await self._cells.room()
-
-        def resume(doc: Doc[Any]) -> None:
-            # What the old server had queued is not queued here: only this cell runs.
-            reset_stale_states(doc)
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is not None:
-                cell["execution_state"] = "running"
-                execution.writer.resume(cell)
-
-        await room.edit(resume)
+        await self._cells.resume_run(execution)
         self._set_state(RuntimeState.BUSY)
         self._runner = asyncio.create_task(self._run_adopted(execution))
 
@@ -517,35 +505,22 @@ class NotebookRuntime:
         self._current = execution
         execution.started = time.monotonic()
         execution.started_at = utcnow()
-        code: list[str] = []
-
-        def begin(doc: Doc[Any]) -> None:
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is None:
-                return
-            code.append(str(cell.get("source", "")))
-            cell["execution_state"] = "running"
-            cell["execution_count"] = None
-            execution.writer.start(cell)
-            record_start(cell, execution)
-
-        room = await self._cells.room()
         # The code goes out while "running" is being stored: the outputs' edits queue after
         # it in the log, so order holds and the kernel does not wait for the disk.
-        begun = room.start_edit(begin)
-        if code:
+        code, begun = await self._cells.begin_run(execution)
+        if code is not None:
             placement.worker.send(
                 m.Execute(
                     kernel_id=placement.kernel_id,
                     execution_id=execution.id,
-                    code=code[0],
+                    code=code,
                     cell_id=execution.cell_id,
                     run_by=execution.username,
                     run_by_id=execution.user_id,
                 )
             )
         await begun
-        if not code:  # the cell was deleted while it waited
+        if code is None:  # the cell was deleted while it waited
             self._current = None
             return True
         self._set_state(RuntimeState.BUSY)

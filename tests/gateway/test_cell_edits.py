@@ -154,3 +154,31 @@ async def test_the_room_stays_loaded_while_held_and_goes_once_released(
     await edits.release()
     assert not edits.held
     await eventually(lambda: manager.get("nb") is None)
+
+
+async def test_a_run_begins_with_its_code_and_a_gone_cell_has_none(
+    setup: tuple[CellEdits, RoomManager, SqlUpdateLog],
+) -> None:
+    edits, _, log = setup
+    await edits.write([(run_of("a"), "stream", {"name": "stdout", "text": "old\n"})])
+    code, begun = await edits.begin_run(run_of("a"))
+    assert code == "print('a')"
+    await begun
+    cell = (await stored(log))["a"]
+    assert (cell["execution_state"], cell["outputs"]) == ("running", [])  # old outputs go
+    assert cell["metadata"]["tandem"]["run_by"]["username"] == "ann"
+    code, begun = await edits.begin_run(run_of("gone"))
+    await begun
+    assert code is None
+
+
+async def test_an_adopted_run_keeps_its_outputs_and_nothing_else_stays_queued(
+    setup: tuple[CellEdits, RoomManager, SqlUpdateLog],
+) -> None:
+    edits, _, log = setup
+    await edits.set_states(["a", "c"], "queued")
+    await edits.write([(run_of("b"), "stream", {"name": "stdout", "text": "1\n"})])
+    await edits.resume_run(run_of("b"))
+    cells = await stored(log)
+    assert [cells[c]["execution_state"] for c in "abc"] == ["idle", "running", "idle"]
+    assert [o["text"] for o in cells["b"]["outputs"]] == ["1\n"]
