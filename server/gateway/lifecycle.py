@@ -4,13 +4,14 @@ No I/O, no asyncio, no document: `NotebookRuntime` moves it and publishes what i
 state's value is the `status` the API returns (`RuntimeStatus.status`), so the strings are
 public and do not change.
 
-    stopped ──run──> waiting ──a worker has room──> starting ──kernel up──> idle <──> busy
-       ^                                                                     │  ^      │
-       │                                  the worker dropped (grace) ──> reconnecting ─┘
-       └── stop / interrupt (from anywhere)        lost (from anywhere) ──> disconnected
+    stopped ─run─> waiting ─a worker has room─> starting ─kernel up─> idle <─> busy
+    idle / busy ─its worker dropped, the kernel kept─> reconnecting ─worker back─> idle / busy
+    any state ─stop, interrupt─> stopped      any state ─kernel lost─> disconnected
 
-Restart and a runtime change start over from any state (waiting or starting). A kernel is
-only idle, busy or reconnecting once one ran: never straight from waiting for a worker.
+An adopted kernel (one this server did not start) goes from stopped or disconnected straight
+to idle or busy. Restart and a runtime change start over from any state (waiting or
+starting). A kernel is idle, busy or reconnecting only once one ran: never straight from
+the line for a worker (the only moves refused).
 """
 
 from __future__ import annotations
