@@ -37,7 +37,9 @@ from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.cell_edits import reset_stale_states
 from server.gateway.comms import WidgetRelay
+from server.gateway.lifecycle import RuntimeState
 from server.gateway.models import (
     CompleteRequest,
     Completions,
@@ -47,12 +49,14 @@ from server.gateway.models import (
     VariableList,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
-from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
+from server.gateway.session import GatewayContext, NotebookRuntime
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
+# A runtime entering one of these has no kernel any more (or a new one coming).
+_KERNEL_GONE = (RuntimeState.STOPPED, RuntimeState.STARTING, RuntimeState.DISCONNECTED)
 
 ReceiveText = Callable[[], Awaitable[str]]
 
@@ -171,7 +175,7 @@ class Gateway:
             type=runtime_type.name,
             types=self.settings.runtime_types,
             available_types=self.registry.offered(self.settings.runtime_types),
-            status="stopped",
+            status=RuntimeState.STOPPED.value,
         )
 
     async def complete(self, notebook_id: str, request: CompleteRequest) -> Completions:
@@ -224,7 +228,7 @@ class Gateway:
         if isinstance(event, RuntimeStatusChanged):
             # A kernel restarting, stopped or lost takes its widgets with it (one whose
             # worker is reconnecting keeps them: it may come back with the kernel).
-            if event.runtime.get("status") in ("stopped", "starting", "disconnected"):
+            if event.runtime.get("status") in _KERNEL_GONE:
                 self.widgets.reset(event.notebook_id)
             return
         if not isinstance(event, NotebookDeleted):
@@ -233,7 +237,7 @@ class Gateway:
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
             task = asyncio.create_task(
-                runtime.stop("stopped", "the notebook was deleted", "The notebook was deleted.")
+                runtime.stop("the notebook was deleted", "The notebook was deleted.")
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -491,7 +495,7 @@ class Gateway:
             elif runtime.busy:
                 with contextlib.suppress(Exception):
                     await runtime.stop(
-                        "stopped", "the server stopped", "The server stopped while this cell ran."
+                        "the server stopped", "The server stopped while this cell ran."
                     )
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
