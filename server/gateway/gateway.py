@@ -44,9 +44,11 @@ from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated, T
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
+from server.gateway.cell_edits import reset_stale_states
 from server.gateway.cluster import Cluster, OwnerUnreachable
 from server.gateway.comms import WidgetRelay
 from server.gateway.keys import shared_key
+from server.gateway.lifecycle import RuntimeState
 from server.gateway.models import (
     CompleteRequest,
     Completions,
@@ -58,12 +60,14 @@ from server.gateway.models import (
     WorkerPublic,
 )
 from server.gateway.registry import Placement, WorkerLink, WorkerRegistry
-from server.gateway.session import GatewayContext, NotebookRuntime, reset_stale_states
+from server.gateway.session import GatewayContext, NotebookRuntime
 from server.notebooks.models import Notebook
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
+# A runtime entering one of these has no kernel any more (or a new one coming).
+_KERNEL_GONE = (RuntimeState.STOPPED, RuntimeState.STARTING, RuntimeState.DISCONNECTED)
 
 ReceiveText = Callable[[], Awaitable[str]]
 
@@ -208,7 +212,7 @@ class Gateway:
             type=runtime_type.name,
             types=self.settings.runtime_types,
             available_types=await self._offered(),
-            status="stopped",
+            status=RuntimeState.STOPPED.value,
         )
 
     async def _offered(self) -> list[str]:
@@ -525,7 +529,7 @@ class Gateway:
         if isinstance(event, RuntimeStatusChanged):
             # A kernel restarting, stopped or lost takes its widgets with it (one whose
             # worker is reconnecting keeps them: it may come back with the kernel).
-            if event.runtime.get("status") in ("stopped", "starting", "disconnected"):
+            if event.runtime.get("status") in _KERNEL_GONE:
                 self.widgets.reset(event.notebook_id)
             return
         if not isinstance(event, NotebookDeleted):
@@ -533,9 +537,7 @@ class Gateway:
         self.widgets.forget(event.notebook_id)
         runtime = self._runtimes.pop(event.notebook_id, None)
         if runtime is not None:
-            self._spawn(
-                runtime.stop("stopped", "the notebook was deleted", "The notebook was deleted.")
-            )
+            self._spawn(runtime.stop("the notebook was deleted", "The notebook was deleted."))
 
     # --- workers -----------------------------------------------------------------------
 
@@ -850,7 +852,7 @@ class Gateway:
             elif runtime.busy:
                 with contextlib.suppress(Exception):
                     await runtime.stop(
-                        "stopped", "the server stopped", "The server stopped while this cell ran."
+                        "the server stopped", "The server stopped while this cell ran."
                     )
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)

@@ -155,7 +155,7 @@ class RuntimeStatus(BaseModel):
     types: list[RuntimeType]
     # The types some connected worker could run (the chooser marks the others).
     available_types: list[str] = Field(default_factory=list)
-    status: str  # stopped | waiting | starting | idle | busy | reconnecting | disconnected
+    status: str  # a lifecycle.RuntimeState value: stopped, waiting, starting, idle, ...
     reason: str = ""
     queue_position: int | None = None  # while waiting for a worker
     worker: str | None = None

@@ -5,23 +5,25 @@ it places a kernel on a worker, sends each cell's code, and writes what comes ba
 shared document through `Room.edit` (persisted before anyone sees it), batched every
 ~50 ms. Everything people should see (queued / running / idle, counts, outputs, who ran a
 cell) is in the document; the runtime's own state goes out as `runtime.*` events.
+
+`NotebookRuntime` orchestrates: the queue, the runner, the kernel's placement, a worker's
+reconnect and a kernel's adoption. Its parts with their own concern live apart: the states
+and their moves (`lifecycle`), output batching and acknowledgements (`flushing`), the idle
+and lifetime limits (`limits`), and what goes into the document (`cell_edits`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-
-from pycrdt import Array, Doc, Map
 
 from kernels import messages as m
 from server.collab.room import Room
@@ -36,34 +38,18 @@ from server.events.types import (
     RuntimeStatusChanged,
 )
 from server.gateway import outputs
+from server.gateway.cell_edits import CellEdits
+from server.gateway.execution import Execution, Outcome, Output
+from server.gateway.flushing import Acknowledgements, OutputFlusher
+from server.gateway.lifecycle import Lifecycle, RuntimeState
+from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
-from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
+from server.notebooks.document import cells_by_id, cells_of
 from server.timeutil import utcnow
 from server.vocabulary import RuntimeType
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # ok | error | aborted | lost
-    execution_count: int | None = None
-    reason: str = ""
-
-
-@dataclass(eq=False)
-class Execution:
-    cell_id: str
-    batch: str
-    username: str
-    user_id: int
-    writer: outputs.CellWriter
-    done: asyncio.Future[Outcome]
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started: float = 0.0
-    started_at: datetime | None = None
-    prompt: dict[str, Any] | None = None
 
 
 def _unfenced(notebook_id: str) -> None:
@@ -87,8 +73,7 @@ class NotebookRuntime:
         self.runtime = runtime
         self._ctx = ctx
         self._settings = ctx.settings
-        self._state = "stopped"
-        self._reason = ""
+        self._lifecycle = Lifecycle()
         self._placement: Placement | None = None
         self._started_at: datetime | None = None
         self._queue: deque[Execution] = deque()
@@ -96,31 +81,23 @@ class NotebookRuntime:
         self._runner: asyncio.Task[None] | None = None
         self._restarts = 0  # restarts under way: they start the runner when done
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
-        self._room: Room | None = None
-        self._room_hold: contextlib.AsyncExitStack | None = None
-        self._pending: list[tuple[Execution, str, dict[str, Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._hurry = asyncio.Event()
-        self._last_flush = 0.0
-        self._display_cells: dict[str, set[str]] = {}
-        self._idle_deadline: datetime | None = None
-        self._lifetime_deadline: datetime | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._lifetime_timers: list[asyncio.TimerHandle] = []
+        self._cells = CellEdits(notebook_id, ctx.rooms, functools.partial(ctx.fence, notebook_id))
+        self._outputs: OutputFlusher[Output] = OutputFlusher(
+            self._settings.output_flush_seconds, self._cells.write, self._ack, label=notebook_id
+        )
+        self._limits = LimitTimers(
+            self._settings.kernel_idle_timeout_seconds,
+            self._settings.kernel_max_lifetime_seconds,
+            self._settings.kernel_warning_seconds,
+            warn=self._warn,
+            reached=self._limit_reached,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._usage: RuntimeUsage | None = None
         self._last_sandbox: m.Sandbox | None = None
         self._last_progress = 0.0
-        # What the kernel's worker said (numbered, see kernels/messages.py RELIABLE): the
-        # highest number received, the highest acknowledged as stored, and a cell's end
-        # received but not yet written (nothing from it on is acknowledged before it is).
-        self._received_seq = 0
-        self._acked_seq = 0
-        self._unwritten_done: int | None = None
-        # The first number among outputs waiting to be written, and among those being
-        # written now: nothing from there on is acknowledged yet.
-        self._pending_from: int | None = None
-        self._writing_from: int | None = None
+        # How far the worker's numbered messages are stored (with `_outputs.first_unstored`).
+        self._acks = Acknowledgements()
         self._away: asyncio.TimerHandle | None = None
 
     # --- what everyone sees ------------------------------------------------------------
@@ -131,14 +108,14 @@ class NotebookRuntime:
         return RuntimeStatus(
             type=self.runtime.name,
             types=self._settings.runtime_types,
-            status=self._state,
-            reason=self._reason,
+            status=self._lifecycle.state.value,
+            reason=self._lifecycle.reason,
             queue_position=self._ctx.registry.position(self.notebook_id),
             worker=placement.worker.name if placement else None,
             gpus=placement.gpu_names if placement else [],
             started_at=self._started_at,
-            idle_deadline=self._idle_deadline,
-            lifetime_deadline=self._lifetime_deadline,
+            idle_deadline=self._limits.idle_deadline,
+            lifetime_deadline=self._limits.lifetime_deadline,
             queued_cells=[e.cell_id for e in self._queue],
             available_types=self._ctx.registry.offered(self._settings.runtime_types),
             running_cell=current.cell_id if current else None,
@@ -152,8 +129,8 @@ class NotebookRuntime:
             usage=self._usage if placement else None,
         )
 
-    def _set_state(self, state: str, reason: str = "") -> None:
-        self._state, self._reason = state, reason
+    def _set_state(self, state: RuntimeState, reason: str = "") -> None:
+        self._lifecycle.move(state, reason)
         self.publish_status()
 
     def publish_status(self) -> None:
@@ -165,7 +142,7 @@ class NotebookRuntime:
             reason = "waiting for a free worker"
         else:
             reason = f"waiting for a worker that offers the {self.runtime.name} runtime"
-        self._set_state("waiting", reason)
+        self._set_state(RuntimeState.WAITING, reason)
 
     @property
     def running_kernel(self) -> Placement | None:
@@ -183,7 +160,7 @@ class NotebookRuntime:
     ) -> ExecuteAccepted:
         """Queue cells; with `seen` (the requester's state vector), first wait until the
         document holds all of it, so the code that runs is the code they see."""
-        room = await self._hold_room()
+        room = await self._cells.room()
         if seen:
             await self._wait_for(room, seen)
         found = cells_by_id(cells_of(room.doc), set(cell_ids))
@@ -201,7 +178,7 @@ class NotebookRuntime:
             self._queue.append(
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
-        marked = self._start_set_cells(room, queued, "queued")
+        marked = self._cells.start_set_states(room, queued, "queued")
         if queued and self._runner is None and not self._restarts:
             self._runner = asyncio.create_task(self._run())
         await marked
@@ -228,7 +205,7 @@ class NotebookRuntime:
             # Still waiting for a worker or a kernel: interrupting gives up on the queue.
             await self._stop_runner("interrupted before it ran")
             await self._stop_kernel()
-            self._set_state("stopped", "interrupted while starting")
+            self._set_state(RuntimeState.STOPPED, "interrupted while starting")
 
     async def restart(self) -> None:
         """Clear the queue and start a fresh kernel (on a worker matching the runtime).
@@ -275,20 +252,20 @@ class NotebookRuntime:
 
     async def write_pending(self) -> None:
         """Store the outputs received so far (the server is stopping; the kernel is not)."""
-        await self._flush_now()
+        await self._outputs.flush_now()
 
-    async def stop(self, state: str, reason: str, cell_error: str) -> None:
+    async def stop(self, reason: str, cell_error: str) -> None:
         """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
         await self._stop_runner(cell_error)
         await self._stop_kernel()
-        self._set_state(state, reason)
+        self._set_state(RuntimeState.STOPPED, reason)
         await self._release_room_if_unused()
 
     # --- from the worker ---------------------------------------------------------------
 
     def on_numbered(self, seq: int) -> None:
         """A numbered message arrived (handled next): acknowledged once it is stored."""
-        self._received_seq = max(self._received_seq, seq)
+        self._acks.receive(seq)
 
     def acknowledge(self) -> None:
         """A numbered message was handled with nothing to store (a widget's)."""
@@ -296,8 +273,8 @@ class NotebookRuntime:
 
     def _number_anew(self) -> None:
         """A kernel new to this server numbers its messages from 1."""
-        self._received_seq = self._acked_seq = 0
-        self._unwritten_done = self._pending_from = self._writing_from = None
+        self._acks.renumber()
+        self._outputs.forget_numbers()
 
     def _ack(self) -> None:
         """Tell the worker what is stored: everything received, unless outputs still wait
@@ -305,12 +282,8 @@ class NotebookRuntime:
         placement = self._placement
         if placement is None:
             return
-        upto = self._received_seq
-        for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
-            if unstored is not None:
-                upto = min(upto, unstored - 1)
-        if upto > self._acked_seq:
-            self._acked_seq = upto
+        upto = self._acks.next(self._outputs.first_unstored)
+        if upto is not None:
             placement.worker.send(m.Ack(kernel_id=placement.kernel_id, seq=upto))
 
     def on_kernel_started(self) -> None:
@@ -322,8 +295,8 @@ class NotebookRuntime:
         """The worker is still preparing the kernel (building its environment, say): the
         start timeout counts from the latest news, and everyone sees what it waits for."""
         self._last_progress = time.monotonic()
-        if self._state == "starting":
-            self._set_state("starting", detail)
+        if self._lifecycle.state is RuntimeState.STARTING:
+            self._set_state(RuntimeState.STARTING, detail)
 
     def on_kernel_usage(self, usage: m.KernelUsage) -> None:
         self._usage = RuntimeUsage(
@@ -339,13 +312,13 @@ class NotebookRuntime:
         if self._kernel_up is not None and not self._kernel_up.done():
             self._kernel_up.set_result(reason)
         self._placement = None  # the registry already let go of it
-        self._clear_kernel_timers()
+        self._limits.cancel_all()
         self._cancel_away()
         current = self._current
         if current is not None and not current.done.done():
             current.done.set_result(Outcome("lost", reason=reason))
         elif self._runner is None:
-            self._set_state("disconnected", reason)
+            self._set_state(RuntimeState.DISCONNECTED, reason)
             self._spawn(self._release_room_if_unused())
 
     def on_output(self, execution_id: str, msg_type: str, content: dict[str, Any]) -> None:
@@ -353,11 +326,8 @@ class NotebookRuntime:
         if current is None or current.id != execution_id:
             self._ack()
             return
-        if not self._pending and self._received_seq:
-            self._pending_from = self._received_seq  # this message's (see on_numbered)
-        self._pending.append((current, msg_type, content))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop())
+        # The message's number is the latest received (see on_numbered).
+        self._outputs.add((current, msg_type, content), self._acks.received)
 
     def on_input_request(self, execution_id: str, prompt: str, password: bool) -> None:
         current = self._current
@@ -380,7 +350,7 @@ class NotebookRuntime:
         current = self._current
         if current is not None and current.id == message.execution_id and not current.done.done():
             if message.seq:
-                self._unwritten_done = message.seq
+                self._acks.unwritten_done = message.seq
             current.done.set_result(Outcome(message.status, message.execution_count))
         else:
             self._ack()
@@ -392,16 +362,18 @@ class NotebookRuntime:
         seconds: wait as long for it (cells keep their place), then the runtime is lost."""
         self._cancel_away()
         self._away = asyncio.get_running_loop().call_later(grace, expire)
-        self._set_state("reconnecting", f"{reason}; waiting up to {grace:g} s for it to return")
+        self._set_state(
+            RuntimeState.RECONNECTING, f"{reason}; waiting up to {grace:g} s for it to return"
+        )
 
     def on_worker_back(self, placement: Placement) -> int:
         """The worker is back with the kernel (`placement` on its new connection): carry on
         where it stopped. Returns the number it should send again from."""
         self._cancel_away()
         self._placement = placement
-        self._acked_seq = 0  # acks sent while it was away were lost: the next says all
-        self._set_state("busy" if self._current is not None else "idle")
-        return self._received_seq
+        self._acks.forget_sent()
+        self._set_state(RuntimeState.BUSY if self._current is not None else RuntimeState.IDLE)
+        return self._acks.received
 
     def resumed(self) -> None:
         """The worker was told to resume: tell it what is stored already."""
@@ -413,24 +385,22 @@ class NotebookRuntime:
         everything without writing more; returns the number up to which the kernel's
         messages are stored (the new owner resumes after it)."""
         if store:
-            await self._flush_now()
-        elif self._flusher is not None:
-            self._flusher.cancel()
-        upto = self._received_seq
-        for unstored in (self._pending_from, self._writing_from, self._unwritten_done):
+            await self._outputs.flush_now()
+        else:
+            self._outputs.drop()
+        upto = self._acks.received
+        for unstored in (self._outputs.first_unstored, self._acks.unwritten_done):
             if unstored is not None:
                 upto = min(upto, unstored - 1)
         self._cancel_away()
-        self._clear_kernel_timers()
+        self._limits.cancel_all()
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
         self._placement, self._current = None, None
         self._queue.clear()
-        if self._room_hold is not None:
-            stack, self._room_hold, self._room = self._room_hold, None, None
-            await stack.aclose()
+        await self._cells.release()
         return upto
 
     def _cancel_away(self) -> None:
@@ -457,11 +427,11 @@ class NotebookRuntime:
         self._number_anew()
         self._started_at = utcnow()
         self._last_sandbox = placement.worker.sandbox
-        self._arm_lifetime_timers()
+        self._limits.arm_lifetime()
         running = held.execution
         if running is None or not running.cell_id:
             self._arm_idle_timers()
-            self._set_state("idle", "taken back after a reconnect")
+            self._set_state(RuntimeState.IDLE, "taken back after a reconnect")
             return
         execution = Execution(
             running.cell_id,
@@ -477,18 +447,8 @@ class NotebookRuntime:
         if running.waiting_input:
             execution.prompt = {"prompt": running.prompt, "password": running.password}
         self._current = execution
-        room = await self._hold_room()
-
-        def resume(doc: Doc[Any]) -> None:
-            # What the old server had queued is not queued here: only this cell runs.
-            reset_stale_states(doc)
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is not None:
-                cell["execution_state"] = "running"
-                execution.writer.resume(cell)
-
-        await room.edit(resume)
-        self._set_state("busy")
+        await self._cells.resume_run(execution)
+        self._set_state(RuntimeState.BUSY)
         self._runner = asyncio.create_task(self._run_adopted(execution))
 
     async def _run_adopted(self, execution: Execution) -> None:
@@ -521,7 +481,7 @@ class NotebookRuntime:
             if not await self._run_one(execution):
                 return
         self._arm_idle_timers()
-        self._set_state("idle")
+        self._set_state(RuntimeState.IDLE)
 
     async def _start_kernel(self) -> bool:
         # While no worker has room, the registry's line marks us waiting (mark_waiting).
@@ -529,7 +489,7 @@ class NotebookRuntime:
         self._placement = placement
         self._kernel_up = asyncio.get_running_loop().create_future()
         self._number_anew()
-        self._set_state("starting")
+        self._set_state(RuntimeState.STARTING)
         self._usage = None
         self._last_sandbox = placement.worker.sandbox
         name = self.runtime.environment_name
@@ -548,11 +508,11 @@ class NotebookRuntime:
         if failure:
             await self._fail_queue(f"The runtime could not start: {failure}")
             await self._stop_kernel()
-            self._set_state("disconnected", failure)
+            self._set_state(RuntimeState.DISCONNECTED, failure)
             await self._release_room_if_unused()
             return False
         self._started_at = utcnow()
-        self._arm_lifetime_timers()
+        self._limits.arm_lifetime()
         return True
 
     async def _wait_for_kernel(self, kernel_up: asyncio.Future[str]) -> str:
@@ -573,120 +533,63 @@ class NotebookRuntime:
         """Run one cell; False when the kernel was lost on the way."""
         placement = self._placement
         assert placement is not None
-        self._cancel_idle_timers()
+        self._limits.cancel_idle()
         self._current = execution
         execution.started = time.monotonic()
         execution.started_at = utcnow()
-        code: list[str] = []
-
-        def begin(doc: Doc[Any]) -> None:
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is None:
-                return
-            code.append(str(cell.get("source", "")))
-            cell["execution_state"] = "running"
-            cell["execution_count"] = None
-            execution.writer.start(cell)
-            record_start(cell, execution)
-
-        room = await self._hold_room()
         # The code goes out while "running" is being stored: the outputs' edits queue after
         # it in the log, so order holds and the kernel does not wait for the disk.
-        begun = room.start_edit(begin)
-        if code:
+        code, begun = await self._cells.begin_run(execution)
+        if code is not None:
             placement.worker.send(
                 m.Execute(
                     kernel_id=placement.kernel_id,
                     execution_id=execution.id,
-                    code=code[0],
+                    code=code,
                     cell_id=execution.cell_id,
                     run_by=execution.username,
                     run_by_id=execution.user_id,
                 )
             )
         await begun
-        if not code:  # the cell was deleted while it waited
+        if code is None:  # the cell was deleted while it waited
             self._current = None
             return True
-        self._set_state("busy")
+        self._set_state(RuntimeState.BUSY)
         return await self._complete(execution)
 
     async def _complete(self, execution: Execution) -> bool:
         """Wait for the running cell's end and write it; False when the kernel was lost."""
         outcome = await execution.done
-        await self._flush_now()
+        await self._outputs.flush_now()
         self._current = None
         if outcome.status == "lost":
             await self._finish(execution, outcome, error=("RuntimeLost", outcome.reason))
             await self._fail_queue(None)
-            self._set_state("disconnected", outcome.reason)
+            self._set_state(RuntimeState.DISCONNECTED, outcome.reason)
             await self._release_room_if_unused()
             return False
         await self._finish(execution, outcome)
-        self._unwritten_done = None
+        self._acks.unwritten_done = None
         self._ack()
         if outcome.status != "ok":
             # As Jupyter does on an error: the rest of what was run together does not run.
             dropped = [e for e in self._queue if e.batch == execution.batch]
             self._queue = deque(e for e in self._queue if e.batch != execution.batch)
-            await self._set_cells([e.cell_id for e in dropped], "idle")
+            await self._cells.set_states([e.cell_id for e in dropped], "idle")
         return True
 
     async def _finish(
         self, execution: Execution, outcome: Outcome, error: tuple[str, str] | None = None
     ) -> None:
-        placement = self._placement
-        elapsed_ms = int((time.monotonic() - execution.started) * 1000)
-        ended = utcnow()
-        assert execution.started_at is not None
-        info = {
-            "status": outcome.status,
-            "timestamp": int(execution.started_at.timestamp() * 1000),
-            "elapsed": elapsed_ms,
-            "user": {"displayName": execution.username, "userId": str(execution.user_id)},
-            "user_tz": 0,
-            "runtime": self.runtime.name,
-            "worker": placement.worker.name if placement else None,
-            "gpus": placement.gpu_names if placement else [],
-        }
-
-        def finish(doc: Doc[Any]) -> None:
-            cell = find_cell(cells_of(doc), execution.cell_id)
-            if cell is None:
-                return
-            cell["execution_state"] = "idle"
-            if outcome.execution_count is not None:
-                cell["execution_count"] = outcome.execution_count
-            metadata = cell_metadata(cell)
-            metadata["executionInfo"] = info
-            if execution.started:  # it ran (it was not only given up on in the queue)
-                record_end(metadata, ended)
-            if error is not None:
-                cell_outputs = cell.get("outputs")
-                if isinstance(cell_outputs, Array):
-                    cell_outputs.append(outputs.error_output(*error))
-
-        await self._edit(finish)
+        await self._cells.finish(execution, outcome, self.runtime.name, self._placement, error)
 
     async def _fail_queue(self, message: str | None) -> None:
         """Queued cells go back to idle; the first one says why when there is a reason."""
         queued, self._queue = list(self._queue), deque()
         if not queued:
             return
-        first = queued[0].cell_id
-
-        def fail(doc: Doc[Any]) -> None:
-            cells = cells_of(doc)
-            for execution in queued:
-                cell = find_cell(cells, execution.cell_id)
-                if cell is None:
-                    continue
-                cell["execution_state"] = "idle"
-                if message is not None and execution.cell_id == first:
-                    execution.writer.start(cell)
-                    cell["outputs"].append(outputs.error_output("RuntimeUnavailable", message))
-
-        await self._edit(fail)
+        await self._cells.fail(queued, message)
         self.publish_status()
 
     async def _stop_runner(self, cell_error: str) -> None:
@@ -696,7 +599,7 @@ class NotebookRuntime:
             await asyncio.gather(runner, return_exceptions=True)
         current, self._current = self._current, None
         if current is not None:
-            await self._flush_now()
+            await self._outputs.flush_now()
             if current.started_at is None:
                 current.started_at = utcnow()
             await self._finish(current, Outcome("aborted"), error=("Interrupted", cell_error))
@@ -705,162 +608,39 @@ class NotebookRuntime:
     async def _stop_kernel(self) -> None:
         placement, self._placement = self._placement, None
         self._kernel_up = None
-        self._clear_kernel_timers()
+        self._limits.cancel_all()
         self._cancel_away()
         self._started_at = None
         if placement is not None:
             placement.worker.send(m.ShutdownKernel(kernel_id=placement.kernel_id))
             self._ctx.registry.release(placement)
 
-    # --- writing into the document -------------------------------------------------------
-
-    async def _edit(self, change: Callable[[Doc[Any]], None]) -> None:
-        room = await self._hold_room()
-        await room.edit(change)
-
-    async def _set_cells(self, cell_ids: list[str], state: str) -> None:
-        await self._start_set_cells(await self._hold_room(), cell_ids, state)
-
-    @staticmethod
-    def _start_set_cells(room: Room, cell_ids: list[str], state: str) -> asyncio.Future[None]:
-        wanted = set(cell_ids)
-
-        def mark(doc: Doc[Any]) -> None:
-            if not wanted:
-                return
-            for cell in cells_by_id(cells_of(doc), wanted).values():
-                cell["execution_state"] = state
-
-        return room.start_edit(mark)
-
-    async def _flush_loop(self) -> None:
-        interval = self._settings.output_flush_seconds
-        while self._pending:
-            wait = self._last_flush + interval - time.monotonic()
-            if wait > 0 and not self._hurry.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), wait)
-            pending, self._pending = self._pending, []
-            self._writing_from, self._pending_from = self._pending_from, None
-            self._last_flush = time.monotonic()
-            try:
-                await self._edit(functools.partial(self._write, pending=pending))
-            except Exception:
-                log.exception("writing outputs of %s failed", self.notebook_id)
-            else:
-                self._writing_from = None
-                self._ack()
-
-    async def _flush_now(self) -> None:
-        flusher = self._flusher
-        if flusher is None or flusher.done():
-            return
-        self._hurry.set()
-        try:
-            await asyncio.shield(flusher)
-        finally:
-            self._hurry.clear()
-
-    def _write(self, doc: Doc[Any], pending: list[tuple[Execution, str, dict[str, Any]]]) -> None:
-        cells = cells_of(doc)
-        found: dict[str, Map[Any] | None] = {}
-        for execution, msg_type, content in pending:
-            if msg_type == "update_display_data":
-                self._update_display(cells, content)
-                continue
-            if execution.cell_id not in found:
-                found[execution.cell_id] = find_cell(cells, execution.cell_id)
-            cell = found[execution.cell_id]
-            if cell is None:
-                continue
-            display_id = execution.writer.write(cell, msg_type, content)
-            if display_id is not None:
-                self._display_cells.setdefault(display_id, set()).add(execution.cell_id)
-
-    def _update_display(self, cells: Array[Any], content: dict[str, Any]) -> None:
-        display_id = (content.get("transient") or {}).get("display_id")
-        if not isinstance(display_id, str):
-            return
-        updated = False
-        for cell_id in self._display_cells.get(display_id, ()):
-            cell = find_cell(cells, cell_id)
-            if cell is not None:
-                updated = outputs.update_display(cell, display_id, content) or updated
-        if not updated:  # shown before this server started: look everywhere
-            for cell in cells:
-                if isinstance(cell, Map):
-                    outputs.update_display(cell, display_id, content)
-
-    async def _hold_room(self) -> Room:
-        self._ctx.fence(self.notebook_id)
-        if self._room is None:
-            stack = contextlib.AsyncExitStack()
-            room = await stack.enter_async_context(self._ctx.rooms.hold(self.notebook_id))
-            self._room, self._room_hold = room, stack
-        return self._room
-
     async def _release_room_if_unused(self) -> None:
-        if self.busy or self._queue or self._room_hold is None:
+        if self.busy or self._queue or not self._cells.held:
             return
-        await self._flush_now()
-        stack, self._room_hold, self._room = self._room_hold, None, None
-        await stack.aclose()
+        await self._outputs.flush_now()
+        await self._cells.release()
 
-    # --- limits ----------------------------------------------------------------------------
+    # --- limits (timers in limits.py) ------------------------------------------------------
 
     def _arm_idle_timers(self) -> None:
-        self._cancel_idle_timers()
-        if self._placement is None:
-            return
-        limit = self._settings.kernel_idle_timeout_seconds
-        self._idle_deadline = utcnow() + timedelta(seconds=limit)
-        self._timers = self._limit_timers(limit, "idle", self._idle_deadline)
+        self._limits.cancel_idle()
+        if self._placement is not None:
+            self._limits.arm_idle()
 
-    def _arm_lifetime_timers(self) -> None:
-        limit = self._settings.kernel_max_lifetime_seconds
-        self._lifetime_deadline = utcnow() + timedelta(seconds=limit)
-        self._lifetime_timers = self._limit_timers(limit, "lifetime", self._lifetime_deadline)
-
-    def _limit_timers(
-        self, limit: float, kind: str, deadline: datetime
-    ) -> list[asyncio.TimerHandle]:
-        loop = asyncio.get_running_loop()
-        warn_in = limit - self._settings.kernel_warning_seconds
-        timers = [loop.call_later(limit, self._limit_reached, kind)]
-        if warn_in > 0:
-            timers.append(loop.call_later(warn_in, self._warn, kind, deadline))
-        return timers
-
-    def _warn(self, kind: str, deadline: datetime) -> None:
-        seconds = max(0, int((deadline - utcnow()).total_seconds()))
+    def _warn(self, kind: LimitKind, deadline: datetime, seconds_left: int) -> None:
         self._ctx.bus.publish(
             RuntimeLimitWarning(
-                notebook_id=self.notebook_id, reason=kind, seconds_left=seconds, deadline=deadline
+                notebook_id=self.notebook_id,
+                reason=kind,
+                seconds_left=seconds_left,
+                deadline=deadline,
             )
         )
 
-    def _limit_reached(self, kind: str) -> None:
-        if kind == "idle":
-            minutes = self._settings.kernel_idle_timeout_seconds / 60
-            reason = f"stopped after {minutes:g} minutes without execution (idle timeout)"
-        else:
-            hours = self._settings.kernel_max_lifetime_seconds / 3600
-            reason = f"stopped at the maximum runtime lifetime of {hours:g} hours"
+    def _limit_reached(self, kind: LimitKind, reason: str) -> None:
         log.info("notebook %s: runtime %s", self.notebook_id, reason)
-        self._spawn(self.stop("stopped", reason, f"The runtime was {reason}."))
-
-    def _cancel_idle_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers = []
-        self._idle_deadline = None
-
-    def _clear_kernel_timers(self) -> None:
-        self._cancel_idle_timers()
-        for timer in self._lifetime_timers:
-            timer.cancel()
-        self._lifetime_timers = []
-        self._lifetime_deadline = None
+        self._spawn(self.stop(reason, f"The runtime was {reason}."))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -868,54 +648,6 @@ class NotebookRuntime:
         task.add_done_callback(self._background.discard)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def cell_metadata(cell: Map[Any]) -> Map[Any]:
-    """The cell's metadata as a Map (one stored as a plain object becomes a Map of it)."""
-    metadata = cell.get("metadata")
-    if not isinstance(metadata, Map):
-        metadata = Map(dict(metadata) if isinstance(metadata, dict) else {})
-        cell["metadata"] = metadata
-    return metadata
-
-
-def record_start(cell: Map[Any], execution: Execution) -> None:
-    """When the run started and who started it, in the document, so that every page (and
-    one reloaded) counts a running cell's time from the same moment. `execution` is where
-    JupyterLab's "record timing" keeps it; `tandem.run_by` says who."""
-    assert execution.started_at is not None
-    began = _iso(execution.started_at)
-    metadata = cell_metadata(cell)
-    metadata["execution"] = {"iopub.status.busy": began, "iopub.execute_input": began}
-    ours = metadata.get("tandem")
-    metadata["tandem"] = {
-        **(ours if isinstance(ours, dict) else {}),
-        "run_by": {"username": execution.username, "user_id": str(execution.user_id), "at": began},
-    }
-
-
-def record_end(metadata: Map[Any], ended: datetime) -> None:
-    timing = metadata.get("execution")
-    end = _iso(ended)
-    metadata["execution"] = {
-        **(timing if isinstance(timing, dict) else {}),
-        "shell.execute_reply": end,
-        "iopub.status.idle": end,
-    }
-
-
 def unknown_cells(unknown: list[str]) -> NotFound:
     shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
     return NotFound(f"no cell with id {shown} in this notebook")
-
-
-def reset_stale_states(doc: Doc[Any]) -> None:
-    """Cells a stopped server left queued or running: nothing will run them now."""
-    cells = cells_of(doc)
-    for index, summary in enumerate(summaries(cells)):
-        if summary is not None and summary.execution_state in ("queued", "running"):
-            cell = cells[index]
-            if isinstance(cell, Map):
-                cell["execution_state"] = "idle"
