@@ -81,6 +81,15 @@ class WidgetStore:
     def __init__(self, kernel_id: str) -> None:
         self.kernel_id = kernel_id
         self.models: dict[str, WidgetModel] = {}
+        # The Output widgets among them: every kernel output is checked against these
+        # (`capturing`), so that check must not walk every slider and label.
+        self._outputs: dict[str, WidgetModel] = {}
+
+    def _sort(self, model: WidgetModel) -> None:
+        if model.state.get("_model_module") == OUTPUT_MODULE:
+            self._outputs[model.comm_id] = model
+        else:
+            self._outputs.pop(model.comm_id, None)
 
     def apply(self, comm: m.Comm) -> bool:
         """Apply one of the kernel's comm messages; False when it concerns no widget (another
@@ -94,25 +103,27 @@ class WidgetStore:
             opened = WidgetModel(comm.comm_id, {}, dict(comm.metadata))
             opened.apply(data["state"], buffer_paths(data), comm.buffers)
             self.models[comm.comm_id] = opened
+            self._sort(opened)
             return True
         model = self.models.get(comm.comm_id)
         if model is None:
             return False
         if comm.msg_type == "comm_close":
             del self.models[comm.comm_id]
+            self._outputs.pop(comm.comm_id, None)
             return True
         state = data.get("state")
         if data.get("method") in ("update", "echo_update") and isinstance(state, dict):
             model.apply(state, buffer_paths(data), comm.buffers)
+            self._sort(model)
         return True
 
     def capturing(self, parent_msg_id: str) -> WidgetModel | None:
         """The Output widget that captures the outputs of this kernel request, if any."""
         if not parent_msg_id:
             return None
-        for model in self.models.values():
-            state = model.state
-            if state.get("_model_module") == OUTPUT_MODULE and state.get("msg_id") == parent_msg_id:
+        for model in self._outputs.values():
+            if model.state.get("msg_id") == parent_msg_id:
                 return model
         return None
 
