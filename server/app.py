@@ -45,6 +45,7 @@ from server.gateway.tokens import new_secret
 from server.history.checkpoints import Checkpoints
 from server.history.routes import router as history_router
 from server.notebooks.activity import EditActivity
+from server.notebooks.activity import redis_claim as edit_claim
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry, redis_claim
@@ -96,7 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         comments = CommentWatch(engine, rooms, bus)
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
         checkpoints.start()
-        activity = EditActivity(engine, rooms)
+        activity = EditActivity(
+            engine, rooms, claim=edit_claim(shared) if shared is not None else None
+        )
         activity.start()
         app.state.services = Services(
             settings,

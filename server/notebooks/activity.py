@@ -1,12 +1,20 @@
 """When a notebook was last changed, for the list's "Updated": its edits and runs, not only
 renames. Rooms are polled (as checkpoints are) and the changed ones written in one UPDATE,
-at most every `every` seconds and when a room closes — never a write per keystroke."""
+at most every `every` seconds and when a room closes — never a write per keystroke.
+
+With several replicas each replica holding the notebook's room sees every edit; each write
+is claimed first (`claim(notebook, seq)`: `redis_claim` keeps the highest seq recorded per
+notebook in Redis), so the edits up to a seq are recorded by the first replica that gets
+there, and the others skip them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
+import redis
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
@@ -17,10 +25,29 @@ from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# Whether this replica records the notebook's edits up to `seq` (another has not already).
+Claim = Callable[[str, int], bool]
+
+# Raise the notebook's recorded seq to ARGV[1] if it is higher; 1 when it was.
+_CLAIM = """
+local had = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= had then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+_CLAIM_KEPT_MS = 86_400_000  # a notebook edited again after a day is simply recorded again
+
 
 class EditActivity:
-    def __init__(self, engine: Engine, rooms: RoomManager, every: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rooms: RoomManager,
+        every: float = 30.0,
+        claim: Claim | None = None,
+    ) -> None:
         self._engine = engine
+        self._claim = claim
         self._rooms = rooms
         self._every = every
         self._seen: dict[str, int] = {}  # notebook -> the room's last seq already written
@@ -57,9 +84,16 @@ class EditActivity:
                 await self._write(changed)
 
     async def _write(self, changed: dict[str, int]) -> None:
-        notebook_ids = list(changed)
+        claim = self._claim
 
         def write() -> None:
+            notebook_ids = [
+                notebook_id
+                for notebook_id, seq in changed.items()
+                if claim is None or claim(notebook_id, seq)
+            ]
+            if not notebook_ids:
+                return
             with Session(self._engine) as db:
                 db.exec(
                     update(Notebook)
@@ -76,3 +110,17 @@ class EditActivity:
         for notebook_id, seq in changed.items():
             if notebook_id in self._seen:
                 self._seen[notebook_id] = seq
+
+
+def redis_claim(client: redis.Redis) -> Claim:
+    """Claim a notebook's edits up to a seq once across replicas; when Redis is away, claim
+    anyway (a timestamp written twice is better than none)."""
+    script = client.register_script(_CLAIM)
+
+    def claim(notebook_id: str, seq: int) -> bool:
+        try:
+            return bool(script(keys=[f"tandem:edited:{notebook_id}"], args=[seq, _CLAIM_KEPT_MS]))
+        except RedisError:
+            return True
+
+    return claim
