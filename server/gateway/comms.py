@@ -5,7 +5,9 @@ Up: a worker's `comm` is applied to the notebook's `WidgetStore` and published a
 Down: an editor's message to a widget (POST .../widgets/{comm_id}) is checked against the
 store and sent to the worker as `comm_msg`; the request returns once the kernel is idle
 after it (`comm_idle`), which is what paces the widget's next change, or after a timeout.
-When the notebook's kernel changes or stops, its store is dropped (`widget.reset`).
+When the notebook's kernel changes or stops, its store is dropped (`widget.reset`). When
+the kernel's runtime moves to another replica, its store and the events' numbering go with
+it (`hand_over` there, `take` here), so pages go on applying events without a reload.
 Outputs of a request an Output widget captures go into it (`capture`), not into the cell.
 """
 
@@ -107,6 +109,23 @@ class WidgetRelay:
     def reset(self, notebook_id: str) -> None:
         if self._stores.pop(notebook_id, None) is not None:
             self._bus.publish(WidgetsReset(notebook_id=notebook_id, seq=self._next(notebook_id)))
+
+    def hand_over(self, notebook_id: str, kernel_id: str) -> dict[str, object]:
+        """The widgets of `kernel_id` and the events' number, for the replica its runtime
+        moved to; the store is forgotten here without a reset (the widgets live on there)."""
+        store = self.store(notebook_id, kernel_id)
+        if store is not None:
+            del self._stores[notebook_id]
+        models = store.snapshot() if store is not None else []
+        return {"seq": self._seq.get(notebook_id, 0), "models": models}
+
+    def take(self, notebook_id: str, kernel_id: str, handed: dict[str, Any]) -> None:
+        """Go on from another replica's `hand_over` of the kernel's widgets."""
+        seq, models = handed.get("seq"), handed.get("models")
+        if isinstance(seq, int):
+            self._seq[notebook_id] = max(self._seq.get(notebook_id, 0), seq)
+        if isinstance(models, list):
+            self._stores[notebook_id] = WidgetStore.restore(kernel_id, models)
 
     def forget(self, notebook_id: str) -> None:
         """The notebook is gone: nothing of it is kept."""

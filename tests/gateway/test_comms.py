@@ -52,6 +52,22 @@ def test_store_applies_open_updates_buffers_and_close() -> None:
     assert store.snapshot() == []
 
 
+def test_a_store_moves_to_another_replica_as_its_snapshot() -> None:
+    """A runtime that moves replicas takes its widgets along: what `snapshot()` describes,
+    `restore()` rebuilds (buffers and Output widgets included), and junk is skipped."""
+    store = WidgetStore("k1")
+    state = {"_model_name": "IntSliderModel", "value": 1, "data": None}
+    update = {"method": "update", "state": {"data": {"x": None}}, "buffer_paths": [["data", "x"]]}
+    store.apply(comm("comm_open", {"state": state}, target_name="jupyter.widget"))
+    store.apply(comm("comm_msg", update, buffers=["AAE="]))
+    output = {"_model_module": "@jupyter-widgets/output", "msg_id": "req-1", "outputs": []}
+    opened = comm("comm_open", {"state": output}, target_name="jupyter.widget")
+    store.apply(opened.model_copy(update={"comm_id": "c2"}))
+    moved = WidgetStore.restore("k1", [*store.snapshot(), "junk", {"comm_id": 3, "state": {}}])
+    assert moved.snapshot() == store.snapshot()
+    assert moved.capturing("req-1") is not None
+
+
 def test_store_follows_a_bounded_number_of_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
     store = WidgetStore("k1")
     monkeypatch.setattr(widgets, "MAX_WIDGET_MODELS", 1)
