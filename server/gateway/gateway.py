@@ -129,6 +129,7 @@ class Gateway:
                 wanted=self._wants_lease,
                 lost=self._lease_lost,
                 handle=self._forwarded,
+                taken=self.widgets.number_from_epoch,
             )
         bus.subscribe_all(self._on_event)
         rooms.on_load(self._on_room_load)

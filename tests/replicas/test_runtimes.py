@@ -310,15 +310,22 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
     deployment: Deployment,
 ) -> None:
     """The worker is on b, running a cell; b is SIGKILLed and the worker reconnects to a,
-    which adopts the kernel after b's lease lapses: the output goes on, each line once."""
+    which adopts the kernel after b's lease lapses: the output goes on, each line once.
+    Widget events made at a go on numbered above b's (b could not hand its numbers over),
+    so a page that saw b's does not drop a's as seen."""
     pair = deployment.pair
     await deployment.move_worker("b")
     alice = pair.api(pair.a, "alice")
-    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
+    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1", SLIDER])
     token = pair.people["alice"].token
     try:
-        async with YClient(sync_url(pair.a, nb, token)) as on_a:
-            await run(alice, nb, [ids[0]], on_a)
+        async with (
+            YClient(sync_url(pair.a, nb, token)) as on_a,
+            Events(events_url(pair.a, nb, token)) as events,
+        ):
+            await run(alice, nb, [ids[0], ids[3]], on_a)
+            await events.wait("widget.comm", lambda e: e["msg_type"] == "comm_open")
+            seen = len(events.of("widget.comm"))
             response = alice.client.post(
                 f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
             )
@@ -330,6 +337,12 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
             assert text_of(on_a, ids[1]) == EVERY_LINE
             await run(alice, nb, [ids[2]], on_a)
             assert text_of(on_a, ids[2]) == "42"
+            last = max(int(e["seq"]) for e in events.of("widget.comm"))
+            await run(alice, nb, [ids[3]], on_a)  # a new slider, from a
+            await eventually(lambda: len(events.of("widget.comm")) > seen + 1)
+            later = [int(e["seq"]) for e in events.of("widget.comm")[seen:]]
+            assert min(later) > last, (later, last)
+            assert _slider(alice, nb)["state"]["value"] == 1  # type: ignore[index]
     finally:
         if pair.b.proc is not None and pair.b.proc.poll() is not None:
             await asyncio.to_thread(pair.b.start)
