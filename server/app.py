@@ -44,8 +44,7 @@ from server.gateway.routes import router as gateway_router
 from server.gateway.tokens import new_secret
 from server.history.checkpoints import Checkpoints
 from server.history.routes import router as history_router
-from server.notebooks.activity import EditActivity
-from server.notebooks.activity import redis_claim as edit_claim
+from server.notebooks.activity import EditActivity, RedisEditClaims
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry, redis_claim
@@ -98,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
         checkpoints.start()
         activity = EditActivity(
-            engine, rooms, claim=edit_claim(shared) if shared is not None else None
+            engine, rooms, claims=RedisEditClaims(shared) if shared is not None else None
         )
         activity.start()
         app.state.services = Services(

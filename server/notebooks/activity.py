@@ -3,7 +3,7 @@ renames. Rooms are polled (as checkpoints are) and the changed ones written in o
 at most every `every` seconds and when a room closes — never a write per keystroke.
 
 With several replicas each replica holding the notebook's room sees every edit; each write
-is claimed first (`claim(notebook, seq)`: `redis_claim` keeps the highest seq recorded per
+is claimed first (`EditClaims`; `RedisEditClaims` keeps the highest seq recorded per
 notebook in Redis), so the edits up to a seq are recorded by the first replica that gets
 there, and the others skip them."""
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 import redis
 from redis.exceptions import RedisError
@@ -25,9 +24,6 @@ from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-# Whether this replica records the notebook's edits up to `seq` (another has not already).
-Claim = Callable[[str, int], bool]
-
 # Raise the notebook's recorded seq to ARGV[1] if it is higher; 1 when it was.
 _CLAIM = """
 local had = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -35,7 +31,50 @@ if tonumber(ARGV[1]) <= had then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+# Give a claim back (the write failed) if nobody claimed more since.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
 _CLAIM_KEPT_MS = 86_400_000  # a notebook edited again after a day is simply recorded again
+
+
+class EditClaims:
+    """Contract: `claim(notebook, seq)` says whether this replica records the notebook's
+    edits up to `seq` (no other replica recorded them); `release` gives a claim back when
+    the write failed, so the next round (here or elsewhere) writes it. One server records
+    everything it sees: always yes."""
+
+    def claim(self, notebook_id: str, seq: int) -> bool:
+        return True
+
+    def release(self, notebook_id: str, seq: int) -> None:
+        return None
+
+
+class RedisEditClaims(EditClaims):
+    """Claims shared by every replica in Redis; when Redis is away, claim anyway (a
+    timestamp written twice is better than none). Called from a worker thread."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+
+    @staticmethod
+    def _key(notebook_id: str) -> str:
+        return f"tandem:edited:{notebook_id}"
+
+    def claim(self, notebook_id: str, seq: int) -> bool:
+        try:
+            return bool(self._claim(keys=[self._key(notebook_id)], args=[seq, _CLAIM_KEPT_MS]))
+        except RedisError:
+            return True
+
+    def release(self, notebook_id: str, seq: int) -> None:
+        try:
+            self._release(keys=[self._key(notebook_id)], args=[seq])
+        except RedisError:
+            log.warning("could not give back the claim on %s's edits", notebook_id)
 
 
 class EditActivity:
@@ -44,10 +83,10 @@ class EditActivity:
         engine: Engine,
         rooms: RoomManager,
         every: float = 30.0,
-        claim: Claim | None = None,
+        claims: EditClaims | None = None,
     ) -> None:
         self._engine = engine
-        self._claim = claim
+        self._claims = claims or EditClaims()
         self._rooms = rooms
         self._every = every
         self._seen: dict[str, int] = {}  # notebook -> the room's last seq already written
@@ -84,23 +123,28 @@ class EditActivity:
                 await self._write(changed)
 
     async def _write(self, changed: dict[str, int]) -> None:
-        claim = self._claim
+        claims = self._claims
 
         def write() -> None:
-            notebook_ids = [
-                notebook_id
+            claimed = {
+                notebook_id: seq
                 for notebook_id, seq in changed.items()
-                if claim is None or claim(notebook_id, seq)
-            ]
-            if not notebook_ids:
+                if claims.claim(notebook_id, seq)
+            }
+            if not claimed:
                 return
-            with Session(self._engine) as db:
-                db.exec(
-                    update(Notebook)
-                    .where(col(Notebook.id).in_(notebook_ids))
-                    .values(updated_at=utcnow())
-                )
-                db.commit()
+            try:
+                with Session(self._engine) as db:
+                    db.exec(
+                        update(Notebook)
+                        .where(col(Notebook.id).in_(list(claimed)))
+                        .values(updated_at=utcnow())
+                    )
+                    db.commit()
+            except Exception:
+                for notebook_id, seq in claimed.items():
+                    claims.release(notebook_id, seq)
+                raise
 
         try:
             await asyncio.to_thread(write)
@@ -110,17 +154,3 @@ class EditActivity:
         for notebook_id, seq in changed.items():
             if notebook_id in self._seen:
                 self._seen[notebook_id] = seq
-
-
-def redis_claim(client: redis.Redis) -> Claim:
-    """Claim a notebook's edits up to a seq once across replicas; when Redis is away, claim
-    anyway (a timestamp written twice is better than none)."""
-    script = client.register_script(_CLAIM)
-
-    def claim(notebook_id: str, seq: int) -> bool:
-        try:
-            return bool(script(keys=[f"tandem:edited:{notebook_id}"], args=[seq, _CLAIM_KEPT_MS]))
-        except RedisError:
-            return True
-
-    return claim

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import redis
 
+from server.notebooks.activity import RedisEditClaims
 from tests.replicas.conftest import Replicas, start_replicas
 from tests.support import YClient, eventually, sync_url
 from tests.support_pg import PostgresServer
@@ -125,3 +126,20 @@ async def test_two_replicas_editing_one_notebook_record_it_once(
     ]
     assert len(final_copies) == 1, final_copies
     assert _writes(pair, notebook) == 1
+
+
+def test_edits_are_claimed_once_and_a_failed_write_gives_its_claim_back(
+    redis_server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        here, there = RedisEditClaims(client), RedisEditClaims(client)
+        assert here.claim("claimed-nb", 5)
+        assert not there.claim("claimed-nb", 5)  # the same edits: recorded already
+        assert not there.claim("claimed-nb", 4)  # older ones too
+        here.release("claimed-nb", 5)  # its database write failed
+        assert there.claim("claimed-nb", 5)
+        here.release("claimed-nb", 4)  # not the claim that stands: nothing happens
+        assert here.claim("claimed-nb", 6) and not there.claim("claimed-nb", 6)
+    finally:
+        client.close()
