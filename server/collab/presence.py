@@ -9,10 +9,9 @@ stops (SIGKILLed, cut off from Redis) stops renewing, so its people drop out wit
 seconds; one that leaves a room deletes its record at the next beat.
 
 Why records of our own and not the awareness that already crosses replicas: awareness holds
-what clients chose to publish (a socket that publishes none, as the REST-only `YClient`
-or a stock client without a cursor, is not in it), carries no role or guest flag, and a
-killed replica's states linger for y-protocols' 30 s; the records are the sockets each
-server accepted, checked and role-stamped, and lapse in seconds.
+what clients chose to publish (a script's client that never sets a state is not in it),
+carries no role or guest flag, and a killed replica's states linger for y-protocols' 30 s;
+the records are the sockets each server accepted and role-stamped, and lapse in seconds.
 """
 
 from __future__ import annotations
