@@ -1,6 +1,7 @@
 """The same server on a real PostgreSQL (Debian's, started by the fixture): migrations (two
-replicas starting at once), sync, roles, durability through a SIGKILL, compaction, files,
-versions, a cell run by a worker, and PostgreSQL restarted under an open session."""
+replicas starting at once), sync, roles, durability through a SIGKILL, compaction, runtime
+fences, files, versions, a cell run by a worker, and PostgreSQL restarted under an open
+session."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from sqlmodel import Session, SQLModel
 import server.files.models  # server/models.py does not list the files tables (yet)
 import server.models  # noqa: F401
 from server.auth import service as auth
+from server.collab.fences import raise_fence
 from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import alembic_config, make_engine, migrate
+from server.errors import FencedOut
 from server.notebooks.models import Notebook
 from tests.gateway.conftest import running_cluster, wait_for_workers
 from tests.gateway.helpers import run, text_of
@@ -193,6 +196,79 @@ async def test_two_update_logs_appending_and_compacting_lose_nothing(
         f"<0-{n}>" for n in range(100, 103)
     }
     assert words == expected, f"lost: {sorted(expected - words)[:10]}"
+
+
+async def test_the_update_log_refuses_runtime_writes_below_the_fence(
+    postgres: PostgresServer,
+) -> None:
+    """A runtime's append carries its lease epoch: one below the notebook's fence is refused
+    and not stored (its future fails with FencedOut, on_durable is not called), one at the
+    fence is stored, and unfenced appends in the same batch (and a fenced one of a notebook
+    with no fence) are unaffected. An append checked while another transaction raises the
+    fence waits for it and is refused; a fence is never lowered."""
+    url = postgres.create_database()
+    engine = make_engine(Settings(database_url=url))
+    migrate(engine)
+    with Session(engine) as db:
+        owner = auth.create_user(db, "owner", "owner-password")
+        db.add(Notebook(id="nb", title="fenced", owner_id=owner.id))
+        db.add(Notebook(id="free", title="never fenced", owner_id=owner.id))
+        db.commit()
+    raise_fence(engine, "nb", 1)
+    log = SqlUpdateLog(engine)
+    await log.start()
+    durable: list[bytes] = []
+
+    def append(notebook_id: str, data: bytes, fence: int | None) -> asyncio.Future[int]:
+        return log.append(notebook_id, data, lambda _: durable.append(data), fence=fence)
+
+    raising = engine.connect()
+    try:
+        # Another replica takes the runtime: its fence is being raised, not yet committed.
+        raising.begin()
+        raising.execute(text("UPDATE runtime_fences SET epoch = 2 WHERE notebook_id = 'nb'"))
+        first = append("nb", b"first-at-1", 1)  # its batch waits for the fence's row
+        await asyncio.sleep(0.3)
+        assert not first.done()
+        # These queue up meanwhile, so they go in the next batch, together.
+        batch = [
+            append("nb", b"client", None),
+            append("nb", b"stale-at-1", 1),
+            append("nb", b"owner-at-2", 2),
+            append("free", b"other-notebook", None),
+            append("free", b"no-fence-yet-at-1", 1),
+        ]
+        raising.commit()
+        results = await asyncio.gather(first, *batch, return_exceptions=True)
+    finally:
+        raising.close()
+        await log.stop()
+    refused = [
+        data
+        for data, result in zip(
+            [
+                b"first-at-1",
+                b"client",
+                b"stale-at-1",
+                b"owner-at-2",
+                b"other-notebook",
+                b"no-fence-yet-at-1",
+            ],
+            results,
+            strict=True,
+        )
+        if isinstance(result, FencedOut)
+    ]
+    assert refused == [b"first-at-1", b"stale-at-1"]
+    assert all(isinstance(r, int) for r in results if not isinstance(r, FencedOut)), results
+    assert durable == [b"client", b"owner-at-2", b"other-notebook", b"no-fence-yet-at-1"]
+    stored = await log.load("nb")
+    assert [data for _, data in stored.updates] == [b"client", b"owner-at-2"]
+    raise_fence(engine, "nb", 1)  # a late writer of an old epoch cannot lower it
+    with engine.connect() as connection:
+        fences = connection.execute(text("SELECT notebook_id, epoch FROM runtime_fences")).all()
+    engine.dispose()
+    assert [tuple(row) for row in fences] == [("nb", 2)]
 
 
 async def test_two_clients_converge_and_a_viewer_cannot_write(

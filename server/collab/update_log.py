@@ -20,7 +20,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from server.collab.fences import fenced_out
 from server.collab.models import Snapshot, UpdateRecord
+from server.errors import FencedOut
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,10 @@ class UpdateLog(ABC):
     - `load_missing` returns what a replica holding the snapshot numbered `snapshot_seq`
       and the updates `seen` lacks: the snapshot if it is another one now, and the updates
       not in `seen`.
+    - `append(..., fence=epoch)`, a runtime's write, is stored only while the notebook's
+      runtime fence (see `fences`) is not above `epoch`, checked in the transaction that
+      stores it; refused, it is not stored, `on_durable` is not called and the future
+      fails with `FencedOut`. Writes without a fence are never checked.
 
     With several writers (replicas on one PostgreSQL) seq order is not commit order: a row
     numbered 100 may commit after row 101 is read. So nothing here reads "seq > the last
@@ -73,7 +79,7 @@ class UpdateLog(ABC):
 
     @abstractmethod
     def append(
-        self, notebook_id: str, update: bytes, on_durable: Durable
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
     ) -> asyncio.Future[int]: ...
 
     @abstractmethod
@@ -106,6 +112,7 @@ class _Pending:
     update: bytes
     on_durable: Durable
     future: asyncio.Future[int]
+    fence: int | None = None  # a runtime's lease epoch (see `fences`)
 
 
 _STOP = object()
@@ -139,12 +146,14 @@ class SqlUpdateLog(UpdateLog):
         self._queue.put(_STOP)
         await self._stopped.wait()
 
-    def append(self, notebook_id: str, update: bytes, on_durable: Durable) -> asyncio.Future[int]:
+    def append(
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
+    ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if self._closing or self._thread is None:
             future.set_exception(RuntimeError("the update log is not accepting writes"))
             return future
-        self._queue.put(_Pending(notebook_id, update, on_durable, future))
+        self._queue.put(_Pending(notebook_id, update, on_durable, future, fence))
         return future
 
     def _write_loop(self) -> None:
@@ -159,7 +168,7 @@ class SqlUpdateLog(UpdateLog):
                 try:
                     if connection is None:
                         connection = self._engine.connect()
-                    seqs = self._insert(connection, batch)
+                    stored, seqs, refused = self._store(connection, batch)
                 except Exception as error:
                     # Drop the connection (it may be broken); the next batch opens another.
                     if connection is not None:
@@ -167,7 +176,9 @@ class SqlUpdateLog(UpdateLog):
                         connection = None
                     self._loop.call_soon_threadsafe(self._failed, batch, error)
                 else:
-                    self._loop.call_soon_threadsafe(self._committed, batch, seqs)
+                    self._loop.call_soon_threadsafe(self._committed, stored, seqs)
+                    if refused:
+                        self._loop.call_soon_threadsafe(self._fenced, refused)
         finally:
             if connection is not None:
                 connection.close()
@@ -189,15 +200,29 @@ class SqlUpdateLog(UpdateLog):
             except queue.Empty:
                 return batch, False
 
+    @classmethod
+    def _store(
+        cls, connection: Connection, batch: list[_Pending]
+    ) -> tuple[list[_Pending], list[int], list[_Pending]]:
+        """One transaction: the runtime fences checked, then what they let through
+        inserted. Returns the stored appends, their seqs, and the refused ones."""
+        with connection.begin():
+            refused = fenced_out(connection, batch)
+            if refused:
+                kept = [p for i, p in enumerate(batch) if i not in refused]
+                fenced = [batch[i] for i in sorted(refused)]
+            else:
+                kept, fenced = batch, []
+            return kept, cls._insert(connection, kept) if kept else [], fenced
+
     @staticmethod
     def _insert(connection: Connection, batch: list[_Pending]) -> list[int]:
         """One statement for the whole batch (a round trip per row costs 10x on PostgreSQL),
-        its seqs returned in the batch's order."""
+        its seqs returned in the batch's order. Runs in `_store`'s transaction."""
         table = UpdateRecord.__table__  # type: ignore[attr-defined]
         statement = insert(table).returning(table.c.seq, sort_by_parameter_order=True)
         rows = [{"notebook_id": p.notebook_id, "data": p.update} for p in batch]
-        with connection.begin():
-            return [int(seq) for seq in connection.execute(statement, rows).scalars()]
+        return [int(seq) for seq in connection.execute(statement, rows).scalars()]
 
     @staticmethod
     def _committed(batch: list[_Pending], seqs: list[int]) -> None:
@@ -208,6 +233,14 @@ class SqlUpdateLog(UpdateLog):
                 log.exception("applying a committed update failed (seq %d)", seq)
             if not pending.future.done():
                 pending.future.set_result(seq)
+
+    @staticmethod
+    def _fenced(refused: list[_Pending]) -> None:
+        for pending in refused:
+            if not pending.future.done():
+                pending.future.set_exception(
+                    FencedOut("another replica runs this notebook's kernel now")
+                )
 
     @staticmethod
     def _failed(batch: list[_Pending], error: Exception) -> None:

@@ -26,10 +26,12 @@ class GatedLog(UpdateLog):
         self.inner = inner
         self.gate = asyncio.Event()
 
-    def append(self, notebook_id: str, update: bytes, on_durable: Durable) -> asyncio.Future[int]:
+    def append(
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
+    ) -> asyncio.Future[int]:
         async def later() -> int:
             await self.gate.wait()
-            return await self.inner.append(notebook_id, update, on_durable)
+            return await self.inner.append(notebook_id, update, on_durable, fence=fence)
 
         return asyncio.ensure_future(later())
 
