@@ -10,7 +10,6 @@ compile and result machinery per batch), through SQLAlchemy Core on anything els
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -207,8 +206,9 @@ class SqlUpdateLog(UpdateLog):
             seqs = insert_rows(driver, batch)
             driver.commit()
         except BaseException:
-            with contextlib.suppress(Exception):
-                driver.rollback()
+            # Closed, not rolled back: the connection may be gone (a rollback would fail and
+            # the pool log it); closing it drops the transaction, the next batch opens another.
+            connection.invalidate()
             raise
         return seqs
 
@@ -360,8 +360,8 @@ class SqlUpdateLog(UpdateLog):
         return upto_seq
 
 
-# The writer's statements, straight to the driver (`SqlUpdateLog._insert` commits or rolls
-# back on the driver connection; the SQLAlchemy Connection around it never begins one).
+# The writer's statements, straight to the driver (`SqlUpdateLog._insert` commits on the
+# driver connection, or drops it; the SQLAlchemy Connection around it never begins one).
 _SQLITE_INSERT = "INSERT INTO update_log (notebook_id, data) VALUES (?, ?)"
 _PSYCOPG_INSERT = "INSERT INTO update_log (notebook_id, data) VALUES (%s, %s) RETURNING seq"
 
