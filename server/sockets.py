@@ -56,9 +56,7 @@ class Outbox(Generic[T]):
         self._take = take or deque.popleft
         self._queue: deque[T] = deque()
         self._closing: _Close | None = None
-        # Set while the writer waits for something to do (a bare future, not an Event: a
-        # broadcast wakes every socket's writer, so this is paid once per frame).
-        self._idle: asyncio.Future[None] | None = None
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -76,7 +74,7 @@ class Outbox(Generic[T]):
             self.close(CloseCode.TOO_FAR_BEHIND, "too far behind; reconnect to resync")
             return
         self._queue.append(message)
-        self._wake()
+        self._ready.set()
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         """Close with `code` as soon as the writer is free (with `flush`, once what waits
@@ -86,12 +84,7 @@ class Outbox(Generic[T]):
         self._closing = _Close(code, reason)
         if not flush:
             self._queue.clear()
-        self._wake()
-
-    def _wake(self) -> None:
-        idle, self._idle = self._idle, None
-        if idle is not None and not idle.done():
-            idle.set_result(None)
+        self._ready.set()
 
     def start(self) -> asyncio.Task[None]:
         """Start the writer task (once); it ends after the close frame has gone out."""
@@ -114,16 +107,16 @@ class Outbox(Generic[T]):
             await task
 
     async def _run(self) -> None:
-        queue, write, take = self._queue, self._write, self._take
-        loop = asyncio.get_running_loop()
+        queue = self._queue
         while True:
-            while queue:
-                await write(take(queue))
+            if queue:
+                await self._write(self._take(queue))
+                continue
             if self._closing is not None:
                 await self._close(self._closing.code, self._closing.reason)
                 return
-            self._idle = loop.create_future()
-            await self._idle
+            self._ready.clear()
+            await self._ready.wait()
 
 
 def websocket_outbox(
