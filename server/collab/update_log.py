@@ -367,10 +367,13 @@ _PSYCOPG_INSERT = "INSERT INTO update_log (notebook_id, data) VALUES (%s, %s) RE
 
 
 def _insert_sqlite(driver: Any, batch: list[_Pending]) -> list[int]:
-    """sqlite3 opens the transaction at the first INSERT (as under SQLAlchemy); each row's
-    seq is its rowid (`seq` is the INTEGER PRIMARY KEY), read without a round trip."""
+    """One transaction for the batch; each row's seq is its rowid (`seq` is the INTEGER
+    PRIMARY KEY), read without another statement."""
     cursor = driver.cursor()
     try:
+        if not driver.in_transaction:
+            # sqlite3 would open one at the first INSERT too, but not in autocommit mode.
+            cursor.execute("BEGIN")
         seqs = []
         for pending in batch:
             cursor.execute(_SQLITE_INSERT, (pending.notebook_id, pending.update))
