@@ -44,12 +44,6 @@ from tests.support import (
 from tests.support_pg import PostgresServer, count_rows, running_postgres
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def pg_server(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
