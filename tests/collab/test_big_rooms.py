@@ -23,7 +23,7 @@ from tests.support_pg import SQLITE
 CELLS = 20_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def backend() -> str:
     """One back end is enough to see the loop stay free (bench/stalls.py times it)."""
     return SQLITE

@@ -16,7 +16,7 @@ from tests.support import YClient, eventually, notebook_with_code, sync_url
 from tests.support_pg import BACKENDS
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Running cells holds on SQLite and on PostgreSQL alike."""
     return str(request.param)
