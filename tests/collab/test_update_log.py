@@ -18,7 +18,7 @@ from pycrdt import Doc, Text
 from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import alembic_config, make_engine, migrate
-from tests.support_pg import PostgresServer, running_postgres
+from tests.support_pg import DatabaseUrls
 
 
 def engine_with_notebooks(tmp_path: Path, ids: list[str], database_url: str = "") -> Any:
@@ -105,12 +105,6 @@ def test_the_upgrade_numbers_new_updates_above_everything_already_handed_out(
     assert seqs == [3, 51]
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
-
-
 @contextlib.contextmanager
 def writes_held(engine: Any, database_url: str) -> Iterator[None]:
     """Another connection holds the update log's write lock until the block ends, so the
@@ -135,12 +129,10 @@ def stored_rows(engine: Any) -> dict[int, tuple[str, bytes]]:
         return {int(seq): (notebook, bytes(data)) for seq, notebook, data in rows}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return ""
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database("log")
+@pytest.fixture
+def database_url(database_urls: DatabaseUrls) -> str:
+    """A new database on the module's back end (both, from tests/collab/conftest.py)."""
+    return database_urls.new("log")
 
 
 async def test_a_batch_hands_back_each_update_the_seq_of_its_own_row(
