@@ -533,6 +533,12 @@ class Room:
         if self._unsaved_edits == 0:
             self._edits_saved.set()
 
+    @property
+    def settled(self) -> bool:
+        """Whether every runtime edit in the Doc is stored: what it holds may be kept
+        (a snapshot, a checkpoint) without keeping one the log may yet refuse."""
+        return not self._fenced_unsaved and not self.discarded
+
     def discard(self) -> None:
         """This Doc holds an edit the log refused: it must not be served, snapshotted or
         kept. Its clients reconnect (1012) and resync from a room read from the log anew;
@@ -635,7 +641,7 @@ class Room:
             return self._compaction
         if not self.has_uncompacted_updates or self.discarded:
             return None
-        if self._fenced_unsaved:
+        if not self.settled:
             # The Doc holds runtime edits the log may yet refuse (see `_fenced_unsaved`).
             self._compact_when_settled = True
             return None
