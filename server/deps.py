@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
@@ -17,6 +18,8 @@ from server.notebooks import service as notebooks
 from server.notebooks.models import Notebook
 from server.services import Services
 from server.vocabulary import Role
+
+log = logging.getLogger(__name__)
 
 
 def get_services(request: Request) -> Services:
@@ -118,9 +121,13 @@ async def websocket_access(
             return user, role
 
     try:
-        return await run_in_threadpool(resolve)
+        user, role = await run_in_threadpool(resolve)
     except TandemError as error:
+        # The path only: a client that cannot set headers sends its token in the query.
+        log.info("refused a socket to %s: %s", websocket.scope["path"], error.message)
         await websocket.send_denial_response(
             JSONResponse({"detail": error.message}, status_code=error.status_code)
         )
         return None
+    log.debug("%s opened %s as %s", user.username, websocket.scope["path"], role.value)
+    return user, role
