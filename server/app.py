@@ -22,6 +22,7 @@ from server.auth.routes import router as auth_router
 from server.auth.service import hash_secret
 from server.auth.throttle import LoginThrottle, RedisLoginThrottle
 from server.collab.fanout import Fanout
+from server.collab.presence import Presence, RedisPresence
 from server.collab.redis_fanout import RedisFanout
 from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
@@ -43,7 +44,7 @@ from server.gateway.routes import router as gateway_router
 from server.gateway.tokens import new_secret
 from server.history.checkpoints import Checkpoints
 from server.history.routes import router as history_router
-from server.notebooks.activity import EditActivity
+from server.notebooks.activity import EditActivity, RedisEditClaims
 from server.notebooks.routes import router as notebooks_router
 from server.services import Services
 from server.shares.expiry import LinkExpiry, redis_claim
@@ -83,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             login_throttle = RedisLoginThrottle(settings.redis_url)
         rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds, fanout)
+        presence = (
+            RedisPresence(rooms, settings.redis_url) if settings.redis_url else Presence(rooms)
+        )
+        presence.start()
         gateway = Gateway(settings, engine, rooms, bus)
         await gateway.start()
         files = FileStorage(settings, engine, bus, await asyncio.to_thread(make_store, settings))
@@ -91,10 +96,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         comments = CommentWatch(engine, rooms, bus)
         checkpoints = Checkpoints(engine, rooms, update_log, settings.checkpoint_seconds)
         checkpoints.start()
-        activity = EditActivity(engine, rooms)
+        activity = EditActivity(
+            engine, rooms, claims=RedisEditClaims(shared) if shared is not None else None
+        )
         activity.start()
         app.state.services = Services(
-            settings, engine, update_log, rooms, bus, gateway, comments, files, login_throttle
+            settings,
+            engine,
+            update_log,
+            rooms,
+            bus,
+            gateway,
+            comments,
+            files,
+            presence,
+            login_throttle,
         )
         link_expiry = LinkExpiry(
             engine, bus, claim=redis_claim(shared) if shared is not None else None
@@ -117,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await gateway.shutdown()
             if local_worker is not None:
                 await local_worker.stop()
+            await presence.stop()
             await rooms.shutdown()
             await checkpoints.stop()
             await activity.stop()

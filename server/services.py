@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from server.auth.throttle import LoginThrottle
+from server.collab.presence import Presence
 from server.collab.rooms import RoomManager
 from server.collab.update_log import UpdateLog
 from server.config import Settings
@@ -29,4 +30,5 @@ class Services:
     gateway: Gateway
     comments: CommentWatch
     files: FileStorage
+    presence: Presence
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Api, Person, ServerProcess, make_people
+from tests.support_pg import SQLITE, DatabaseUrls, PostgresServer, running_postgres
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 
@@ -16,27 +17,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the tests that do not restart it."""
-    process = ServerProcess(tmp_path_factory.mktemp("server"))
-    process.start()
-    yield process
-    process.stop()
-    # Whatever every test sent it, the server never logged a traceback or a secret.
-    log = process.log()
-    assert "Traceback" not in log, log[-3000:]
-    for person in _people.values():
-        assert person.token not in log
-        assert person.password not in log
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's), started once per test session when asked for."""
+    with running_postgres() as server:
+        yield server
 
 
-_people: dict[str, Person] = {}
+@pytest.fixture(scope="module")
+def backend() -> str:
+    """Where `server`, `fresh_server` and the gateway's `cluster` store: the embedded
+    default, SQLite in the data dir. The suites that must hold on both back ends (sync,
+    roles, durability, execution) override it, module-scoped, with `params=BACKENDS`.
+    (Module scope, so that what depends on it is rebuilt with each module's choice.)"""
+    return SQLITE
+
+
+@pytest.fixture(scope="module")
+def database_urls(request: pytest.FixtureRequest, backend: str) -> DatabaseUrls:
+    return DatabaseUrls(backend, lambda: request.getfixturevalue("postgres"))
+
+
+class SharedServers:
+    """One server per back end for the tests that do not restart it, started when first
+    asked for, with people in its database."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._started: dict[str, tuple[ServerProcess, dict[str, Person]]] = {}
+
+    def get(self, urls: DatabaseUrls) -> tuple[ServerProcess, dict[str, Person]]:
+        if urls.backend not in self._started:
+            env = urls.env("shared")
+            process = ServerProcess(self._tmp.mktemp(f"server-{urls.backend}"), env=env)
+            process.start()
+            url = env.get("TANDEM_DATABASE_URL", "")
+            self._started[urls.backend] = (
+                process,
+                make_people(process.data_dir, NAMES, database_url=url),
+            )
+        return self._started[urls.backend]
+
+    def stop(self) -> None:
+        for process, people in self._started.values():
+            process.stop()
+            # Whatever every test sent it, the server never logged a traceback or a secret.
+            log = process.log()
+            assert "Traceback" not in log, log[-3000:]
+            for person in people.values():
+                assert person.token not in log
+                assert person.password not in log
 
 
 @pytest.fixture(scope="session")
-def people(server: ServerProcess) -> dict[str, Person]:
-    _people.update(make_people(server.data_dir, NAMES))
-    return _people
+def shared_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServers]:
+    servers = SharedServers(tmp_path_factory)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def server(shared_servers: SharedServers, database_urls: DatabaseUrls) -> ServerProcess:
+    """The shared server of the module's back end."""
+    return shared_servers.get(database_urls)[0]
+
+
+@pytest.fixture(scope="module")
+def people(shared_servers: SharedServers, database_urls: DatabaseUrls) -> dict[str, Person]:
+    return shared_servers.get(database_urls)[1]
 
 
 @pytest.fixture
@@ -47,8 +94,8 @@ def alice(server: ServerProcess, people: dict[str, Person]) -> Iterator[Api]:
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of the test's own, for tests that kill or reconfigure it."""
-    process = ServerProcess(tmp_path / "data")
+def fresh_server(tmp_path: Path, database_urls: DatabaseUrls) -> Iterator[ServerProcess]:
+    """A server of the test's own (on a new database), for tests that kill or reconfigure it."""
+    process = ServerProcess(tmp_path / "data", env=database_urls.env())
     yield process
     process.stop()

@@ -8,11 +8,10 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import websockets
 from pycrdt import Array, Doc, Provider
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from server.auth import service as auth
@@ -171,13 +171,23 @@ def start_with_alice(server: ServerProcess, **env: str) -> tuple[Person, Api]:
     return alice, Api(server, alice)
 
 
+@contextlib.contextmanager
+def stored(server: ServerProcess) -> Iterator[Connection]:
+    """A connection to the server's database, whichever back end it is on; what the block
+    did is committed when it ends."""
+    url = server.env.get("TANDEM_DATABASE_URL", "")
+    engine = make_engine(Settings(data_dir=server.data_dir, database_url=url))
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def update_log_rows(server: ServerProcess) -> int:
     """How many updates wait in the log (not yet folded into a snapshot)."""
-    database = sqlite3.connect(server.data_dir / "tandem.db")
-    try:
-        return int(database.execute("SELECT count(*) FROM update_log").fetchone()[0])
-    finally:
-        database.close()
+    with stored(server) as database:
+        return int(database.execute(text("SELECT count(*) FROM update_log")).scalar_one())
 
 
 class Api:

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,6 +23,10 @@ from psycopg import sql
 from tests.support import free_port
 
 USER = "postgres"
+
+# The back ends a suite runs on when it overrides the `backend` fixture with these params.
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+BACKENDS = [SQLITE, POSTGRESQL]
 
 
 def binaries() -> Path | None:
@@ -125,6 +129,23 @@ class PostgresServer:
             return self.log_path.read_text(errors="replace")[-3000:]
         except OSError:
             return ""
+
+
+class DatabaseUrls:
+    """New databases on a test's back end: "" (the data dir's SQLite file) or a fresh
+    PostgreSQL database (the server is started on first use)."""
+
+    def __init__(self, backend: str, postgres: Callable[[], PostgresServer]) -> None:
+        self.backend = backend
+        self._postgres = postgres
+
+    def new(self, prefix: str = "tandem") -> str:
+        return "" if self.backend == SQLITE else self._postgres().create_database(prefix)
+
+    def env(self, prefix: str = "tandem") -> dict[str, str]:
+        """A server's settings for a new database."""
+        url = self.new(prefix)
+        return {"TANDEM_DATABASE_URL": url} if url else {}
 
 
 @contextlib.contextmanager

@@ -1,11 +1,11 @@
 """The same server on a real PostgreSQL (Debian's, started by the fixture): migrations (two
-replicas starting at once), sync, roles, durability through a SIGKILL, compaction, files,
-versions, a cell run by a worker, and PostgreSQL restarted under an open session."""
+replicas starting at once), two update logs compacting, files, versions, and PostgreSQL
+restarted under an open session. Sync, roles, durability through a SIGKILL, compaction and
+running cells are tests/collab's and tests/gateway/test_execute.py's, run on both back ends."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -27,8 +27,6 @@ from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import alembic_config, make_engine, migrate
 from server.notebooks.models import Notebook
-from tests.gateway.conftest import running_cluster, wait_for_workers
-from tests.gateway.helpers import run, text_of
 from tests.support import (
     Api,
     Person,
@@ -38,16 +36,9 @@ from tests.support import (
     make_people,
     notebook_with_code,
     start_with_alice,
-    state_vector,
     sync_url,
 )
-from tests.support_pg import PostgresServer, count_rows, running_postgres
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
+from tests.support_pg import PostgresServer, running_postgres
 
 
 @pytest.fixture(scope="module")
@@ -195,32 +186,6 @@ async def test_two_update_logs_appending_and_compacting_lose_nothing(
     assert words == expected, f"lost: {sorted(expected - words)[:10]}"
 
 
-async def test_two_clients_converge_and_a_viewer_cannot_write(
-    pg_server: tuple[ServerProcess, dict[str, Person]], pg_alice: Api
-) -> None:
-    server, people = pg_server
-    alice = pg_alice
-    notebook = alice.create("together on postgres")
-    alice.share(notebook, "bob", "editor")
-    async with (
-        YClient(sync_url(server, notebook, people["alice"].token)) as a,
-        YClient(sync_url(server, notebook, people["bob"].token)) as b,
-    ):
-        a.cells[0]["source"].insert(0, "alice")
-        b.cells.append(new_cell("bob-cell", "# bob"))
-        await eventually(lambda: len(a.cells) == 2 and str(b.cells[0]["source"]) == "alice")
-        await eventually(lambda: state_vector(a.doc.get_state()) == state_vector(b.doc.get_state()))
-
-        alice.share(notebook, "bob", "viewer")
-        async with YClient(sync_url(server, notebook, people["bob"].token)) as viewer:
-            viewer.cells[0]["source"].insert(0, "# not allowed ")
-            await eventually(lambda: len(viewer.denials()) >= 1)
-        await asyncio.sleep(0.2)
-        assert str(a.cells[0]["source"]) == "alice"
-    exported = alice.export(notebook)
-    assert [c["source"] for c in exported["cells"]] == ["alice", "# bob"]
-
-
 def test_files_round_trip(pg_alice: Api) -> None:
     alice = pg_alice
     notebook = alice.create("files on postgres")
@@ -261,77 +226,6 @@ async def test_versions_save_and_restore(
     listed = alice.client.get(versions).json()
     assert {v["kind"] for v in listed} >= {"named", "before-restore"}
     assert [c["id"] for c in alice.export(notebook)["cells"]] == ids
-
-
-async def test_sigkill_loses_no_acknowledged_update(pg_fresh: ServerProcess) -> None:
-    """What another client has seen was committed to PostgreSQL first; a kill -9 keeps it."""
-    alice, api = start_with_alice(pg_fresh)
-    notebook = api.create("typing through a crash")
-    url = sync_url(pg_fresh, notebook, alice.token)
-    typist, watcher = await YClient(url).connect(), await YClient(url).connect()
-
-    async def type_on() -> None:
-        n = 0
-        with contextlib.suppress(Exception):
-            while True:
-                source = typist.cells[0]["source"]
-                source.insert(len(source), f" t{n}")
-                n += 1
-                await asyncio.sleep(0.003)
-
-    typing = asyncio.create_task(type_on())
-    await eventually(lambda: str(watcher.cells[0]["source"]).count("t") >= 50)
-    pg_fresh.kill()
-    typing.cancel()
-    await asyncio.gather(typing, return_exceptions=True)
-    seen = set(re.findall(r"t\d+", str(watcher.cells[0]["source"])))
-    typed = set(re.findall(r"t\d+", str(typist.cells[0]["source"])))
-    await watcher.close()
-    await typist.close()
-
-    pg_fresh.start()
-    stored = set(re.findall(r"t\d+", api.export(notebook)["cells"][0]["source"]))
-    assert seen <= stored, f"lost: {sorted(seen - stored)[:10]}"
-    await typist.connect()  # the typist's unsaved rest is sent again on reconnect
-    await eventually(
-        lambda: typed <= set(re.findall(r"t\d+", api.export(notebook)["cells"][0]["source"]))
-    )
-    await typist.close()
-    api.client.close()
-
-
-async def test_compaction_keeps_everything(pg_fresh: ServerProcess) -> None:
-    alice, api = start_with_alice(pg_fresh, TANDEM_COMPACT_AFTER_UPDATES="10")
-    database_url = pg_fresh.env["TANDEM_DATABASE_URL"]
-    notebook = api.create("compaction")
-    url = sync_url(pg_fresh, notebook, alice.token)
-    async with YClient(url) as a, YClient(url) as b:
-        for i in range(60):
-            source = (a if i % 2 else b).cells[0]["source"]
-            source.insert(len(source), f"<{i}>")
-            await asyncio.sleep(0.002)
-        await eventually(lambda: str(b.cells[0]["source"]).count("<") == 60)
-        await eventually(lambda: str(a.cells[0]["source"]).count("<") == 60)
-        expected = str(a.cells[0]["source"])
-    await eventually(lambda: count_rows(database_url, "snapshots") == 1)
-    rows = count_rows(database_url, "update_log")
-    assert rows < 30, f"{rows} log rows: compaction did not run"
-    pg_fresh.stop()
-    pg_fresh.start()
-    assert api.export(notebook)["cells"][0]["source"] == expected
-    api.client.close()
-
-
-async def test_a_cell_runs_on_a_worker(postgres: PostgresServer, tmp_path: Path) -> None:
-    url = postgres.create_database()
-    with running_cluster(tmp_path, {"cpu-1": []}, TANDEM_DATABASE_URL=url) as cluster:
-        wait_for_workers(cluster, 1)
-        ann = cluster.api("ann")
-        notebook, (cell,) = notebook_with_code(ann, ["x = 6 * 7\nprint('hello')\nx"])
-        async with YClient(sync_url(cluster.server, notebook, cluster.person("ann").token)) as c:
-            await run(ann, notebook, [cell], c)
-            assert text_of(c, cell) == "hello\n42"
-        assert ann.export(notebook)["cells"][0]["outputs"][0]["text"] == "hello\n"
 
 
 async def test_postgres_restarted_under_an_open_session(tmp_path: Path) -> None:

@@ -38,6 +38,6 @@ router.add_websocket_route("/api/notebooks/{notebook_id}/sync", sync)
 
 @router.get("/api/notebooks/{notebook_id}/presence")
 async def presence(access: Readable, services: AppServices) -> list[dict[str, Any]]:
-    """Who has the notebook open now: name, role, guest or member, open sockets."""
-    room = services.rooms.get(access[0].id)
-    return room.people() if room is not None else []
+    """Who has the notebook open now, on any replica: name, role, guest or member, open
+    sockets."""
+    return await services.presence.people(access[0].id)

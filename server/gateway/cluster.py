@@ -109,6 +109,7 @@ class Cluster:
         wanted: Callable[[str], bool],
         lost: Callable[[str], None],
         handle: Handler,
+        taken: Callable[[str, int], None] = lambda _notebook, _epoch: None,
     ) -> None:
         self.replica = uuid.uuid4().hex[:12]
         self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -120,6 +121,7 @@ class Cluster:
         self._hosted_elsewhere: dict[str, set[str]] = {}  # the same, of other replicas
         self._wanted = wanted  # whether this replica still needs a notebook's lease
         self._lost = lost  # a lease this replica held is gone
+        self._taken = taken  # this replica took a notebook's lease, under a new epoch
         self._handle = handle  # a forwarded command: (op, notebook id, args) -> JSON
         self._leases: dict[str, Lease] = {}
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -183,6 +185,7 @@ class Cluster:
             lease.trusted_until = trusted
         else:
             self._leases[notebook_id] = Lease(epoch, trusted)
+            self._taken(notebook_id, epoch)
         return True
 
     async def release(self, notebook_id: str) -> None:

@@ -5,7 +5,9 @@ Up: a worker's `comm` is applied to the notebook's `WidgetStore` and published a
 Down: an editor's message to a widget (POST .../widgets/{comm_id}) is checked against the
 store and sent to the worker as `comm_msg`; the request returns once the kernel is idle
 after it (`comm_idle`), which is what paces the widget's next change, or after a timeout.
-When the notebook's kernel changes or stops, its store is dropped (`widget.reset`).
+When the notebook's kernel changes or stops, its store is dropped (`widget.reset`). When
+the kernel's runtime moves to another replica, its store and the events' numbering go with
+it (`hand_over` there, `take` here), so pages go on applying events without a reload.
 Outputs of a request an Output widget captures go into it (`capture`), not into the cell.
 """
 
@@ -38,8 +40,12 @@ class WidgetRelay:
         self._idle: dict[str, asyncio.Future[None]] = {}  # by kernel msg_id
         # Each notebook's widget events are numbered 1, 2, 3... across kernels: a page that
         # loaded the snapshot numbered N drops events up to N, and one that sees a gap (the
-        # events socket dropped some under a flood) loads the snapshot again.
+        # events socket dropped some under a flood) loads the snapshot again. With several
+        # replicas the numbers go on across owners: handed over with the runtime (`take`),
+        # or, when the runtime's previous owner could not hand it over, above any number it
+        # could have used (`number_from_epoch`): pages see a gap and reload.
         self._seq: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}  # the runtime lease this replica last took
 
     def store(self, notebook_id: str, kernel_id: str | None) -> WidgetStore | None:
         """The notebook's store while `kernel_id` is the kernel it belongs to."""
@@ -108,10 +114,38 @@ class WidgetRelay:
         if self._stores.pop(notebook_id, None) is not None:
             self._bus.publish(WidgetsReset(notebook_id=notebook_id, seq=self._next(notebook_id)))
 
+    def hand_over(self, notebook_id: str, kernel_id: str) -> dict[str, object]:
+        """The widgets of `kernel_id` and the events' number, for the replica its runtime
+        moved to; the store is forgotten here without a reset (the widgets live on there)."""
+        store = self.store(notebook_id, kernel_id)
+        if store is not None:
+            del self._stores[notebook_id]
+        models = store.snapshot() if store is not None else []
+        return {"seq": self._seq.get(notebook_id, 0), "models": models}
+
+    def take(self, notebook_id: str, kernel_id: str, handed: dict[str, Any]) -> None:
+        """Go on from another replica's `hand_over` of the kernel's widgets, numbering events
+        from where it stopped (what the pages saw)."""
+        seq, models = handed.get("seq"), handed.get("models")
+        if isinstance(seq, int):
+            self._seq[notebook_id] = seq
+        if isinstance(models, list):
+            self._stores[notebook_id] = WidgetStore.restore(kernel_id, models)
+
+    def number_from_epoch(self, notebook_id: str, epoch: int) -> None:
+        """This replica took the notebook's runtime lease under `epoch` (with several
+        replicas). Unless it held the epoch just before (then nobody numbered since), its
+        events are numbered above any number an owner under an older epoch used, 2**32
+        apiece (a JavaScript number holds 2**53: two million owners)."""
+        if self._epochs.get(notebook_id) != epoch - 1:
+            self._seq[notebook_id] = max(self._seq.get(notebook_id, 0), epoch << 32)
+        self._epochs[notebook_id] = epoch
+
     def forget(self, notebook_id: str) -> None:
         """The notebook is gone: nothing of it is kept."""
         self.reset(notebook_id)
         self._seq.pop(notebook_id, None)
+        self._epochs.pop(notebook_id, None)
 
     def idle(self, message: m.CommIdle) -> None:
         future = self._idle.get(message.msg_id)

@@ -129,6 +129,7 @@ class Gateway:
                 wanted=self._wants_lease,
                 lost=self._lease_lost,
                 handle=self._forwarded,
+                taken=self.widgets.number_from_epoch,
             )
         bus.subscribe_all(self._on_event)
         rooms.on_load(self._on_room_load)
@@ -420,6 +421,8 @@ class Gateway:
         elif op == "widgets":
             placement = self._running(notebook_id)
             return self.widgets.snapshot(notebook_id, placement.kernel_id if placement else None)
+        elif op == "widgets_handed":
+            return self.widgets.hand_over(notebook_id, str(args["kernel_id"]))
         elif op == "widget":
             placement = self._running(notebook_id)
             return await self.widgets.send(
@@ -744,20 +747,38 @@ class Gateway:
         owner = await cluster.owner(notebook_id)
         if owner is None and made_here:
             return None
+        widgets: Any = None
         if owner is not None and owner != cluster.replica:
             try:
                 upto = await cluster.ask(
                     owner, "hand_over", notebook_id, {"kernel_id": held.kernel_id}
                 )
             except OwnerUnreachable:
-                upto = 0  # gone: its lease lapses
-            if upto is None:
-                return None
-            after = int(upto)
+                upto = None  # gone: its lease lapses
+            else:
+                if upto is None:
+                    return None
+                widgets = await self._widgets_handed(owner, notebook_id, held.kernel_id)
+            after = int(upto or 0)
         wait = self.settings.runtime_lease_seconds + 1
         if not await cluster.take_over(notebook_id, wait):
             return None
+        if isinstance(widgets, dict):
+            # Before the kernel resumes: its next comm messages apply to these widgets.
+            self.widgets.take(notebook_id, held.kernel_id, widgets)
         return after
+
+    async def _widgets_handed(self, owner: str, notebook_id: str, kernel_id: str) -> Any:
+        """The widgets the runtime's previous owner kept (None when it cannot say: the
+        kernel's widgets then start anew here)."""
+        assert self.cluster is not None
+        try:
+            return await self.cluster.ask(
+                owner, "widgets_handed", notebook_id, {"kernel_id": kernel_id}
+            )
+        except TandemError as error:
+            log.warning("notebook %s: the widgets were not handed over: %s", notebook_id, error)
+            return None
 
     async def _notebook_exists(self, notebook_id: str) -> bool:
         def read() -> bool:

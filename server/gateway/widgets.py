@@ -5,7 +5,9 @@ is applied here (buffers included) and broadcast to every page as a `widget.comm
 page opened later starts from `snapshot()`. A person's change goes to the kernel only; the
 kernel's `echo_update` of it is what moves everyone's widget, the sender's included (the
 sender's widget manager recognises its own echo by the msg_id and does not apply it twice).
-A store belongs to one kernel: a new kernel starts an empty one.
+A store belongs to one kernel: a new kernel starts an empty one. When the kernel's runtime
+moves to another replica (its worker reconnected there), the store goes with it
+(`snapshot()` there, `restore()` here).
 
 Output widgets capture here too: while an Output model's `msg_id` names a kernel request
 (`with out:`, or `interact` running its function), that request's outputs go into the
@@ -84,6 +86,31 @@ class WidgetStore:
         # The Output widgets among them: every kernel output is checked against these
         # (`capturing`), so that check must not walk every slider and label.
         self._outputs: dict[str, WidgetModel] = {}
+
+    @classmethod
+    def restore(cls, kernel_id: str, models: list[Any]) -> WidgetStore:
+        """The store another replica's `snapshot()` describes (the runtime moved here)."""
+        store = cls(kernel_id)
+        for public in models[:MAX_WIDGET_MODELS]:
+            if not isinstance(public, dict):
+                continue
+            comm_id, state, metadata = (
+                public.get("comm_id"),
+                public.get("state"),
+                public.get("metadata"),
+            )
+            if not isinstance(comm_id, str) or not isinstance(state, dict):
+                continue
+            model = WidgetModel(comm_id, {}, dict(metadata) if isinstance(metadata, dict) else {})
+            buffers = public.get("buffers")
+            model.apply(
+                state,
+                buffer_paths(public),
+                [str(b) for b in buffers] if isinstance(buffers, list) else [],
+            )
+            store.models[comm_id] = model
+            store._sort(model)
+        return store
 
     def _sort(self, model: WidgetModel) -> None:
         if model.state.get("_model_module") == OUTPUT_MODULE:

@@ -1,7 +1,11 @@
 """Versions nobody has to ask for.
 
 - A checkpoint every `checkpoint_seconds` while a notebook is being edited, and one when
-  its room closes if it changed since the last.
+  its room closes if it changed since the last. With several replicas each holding the
+  notebook's room, each sees every edit; the first to keep a state keeps it for all
+  (`service.checkpoint_needless`, under the notebook's row lock): the others skip a
+  periodic checkpoint when one was made in the last half interval, and any checkpoint
+  whose state the latest one already holds.
 - When one update removes half or more of a notebook's cells (four or more), the state
   just before it is rebuilt from the update log and kept: a bad client or a slip can
   always be undone from history.
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from pycrdt import Doc
@@ -22,8 +27,10 @@ from sqlmodel import Session
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.collab.update_log import UpdateLog
+from server.errors import NotFound
 from server.history import service
 from server.history.models import VersionKind
+from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ class Checkpoints:
     async def _on_unload(self, room: Room) -> None:
         _, seq = self._last.pop(room.notebook_id, (0.0, room.last_seq))
         if room.last_seq > seq:
-            await self._save(room.notebook_id, room.doc.get_update(), VersionKind.CHECKPOINT)
+            await self._checkpoint(room.notebook_id, room.doc.get_update(), periodic=False)
 
     async def _run(self) -> None:
         while True:
@@ -72,9 +79,26 @@ class Checkpoints:
                 at, seq = self._last.get(room.notebook_id, (now, room.last_seq))
                 if room.last_seq > seq and now - at >= self._every:
                     self._last[room.notebook_id] = (now, room.last_seq)
-                    await self._save(
-                        room.notebook_id, room.doc.get_update(), VersionKind.CHECKPOINT
-                    )
+                    await self._checkpoint(room.notebook_id, room.doc.get_update(), periodic=True)
+
+    async def _checkpoint(self, notebook_id: str, state: bytes, *, periodic: bool) -> None:
+        """Keep `state` as a checkpoint unless another replica's makes it needless."""
+        recent = timedelta(seconds=self._every / 2) if periodic else None
+
+        def save() -> None:
+            with Session(self._engine) as db:
+                made_after = utcnow() - recent if recent is not None else None
+                if service.checkpoint_needless(db, notebook_id, state, made_after):
+                    return
+                service.save(db, notebook_id, state, VersionKind.CHECKPOINT, SYSTEM)
+                db.commit()
+
+        try:
+            await asyncio.to_thread(save)
+        except NotFound:
+            return  # deleted meanwhile
+        except Exception:
+            log.exception("saving a checkpoint of %s failed", notebook_id)
 
     async def _save(self, notebook_id: str, state: bytes, kind: VersionKind) -> None:
         def save() -> None:

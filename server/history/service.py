@@ -13,6 +13,7 @@ import bisect
 import difflib
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -20,12 +21,14 @@ from pycrdt import Array, Doc, Map, Text
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from server.collab.room import changes_nothing
 from server.collab.schema import text_problem, to_plain
 from server.errors import NotFound
 from server.files import service as files
 from server.files.models import VersionFile
 from server.history.models import CellChange, Comparison, Version, VersionKind, VersionPublic
 from server.notebooks.document import cells_of
+from server.notebooks.models import Notebook
 
 # Versions people make, and the state a restore replaced, keep the notebook's file list
 # (restoring brings the files back); automatic checkpoints keep cells only, or every ten
@@ -52,6 +55,41 @@ def save(
         files.record(db, notebook_id, version.id)
     db.flush()
     return version
+
+
+def checkpoint_needless(
+    db: Session, notebook_id: str, state: bytes, made_after: datetime | None = None
+) -> bool:
+    """Whether the notebook's latest checkpoint makes one of `state` needless: it holds all
+    `state` holds, or (with `made_after`) it was made after that moment. With several
+    replicas holding one room, each sees every edit and would keep each state once per
+    replica: the notebook's row is locked first (FOR UPDATE on PostgreSQL; SQLite has one
+    writer anyway), so replicas asking at once take turns, and the later one sees the
+    earlier one's checkpoint. The lock lasts until the caller's transaction ends."""
+    found = db.exec(select(Notebook.id).where(Notebook.id == notebook_id).with_for_update()).first()
+    if found is None:
+        raise NotFound("no such notebook")
+    latest = db.exec(
+        select(Version)
+        .where(Version.notebook_id == notebook_id, Version.kind == VersionKind.CHECKPOINT.value)
+        .order_by(col(Version.created_at).desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return False
+    if made_after is not None and _aware(latest.created_at) > made_after:
+        return True
+    doc: Doc[Any] = Doc()
+    try:
+        doc.apply_update(latest.state)
+        return changes_nothing(state, doc)
+    except Exception:
+        return False
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they are UTC (`utcnow`).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def count_cells(state: bytes) -> int:

@@ -5,7 +5,6 @@ bench/stalls.py's business; this checks that it works."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Array, Doc, Map, Text, merge_updates
+from sqlalchemy import text
 
-from tests.support import ServerProcess, YClient, start_with_alice, sync_url
+from tests.support import ServerProcess, YClient, start_with_alice, stored, sync_url
+from tests.support_pg import SQLITE
 
 CELLS = 20_000
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    """One back end is enough to see the loop stay free (bench/stalls.py times it)."""
+    return SQLITE
 
 
 @dataclass
@@ -82,23 +90,20 @@ def store_cells(server: ServerProcess, notebook_id: str, count: int) -> None:
     """Give a stopped server's notebook `count` more cells, in its stored snapshot (as if
     they had been typed long ago; sending them through the schema guard is not this test's
     subject)."""
-    database = sqlite3.connect(server.data_dir / "tandem.db")
-    try:
-        with database:
-            (state,) = database.execute(
-                "SELECT data FROM snapshots WHERE notebook_id = ?", (notebook_id,)
-            ).fetchone()
-            tail = database.execute(
-                "SELECT data FROM update_log WHERE notebook_id = ? ORDER BY seq", (notebook_id,)
-            ).fetchall()
-            merged = merge_updates(bytes(state), *(bytes(data) for (data,) in tail))
-            database.execute(
-                "UPDATE snapshots SET data = ? WHERE notebook_id = ?",
-                (with_cells(merged, count), notebook_id),
-            )
-            database.execute("DELETE FROM update_log WHERE notebook_id = ?", (notebook_id,))
-    finally:
-        database.close()
+    key = {"id": notebook_id}
+    with stored(server) as database:
+        state = database.execute(
+            text("SELECT data FROM snapshots WHERE notebook_id = :id"), key
+        ).scalar_one()
+        tail = database.execute(
+            text("SELECT data FROM update_log WHERE notebook_id = :id ORDER BY seq"), key
+        ).scalars()
+        merged = merge_updates(bytes(state), *(bytes(data) for data in tail))
+        database.execute(
+            text("UPDATE snapshots SET data = :data WHERE notebook_id = :id"),
+            {**key, "data": with_cells(merged, count)},
+        )
+        database.execute(text("DELETE FROM update_log WHERE notebook_id = :id"), key)
 
 
 async def timed_open(url: str) -> tuple[YClient, float, float]:

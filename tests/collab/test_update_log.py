@@ -1,25 +1,33 @@
-"""The SQL update log on a real SQLite file: sequence numbers are never reused."""
+"""The SQL update log on a real SQLite file (and, for the writer's batches, on a real
+PostgreSQL too): sequence numbers are never reused, a batch's seqs name its own rows."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from alembic import command
 from pycrdt import Doc, Text
 
 from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import alembic_config, make_engine, migrate
+from tests.support_pg import DatabaseUrls
 
 
-def engine_with_notebooks(tmp_path: Path, ids: list[str]) -> Any:
-    engine = make_engine(Settings(data_dir=tmp_path))
+def engine_with_notebooks(tmp_path: Path, ids: list[str], database_url: str = "") -> Any:
+    engine = make_engine(Settings(data_dir=tmp_path, database_url=database_url))
     migrate(engine)
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO users (id, username, is_admin, created_at) "
-            "VALUES (1, 'o', 0, '2026-01-01')"
+            "VALUES (1, 'o', FALSE, '2026-01-01')"
         )
         for notebook_id in ids:
             connection.exec_driver_sql(
@@ -95,3 +103,87 @@ def test_the_upgrade_numbers_new_updates_above_everything_already_handed_out(
         seqs = [row[0] for row in connection.exec_driver_sql("SELECT seq FROM update_log")]
     engine.dispose()
     assert seqs == [3, 51]
+
+
+@contextlib.contextmanager
+def writes_held(engine: Any, database_url: str) -> Iterator[None]:
+    """Another connection holds the update log's write lock until the block ends, so the
+    writer's first insert waits and every append made meanwhile queues for one batch."""
+    if database_url:
+        with psycopg.connect(database_url.replace("postgresql+psycopg", "postgresql")) as other:
+            other.execute("LOCK TABLE update_log IN EXCLUSIVE MODE")
+            yield
+    else:
+        other = sqlite3.connect(engine.url.database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("COMMIT")
+            other.close()
+
+
+def stored_rows(engine: Any) -> dict[int, tuple[str, bytes]]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT seq, notebook_id, data FROM update_log")
+        return {int(seq): (notebook, bytes(data)) for seq, notebook, data in rows}
+
+
+@pytest.fixture
+def database_url(database_urls: DatabaseUrls) -> str:
+    """A new database on the module's back end (both, from tests/collab/conftest.py)."""
+    return database_urls.new("log")
+
+
+async def test_a_batch_hands_back_each_update_the_seq_of_its_own_row(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The writer inserts a batch through the driver: every append's future and
+    `on_durable` get the seq of the row holding that very update, in append order."""
+    engine = engine_with_notebooks(tmp_path, ["a", "b"], database_url)
+    log = SqlUpdateLog(engine)
+    await log.start()
+    told: list[tuple[int, int]] = []
+    updates = [(("a", "b")[i % 2], f"update {i}".encode()) for i in range(40)]
+    try:
+        with writes_held(engine, database_url):
+            futures = [log.append("a", b"first", lambda _seq: None)]
+            await asyncio.sleep(0.3)  # the writer is now waiting on the lock
+            futures += [
+                log.append(notebook, data, lambda seq, i=i: told.append((i, seq)))
+                for i, (notebook, data) in enumerate(updates)
+            ]
+        seqs = await asyncio.gather(*futures)
+    finally:
+        await log.stop()
+    rows = stored_rows(engine)
+    engine.dispose()
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert rows[seqs[0]] == ("a", b"first")
+    assert [rows[seq] for seq in seqs[1:]] == updates
+    assert told == list(enumerate(seqs[1:]))
+
+
+async def test_a_batch_that_fails_stores_none_of_its_rows(
+    tmp_path: Path, database_url: str
+) -> None:
+    """One row of a batch breaks a constraint (its notebook is gone): the batch is rolled
+    back whole, every append in it fails, and the next append is stored as usual."""
+    engine = engine_with_notebooks(tmp_path, ["a"], database_url)
+    log = SqlUpdateLog(engine)
+    await log.start()
+    try:
+        with writes_held(engine, database_url):
+            held = log.append("a", b"first", lambda _seq: None)
+            await asyncio.sleep(0.3)
+            batch = [log.append(n, n.encode(), lambda _seq: None) for n in ("a", "gone", "a")]
+        await held
+        results = await asyncio.gather(*batch, return_exceptions=True)
+        after = await log.append("a", b"after", lambda _seq: None)
+    finally:
+        await log.stop()
+    rows = stored_rows(engine)
+    engine.dispose()
+    assert all(isinstance(result, Exception) for result in results)
+    assert sorted(rows.values()) == [("a", b"after"), ("a", b"first")]
+    assert rows[after] == ("a", b"after")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Api, Person, ServerProcess, WorkerProcess, make_people
+from tests.support_pg import DatabaseUrls
 
 
 class Cluster:
@@ -87,12 +88,16 @@ def running_cluster(
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One server with one CPU worker, shared by the tests of a module."""
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, database_urls: DatabaseUrls
+) -> Iterator[Cluster]:
+    """One server with one CPU worker, shared by the tests of a module (on the back end of
+    the `backend` fixture)."""
     with running_cluster(
         tmp_path_factory.mktemp("gateway"),
         {"cpu-1": ["--max-kernels", "64"]},
         TANDEM_EXECUTE_SYNC_TIMEOUT_SECONDS="2",
+        **database_urls.env("gateway"),
     ) as shared:
         yield shared
 

@@ -13,8 +13,9 @@ import pytest
 
 from kernels import messages as m
 from kernels.environments import SCIENTIFIC_STACK
+from server.events.bus import EventBus
 from server.gateway import widgets
-from server.gateway.comms import page_msg_id
+from server.gateway.comms import WidgetRelay, page_msg_id
 from server.gateway.widgets import WidgetStore, capture, person_message_problem
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import Events, events_url, run, text_of
@@ -50,6 +51,40 @@ def test_store_applies_open_updates_buffers_and_close() -> None:
     assert store.snapshot()[0]["buffers"] == []
     assert store.apply(comm("comm_close", {}))
     assert store.snapshot() == []
+
+
+def test_a_store_moves_to_another_replica_as_its_snapshot() -> None:
+    """A runtime that moves replicas takes its widgets along: what `snapshot()` describes,
+    `restore()` rebuilds (buffers and Output widgets included), and junk is skipped."""
+    store = WidgetStore("k1")
+    state = {"_model_name": "IntSliderModel", "value": 1, "data": None}
+    update = {"method": "update", "state": {"data": {"x": None}}, "buffer_paths": [["data", "x"]]}
+    store.apply(comm("comm_open", {"state": state}, target_name="jupyter.widget"))
+    store.apply(comm("comm_msg", update, buffers=["AAE="]))
+    output = {"_model_module": "@jupyter-widgets/output", "msg_id": "req-1", "outputs": []}
+    opened = comm("comm_open", {"state": output}, target_name="jupyter.widget")
+    store.apply(opened.model_copy(update={"comm_id": "c2"}))
+    moved = WidgetStore.restore("k1", [*store.snapshot(), "junk", {"comm_id": 3, "state": {}}])
+    assert moved.snapshot() == store.snapshot()
+    assert moved.capturing("req-1") is not None
+
+
+def test_widget_events_are_numbered_on_across_runtime_owners() -> None:
+    """With several replicas: an owner after another numbers above it, unless it held the
+    lease just before (nobody numbered since) or was handed the numbers."""
+    relay = WidgetRelay(EventBus())
+
+    def seq() -> object:
+        return relay.snapshot("nb", None)["seq"]
+
+    relay.number_from_epoch("nb", 5)
+    assert seq() == 5 << 32
+    relay.number_from_epoch("nb", 6)  # its own lease again, next epoch
+    assert seq() == 5 << 32
+    relay.number_from_epoch("nb", 8)  # epoch 7 was another replica's
+    assert seq() == 8 << 32
+    relay.take("nb", "k1", {"seq": (8 << 32) + 41, "models": []})
+    assert seq() == (8 << 32) + 41
 
 
 def test_store_follows_a_bounded_number_of_widgets(monkeypatch: pytest.MonkeyPatch) -> None:

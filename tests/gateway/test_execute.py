@@ -13,6 +13,13 @@ from pycrdt import Array, Doc, Text
 from tests.gateway.conftest import Cluster, wait_for_workers
 from tests.gateway.helpers import cell, finished_since, run, status, text_of
 from tests.support import YClient, eventually, notebook_with_code, sync_url
+from tests.support_pg import BACKENDS
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Running cells holds on SQLite and on PostgreSQL alike."""
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import Api, Person, ServerProcess, make_people
-from tests.support_pg import PostgresServer, running_postgres
+from tests.support_pg import PostgresServer
 from tests.support_redis import RedisServer, running_redis
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

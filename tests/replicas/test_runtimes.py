@@ -6,7 +6,9 @@ replica once its lease lapses. Leases last 2 s here."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,9 +16,10 @@ import httpx
 import pytest
 import redis
 
+from kernels.environments import SCIENTIFIC_STACK
 from server.errors import Conflict
 from server.gateway.cluster import Cluster
-from tests.gateway.helpers import cell, run, status, text_of
+from tests.gateway.helpers import Events, cell, events_url, run, status, text_of
 from tests.replicas.conftest import Replicas, start_replicas
 from tests.support import (
     Api,
@@ -89,6 +92,7 @@ def deployment(
         TANDEM_WORKER_HEARTBEAT_SECONDS="1",
         TANDEM_WORKER_TIMEOUT_SECONDS="3",
         TANDEM_FORWARD_TIMEOUT_SECONDS="15",
+        TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),  # ipywidgets
     )
     root_person = make_people(root, ["root"], admin=True, database_url=pair.database_url)
     admin = {"a": Api(pair.a, root_person["root"]), "b": Api(pair.b, root_person["root"])}
@@ -185,6 +189,93 @@ async def test_commands_at_the_other_replica_reach_the_worker_s_replica(
         await eventually(lambda: "KeyboardInterrupt" in text_of(on_b, ids[2]), 30)
 
 
+SLIDER = (
+    "import ipywidgets as w\n"
+    "changes = []\n"
+    "def moved(change):\n"
+    "    changes.append(change['new'])\n"
+    "    print('moved to', change['new'])\n"
+    "slider = w.IntSlider(value=1, max=10)\n"
+    "slider.observe(moved, 'value')\n"
+    "slider"
+)
+
+
+def _slider(api: Api, nb: str) -> dict[str, object]:
+    response = api.client.get(f"/api/notebooks/{nb}/widgets")
+    assert response.status_code == 200, response.text
+    models = response.json()["models"]
+    return next(m for m in models if m["state"].get("_model_name") == "IntSliderModel")
+
+
+def _move(api: Api, nb: str, comm_id: object, value: int, msg_id: str) -> httpx.Response:
+    body = {"msg_id": msg_id, "data": {"method": "update", "state": {"value": value}}}
+    return api.client.post(f"/api/notebooks/{nb}/widgets/{comm_id}", json=body)
+
+
+async def test_widgets_work_from_the_replica_without_the_kernel(deployment: Deployment) -> None:
+    """The worker is connected to a; alice works at b: her widget's state at b is a's, her
+    change made at b reaches a's kernel once (its observer runs), the echo reaches the
+    events of both replicas, and a viewer's change is refused at b. The worker then moves
+    to b: the widgets and their numbering move with the runtime."""
+    pair = deployment.pair
+    if deployment.proxy.target != pair.a.port:
+        await deployment.move_worker("a")
+    alice_at_a, alice_at_b = pair.api(pair.a, "alice"), pair.api(pair.b, "alice")
+    nb, ids = notebook_with_code(alice_at_b, [SLIDER, "print(changes)"])
+    alice_at_b.share(nb, "bob", "viewer")
+    token = pair.people["alice"].token
+    async with (
+        YClient(sync_url(pair.a, nb, token)) as on_a,
+        YClient(sync_url(pair.b, nb, token)) as on_b,
+        Events(events_url(pair.a, nb, token)) as events_a,
+        Events(events_url(pair.b, nb, pair.people["bob"].token)) as events_b,
+    ):
+        await run(alice_at_b, nb, ids[:1], on_b)
+        for events in (events_a, events_b):
+            await events.wait("widget.comm", lambda e: e["msg_type"] == "comm_open")
+        slider = _slider(alice_at_b, nb)
+        assert slider["state"]["value"] == 1  # type: ignore[index]
+        assert _slider(alice_at_a, nb) == slider
+
+        msg_id = uuid.uuid4().hex
+        moved = _move(alice_at_b, nb, slider["comm_id"], 7, msg_id)
+        assert moved.status_code == 200, moved.text
+        assert moved.json() == {"idle": True}
+        for events in (events_b, events_a):
+            echo = await events.wait("widget.comm", lambda e: e["parent_msg_id"] == msg_id)
+            assert echo["data"]["method"] == "echo_update"
+            assert echo["data"]["state"] == {"value": 7}
+        assert _slider(alice_at_b, nb)["state"]["value"] == 7  # type: ignore[index]
+        assert _slider(alice_at_a, nb)["state"]["value"] == 7  # type: ignore[index]
+
+        forged = _move(pair.api(pair.b, "bob"), nb, slider["comm_id"], 9, uuid.uuid4().hex)
+        assert forged.status_code == 403, forged.text
+        unknown = _move(alice_at_b, nb, "no-such-widget", 3, uuid.uuid4().hex)
+        assert unknown.status_code == 404, unknown.text
+
+        await run(alice_at_b, nb, ids[1:], on_b)
+        await eventually(lambda: text_of(on_a, ids[1]).strip() == "[7]")
+        assert text_of(on_b, ids[1]).strip() == "[7]"  # the kernel saw the change once
+
+        # The worker moves to b, which takes the runtime over from a: the widgets go with
+        # it, and their events go on numbered from where a stopped (a page that applied
+        # them all applies the next one, no reload, and none is dropped as seen).
+        last = max(int(e["seq"]) for e in events_b.of("widget.comm"))
+        await deployment.move_worker("b")
+        for api in (alice_at_a, alice_at_b):
+            assert _slider(api, nb)["state"]["value"] == 7  # type: ignore[index]
+        msg_id = uuid.uuid4().hex
+        moved = _move(alice_at_a, nb, slider["comm_id"], 3, msg_id)
+        assert moved.status_code == 200, moved.text
+        for events in (events_a, events_b):
+            echo = await events.wait("widget.comm", lambda e: e["parent_msg_id"] == msg_id)
+            assert echo["data"]["state"] == {"value": 3}
+            assert echo["seq"] == last + 1, (echo["seq"], last)
+        await run(alice_at_a, nb, ids[1:], on_a)
+        await eventually(lambda: text_of(on_b, ids[1]).strip() == "[7, 3]")
+
+
 async def test_a_worker_that_moves_to_the_other_replica_keeps_its_kernel(
     deployment: Deployment,
 ) -> None:
@@ -219,15 +310,22 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
     deployment: Deployment,
 ) -> None:
     """The worker is on b, running a cell; b is SIGKILLed and the worker reconnects to a,
-    which adopts the kernel after b's lease lapses: the output goes on, each line once."""
+    which adopts the kernel after b's lease lapses: the output goes on, each line once.
+    Widget events made at a go on numbered above b's (b could not hand its numbers over),
+    so a page that saw b's does not drop a's as seen."""
     pair = deployment.pair
     await deployment.move_worker("b")
     alice = pair.api(pair.a, "alice")
-    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1"])
+    nb, ids = notebook_with_code(alice, ["secret = 41", COUNTING, "secret + 1", SLIDER])
     token = pair.people["alice"].token
     try:
-        async with YClient(sync_url(pair.a, nb, token)) as on_a:
-            await run(alice, nb, [ids[0]], on_a)
+        async with (
+            YClient(sync_url(pair.a, nb, token)) as on_a,
+            Events(events_url(pair.a, nb, token)) as events,
+        ):
+            await run(alice, nb, [ids[0], ids[3]], on_a)
+            await events.wait("widget.comm", lambda e: e["msg_type"] == "comm_open")
+            seen = len(events.of("widget.comm"))
             response = alice.client.post(
                 f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
             )
@@ -239,6 +337,12 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
             assert text_of(on_a, ids[1]) == EVERY_LINE
             await run(alice, nb, [ids[2]], on_a)
             assert text_of(on_a, ids[2]) == "42"
+            last = max(int(e["seq"]) for e in events.of("widget.comm"))
+            await run(alice, nb, [ids[3]], on_a)  # a new slider, from a
+            await eventually(lambda: len(events.of("widget.comm")) > seen + 1)
+            later = [int(e["seq"]) for e in events.of("widget.comm")[seen:]]
+            assert min(later) > last, (later, last)
+            assert _slider(alice, nb)["state"]["value"] == 1  # type: ignore[index]
     finally:
         if pair.b.proc is not None and pair.b.proc.poll() is not None:
             await asyncio.to_thread(pair.b.start)
