@@ -4,7 +4,8 @@
 
 - time for a fresh stock client to open a 1,000-cell x 2 KB notebook: cold (the room is
   loaded from the database: snapshot + tail) and warm (someone already has it open);
-- 500 rooms x 2 clients (50 opening at a time): the time until all are synced, and
+- 500 rooms x 2 clients (50 opening at a time): the time until all are synced, the CPU
+  the server and the client process (Node, on the same machine) spent meanwhile, and
   server RSS per open room.
 """
 
@@ -20,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import psutil
 from servers import NODE, Target, start_tandem
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def big_notebook(cells: int, cell_bytes: int) -> bytes:
@@ -110,23 +117,27 @@ def main() -> None:
             time.sleep(grace + 1)  # the big notebook's room is gone
             process = target.usage()
             before = process.memory_info().rss
+            server_cpu = cpu_seconds(process)
             started = time.monotonic()
             holder = Opener(target, rooms, 2, 50)
             opens = holder.synced()
             joined = time.monotonic() - started
+            server_cpu = cpu_seconds(process) - server_cpu
+            clients_cpu = cpu_seconds(psutil.Process(holder.proc.pid))
             time.sleep(1)
             after = process.memory_info().rss
             holder.close()
             per_room = (after - before) / rooms_n
             print(f"\n### {rooms_n} open rooms x 2 clients\n")
             print(
-                "| rooms | clients synced | all joined s | RSS before MB | RSS after MB "
-                "| per room KB |"
+                "| rooms | clients synced | all joined s | server CPU s | clients CPU s "
+                "| RSS before MB | RSS after MB | per room KB |"
             )
-            print("|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|")
             print(
-                f"| {rooms_n} | {len(opens)}/{2 * rooms_n} | {joined:.2f} | {before / 2**20:.0f} | "
-                f"{after / 2**20:.0f} | {per_room / 1024:.0f} |"
+                f"| {rooms_n} | {len(opens)}/{2 * rooms_n} | {joined:.2f} | {server_cpu:.2f} | "
+                f"{clients_cpu:.2f} | {before / 2**20:.0f} | {after / 2**20:.0f} | "
+                f"{per_room / 1024:.0f} |"
             )
         finally:
             target.stop()

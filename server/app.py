@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             url = f"http://{host}:{settings.port}"
             local_worker = LocalWorker(url, secret, settings)
             local_worker.start()
+        log.info("Tandem %s serving on http://%s:%d", __version__, settings.host, settings.port)
         try:
             yield
         finally:
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(login_throttle, RedisLoginThrottle):
                 login_throttle.close()
             engine.dispose()
+            log.info("Tandem stopped")
 
     app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)
 
@@ -205,11 +207,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    # Routes are tried in order, and every socket of a mass join is routed: the sockets'
+    # routers first (no other path matches theirs).
+    app.include_router(collab_router)
+    app.include_router(events_router)
     app.include_router(auth_router)
     app.include_router(admin_router)
     app.include_router(notebooks_router)
-    app.include_router(collab_router)
-    app.include_router(events_router)
     app.include_router(gateway_router)
     app.include_router(shares_router)
     app.include_router(comments_router)

@@ -32,6 +32,12 @@ def configure(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    # uvicorn's "[accepted]" and websockets' "connection open" / "connection closed" are
+    # three records per socket on this logger (~60 µs through the redaction filter, a few
+    # per cent of a mass join's CPU). Above DEBUG it keeps warnings and errors; Tandem logs
+    # its own start and stop and the sockets it refuses (server.app, server.deps).
+    if logging.getLevelName(level) != logging.DEBUG:
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     redactor = RedactSecrets()
     for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "server"):
         logger = logging.getLogger(name)

@@ -102,10 +102,12 @@ def create_token(db: Session, user: User, label: str = "") -> str:
 
 
 def user_for_token(db: Session, raw: str) -> User:
-    record = db.exec(select(ApiToken).where(ApiToken.token_hash == hash_secret(raw))).first()
-    if record is None:
-        raise NotAuthenticated("invalid token")
-    user = db.get(User, record.user_id)
+    # One query for the token and its owner: every socket and request asks, nothing caches.
+    user = db.exec(
+        select(User)
+        .join(ApiToken, col(ApiToken.user_id) == col(User.id))
+        .where(ApiToken.token_hash == hash_secret(raw))
+    ).first()
     if user is None or user.disabled:
         raise NotAuthenticated("invalid token")
     return user
@@ -147,10 +149,11 @@ def open_session(db: Session, user: User, session_days: int) -> str:
 
 
 def user_for_session(db: Session, raw: str) -> User:
-    record = db.get(WebSession, hash_secret(raw))
-    if record is None or record.expires_at <= utcnow():
-        raise NotAuthenticated("session expired; log in again")
-    user = db.get(User, record.user_id)
+    user = db.exec(
+        select(User)
+        .join(WebSession, col(WebSession.user_id) == col(User.id))
+        .where(WebSession.token_hash == hash_secret(raw), col(WebSession.expires_at) > utcnow())
+    ).first()
     if user is None or user.disabled:
         raise NotAuthenticated("session expired; log in again")
     return user

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from server.background import stop_tasks
 from server.collab.rooms import RoomManager
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,7 @@ class RedisPresence(Presence):
     async def stop(self) -> None:
         """Take this replica's records away at once (its people left with it)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])
         with contextlib.suppress(RedisError, OSError):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for notebook_id in self._written:

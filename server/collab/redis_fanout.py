@@ -35,6 +35,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from server.background import stop_tasks
 from server.collab.fanout import Fanout
 from server.collab.room import Room
 from server.events.bus import EventBus
@@ -108,9 +109,7 @@ class RedisFanout(Fanout):
         ]
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._healing.values()]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._healing.values(), return_exceptions=True)
+        await stop_tasks([*self._tasks, *self._healing.values()])
         with contextlib.suppress(Exception):
             await self._publisher.aclose()
         with contextlib.suppress(Exception):

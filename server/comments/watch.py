@@ -16,7 +16,7 @@ from typing import Any
 
 from pycrdt import Map, Text
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
@@ -26,6 +26,9 @@ from server.events.types import ThreadsOrphaned, ThreadsRestored
 from server.notebooks.document import cells_by_id, cells_of, find_cell, summaries
 
 log = logging.getLogger(__name__)
+
+# Rooms whose commented cells one query reads (well under any database's parameter limit).
+_FILL_BATCH = 500
 
 
 class _RoomWatch:
@@ -96,6 +99,9 @@ class CommentWatch:
         # Weak: a watch lives as long as its room's Doc (whose observers hold it), no longer.
         self._watches: weakref.WeakValueDictionary[str, _RoomWatch] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Watches of rooms just loaded, waiting for their threads' cells to be read.
+        self._unfilled: list[_RoomWatch] = []
+        self._filling = False
         rooms.on_load(self._on_load)
         rooms.on_unload(self._on_unload)
 
@@ -108,7 +114,10 @@ class CommentWatch:
         # Attached at once (so no deletion is missed), filled when the threads are read.
         watch = _RoomWatch(self, room, set())
         self._watches[room.notebook_id] = watch
-        self._spawn(self._fill(watch))
+        self._unfilled.append(watch)
+        if not self._filling:
+            self._filling = True
+            self._spawn(self._fill())
 
     async def _on_unload(self, room: Room) -> None:
         watch = self._watches.get(room.notebook_id)
@@ -116,17 +125,38 @@ class CommentWatch:
             watch.detach()
             del self._watches[room.notebook_id]
 
-    async def _fill(self, watch: _RoomWatch) -> None:
-        cell_ids = await asyncio.to_thread(self._anchored_cells, watch.room.notebook_id)
-        for cell_id in cell_ids:
-            watch.track(cell_id)
+    async def _fill(self) -> None:
+        """Read the threads' cells of every room loaded meanwhile in one query: when
+        hundreds of rooms open at once, one thread hop for many instead of one each."""
+        try:
+            while self._unfilled:
+                batch, self._unfilled = self._unfilled[:_FILL_BATCH], self._unfilled[_FILL_BATCH:]
+                try:
+                    anchored = await asyncio.to_thread(
+                        self._anchored_cells, [watch.room.notebook_id for watch in batch]
+                    )
+                except Exception:
+                    log.exception("reading the commented cells of %d rooms failed", len(batch))
+                    continue
+                for watch in batch:
+                    if self._watches.get(watch.room.notebook_id) is not watch:
+                        continue  # unloaded meanwhile
+                    for cell_id in anchored.get(watch.room.notebook_id, ()):
+                        watch.track(cell_id)
+        finally:
+            self._filling = False
 
-    def _anchored_cells(self, notebook_id: str) -> set[str]:
+    def _anchored_cells(self, notebook_ids: list[str]) -> dict[str, set[str]]:
+        anchored: dict[str, set[str]] = {}
         with Session(self._engine) as db:
             rows = db.exec(
-                select(CommentThread.cell_id).where(CommentThread.notebook_id == notebook_id)
-            ).all()
-            return set(rows)
+                select(CommentThread.notebook_id, CommentThread.cell_id).where(
+                    col(CommentThread.notebook_id).in_(notebook_ids)
+                )
+            )
+            for notebook_id, cell_id in rows:
+                anchored.setdefault(notebook_id, set()).add(cell_id)
+        return anchored
 
     def track(self, notebook_id: str, cell_id: str) -> None:
         """A thread was started on this cell: watch it from now on."""

@@ -266,11 +266,20 @@ def record_end(metadata: Map[Any], ended: datetime) -> None:
     }
 
 
+_STALE = ("queued", "running")
+
+
+def has_stale_states(doc: Doc[Any]) -> bool:
+    """Whether a cell says queued or running (read only: most rooms load with none, and
+    an edit transaction for nothing costs a join more than this look)."""
+    return any(s is not None and s.execution_state in _STALE for s in summaries(cells_of(doc)))
+
+
 def reset_stale_states(doc: Doc[Any]) -> None:
     """Cells a stopped server left queued or running: nothing will run them now."""
     cells = cells_of(doc)
     for index, summary in enumerate(summaries(cells)):
-        if summary is not None and summary.execution_state in ("queued", "running"):
+        if summary is not None and summary.execution_state in _STALE:
             cell = cells[index]
             if isinstance(cell, Map):
                 cell["execution_state"] = "idle"

@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from server.background import stop_tasks
 from server.errors import (
     Conflict,
     InvalidInput,
@@ -145,9 +146,7 @@ class Cluster:
 
     async def stop(self) -> None:
         """Hand back every lease (another replica may take its runtime over at once)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         for notebook_id in list(self._leases):
             await self.release(notebook_id)
         with contextlib.suppress(RedisError):

@@ -45,7 +45,7 @@ from server.errors import CloseCode, Conflict, InvalidInput, NotAuthenticated, T
 from server.events.bus import EventBus
 from server.events.types import NotebookDeleted, NotebookEvent, RuntimeStatusChanged
 from server.gateway import completion, tokens
-from server.gateway.cell_edits import reset_stale_states
+from server.gateway.cell_edits import has_stale_states, reset_stale_states
 from server.gateway.cluster import Cluster, OwnerUnreachable
 from server.gateway.comms import WidgetRelay
 from server.gateway.keys import shared_key
@@ -530,7 +530,7 @@ class Gateway:
 
     def _on_room_load(self, room: Room) -> None:
         runtime = self._runtimes.get(room.notebook_id)
-        if runtime is not None and runtime.busy:
+        if (runtime is not None and runtime.busy) or not has_stale_states(room.doc):
             return
         if self.cluster is not None:
             # The cells another replica's runtime is running are not stale.

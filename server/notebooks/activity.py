@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
+from server.background import stop_tasks
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.notebooks.models import Notebook
@@ -99,8 +100,7 @@ class EditActivity:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])
 
     def _on_load(self, room: Room) -> None:
         self._seen[room.notebook_id] = room.last_seq

@@ -9,7 +9,6 @@ sockets through the events relay.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from server.audit import service as audit
+from server.background import stop_tasks
 from server.events.bus import EventBus
 from server.notebooks.announce import access_changed
 from server.notebooks.models import Notebook
@@ -49,9 +49,7 @@ class LinkExpiry:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
 
     async def _run(self) -> None:
         since = utcnow()

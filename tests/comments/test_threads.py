@@ -3,6 +3,8 @@ resolve, mentions, orphaned threads and their return, live events."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from pycrdt import Array, Map, Text, UndoManager
@@ -162,6 +164,52 @@ async def test_orphaned_threads_quote_the_cell_and_return_on_undo(
         undo.undo()
         await events.wait("thread.restored")
         assert threads(alice, notebook)[0]["orphaned"] is False
+
+
+def cell_ids(api: Api, notebook: str) -> list[str]:
+    return [cell["id"] for cell in api.export(notebook)["cells"]]
+
+
+def code_cell(cell_id: str, source: str) -> Map[Any]:
+    return Map(
+        {
+            "id": cell_id,
+            "cell_type": "code",
+            "source": Text(source),
+            "metadata": Map(),
+            "outputs": Array(),
+            "execution_count": None,
+        }
+    )
+
+
+async def test_rooms_loaded_together_watch_the_cells_their_threads_are_on(
+    server: ServerProcess, people: dict[str, Person], alice: Api
+) -> None:
+    """Regression test for the batched read of commented cells (#13): rooms that load at
+    the same moment, with threads started before, each orphan theirs when the cell goes."""
+    token = people["alice"].token
+    notebooks = [alice.create(f"watched {i}") for i in range(4)]
+    for i, notebook in enumerate(notebooks):
+        async with YClient(sync_url(server, notebook, token)) as client:
+            client.cells.append(code_cell("c", f"text of {i}"))
+            await eventually(lambda nb=notebook: "c" in cell_ids(alice, nb))
+        start_thread(alice, notebook, cell_id="c", body=f"about {i}")
+    await asyncio.sleep(3)  # the rooms unload (the test server's grace is 1 s)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await asyncio.gather(
+            *(stack.enter_async_context(YClient(sync_url(server, nb, token))) for nb in notebooks)
+        )
+        watching = [
+            await stack.enter_async_context(Events(events_url(server, nb, token)))
+            for nb in notebooks
+        ]
+        for client in clients:
+            del client.cells[[cell["id"] for cell in client.cells].index("c")]
+        for i, (notebook, events) in enumerate(zip(notebooks, watching, strict=True)):
+            await events.wait("thread.orphaned")
+            listed = threads(alice, notebook)[0]
+            assert (listed["orphaned"], listed["cell_text"]) == (True, f"text of {i}")
 
 
 async def test_mentions_unread_first(
