@@ -148,6 +148,7 @@ class TandemWidgetManager extends ManagerBase {
     this._output = outputModule(renderOutput)
     this._controls = { ...controls, HTMLView, HTMLMathView }
     this.comms = new Map()
+    this.closedIds = new Set()
   }
 
   // As HTMLManager.display_view: a view is a Lumino widget attached to `el`.
@@ -216,21 +217,26 @@ class TandemWidgetManager extends ManagerBase {
     }
     const comm = this.comms.get(event.comm_id)
     if (!comm) return
-    if (event.msg_type === 'comm_close') this.comms.delete(event.comm_id)
+    if (event.msg_type === 'comm_close') {
+      this.comms.delete(event.comm_id)
+      this.closedIds.add(event.comm_id)
+    }
     comm.receive(event)
   }
 
   async forget (keep) {
     for (const commId of [...this.comms.keys()]) {
       if (keep.has(commId)) continue
+      this.closedIds.add(commId)
       this.comms.get(commId).receive({ msg_type: 'comm_close', data: {}, metadata: {}, buffers: [], parent_msg_id: '' })
       this.comms.delete(commId)
     }
   }
 
-  // Whether the kernel still has this widget (its comm is open).
-  has (commId) {
-    return this.comms.has(commId)
+  // Whether this widget's comm was closed here (its kernel closed it or went); one not
+  // yet opened may still come (its comm_open can arrive after the output showing it).
+  closed (commId) {
+    return this.closedIds.has(commId)
   }
 
   async show (modelId, el) {

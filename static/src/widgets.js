@@ -153,7 +153,7 @@ export class Widgets {
     const manager = await this.load()
     await this.chain // the events that came with this output are applied first
     // An output drawn again after its kernel went (a restart): no view of a closed widget.
-    if (this.seq !== null && !manager.has(modelId)) {
+    if (manager.closed(modelId)) {
       gone(el)
       return
     }
