@@ -140,8 +140,11 @@ class CellEdits:
         runtime_name: str,
         placement: Placement | None,
         error: tuple[str, str] | None = None,
+        *,
+        queued_again: bool = False,
     ) -> None:
-        """A run ended (or was given up on): its cell says how, where, and by whom."""
+        """A run ended (or was given up on): its cell says how, where, and by whom. A cell
+        run again meanwhile (still in the queue) stays "queued", as Jupyter's [*] does."""
         elapsed_ms = int((time.monotonic() - execution.started) * 1000)
         ended = utcnow()
         assert execution.started_at is not None
@@ -160,7 +163,7 @@ class CellEdits:
             cell = find_cell(cells_of(doc), execution.cell_id)
             if cell is None:
                 return
-            cell["execution_state"] = "idle"
+            cell["execution_state"] = "queued" if queued_again else "idle"
             if outcome.execution_count is not None:
                 cell["execution_count"] = outcome.execution_count
             metadata = cell_metadata(cell)

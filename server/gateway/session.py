@@ -594,7 +594,10 @@ class NotebookRuntime:
     async def _finish(
         self, execution: Execution, outcome: Outcome, error: tuple[str, str] | None = None
     ) -> None:
-        await self._cells.finish(execution, outcome, self.runtime.name, self._placement, error)
+        again = any(queued.cell_id == execution.cell_id for queued in self._queue)
+        await self._cells.finish(
+            execution, outcome, self.runtime.name, self._placement, error, queued_again=again
+        )
 
     async def _fail_queue(self, message: str | None) -> None:
         """Queued cells go back to idle; the first one says why when there is a reason."""

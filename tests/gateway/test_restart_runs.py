@@ -12,12 +12,23 @@ import pytest
 
 from tests.gateway.conftest import Cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
-from tests.support import YClient, eventually, notebook_with_code, sync_url
+from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
 
 
 @pytest.fixture(autouse=True)
 def _workers(cluster: Cluster) -> None:
     wait_for_workers(cluster, 1)
+
+
+def settled(ann: Api, nb: str, client: YClient, ids: list[str]) -> bool:
+    """Every run asked for has run: the runtime idle with nothing queued, every cell idle
+    (a cell run again while it ran stays "queued" until its last run)."""
+    now = status(ann, nb)
+    return (
+        now["status"] == "idle"
+        and not now["queued_cells"]
+        and all(cell(client, c)["execution_state"] == "idle" for c in ids)
+    )
 
 
 @pytest.mark.timeout(600)
@@ -60,13 +71,7 @@ async def test_runs_sent_while_the_kernel_restarts_go_to_the_new_kernel(cluster:
             volley = [execute_after(i * 0.001) for i in range(40)]
             done = await asyncio.gather(restart_after(restart_at), *volley)
             assert done[0].status_code == 204
-            await eventually(
-                lambda: (
-                    status(ann, nb)["status"] == "idle"
-                    and all(cell(client, c)["execution_state"] == "idle" for c in ids)
-                ),
-                60,
-            )
+            await eventually(lambda: settled(ann, nb, client, ids), 60)
             # Every run the new kernel made was of this cell, and it saw no `secret`.
             count = int(cell(client, ids[2])["execution_count"])
             assert text_of(client, ids[2]) == f"fresh {count}\n"
