@@ -13,10 +13,11 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.auth.credentials import RequestFacts, authenticate
+from server.auth.credentials import Credential, RequestFacts, authenticate, credential_of
 from server.auth.models import User
 from server.errors import PermissionDenied, TandemError
 from server.notebooks import service as notebooks
+from server.notebooks.access import socket_access
 from server.notebooks.models import Notebook
 from server.services import Services
 from server.vocabulary import Role
@@ -121,14 +122,15 @@ async def websocket_access(
         websocket=True,
     )
 
-    def resolve() -> tuple[User, Role]:
-        with Session(services.engine) as db:
-            user = authenticate(db, facts, services.settings.allowed_origins)
-            _, role = notebooks.get_with_role(db, notebook_id, user)
-            return user, role
+    def resolve(credential: Credential) -> tuple[User, Role]:
+        with services.engine.connect() as connection:
+            return socket_access(connection, credential, notebook_id)
 
     try:
-        user, role = await asyncio.get_running_loop().run_in_executor(_SOCKET_CHECKS, resolve)
+        credential = credential_of(facts, services.settings.allowed_origins)
+        user, role = await asyncio.get_running_loop().run_in_executor(
+            _SOCKET_CHECKS, resolve, credential
+        )
     except TandemError as error:
         # The path only: a client that cannot set headers sends its token in the query.
         log.info("refused a socket to %s: %s", websocket.scope["path"], error.message)
