@@ -17,7 +17,7 @@ from server.auth.credentials import Credential, RequestFacts, authenticate, cred
 from server.auth.models import User
 from server.errors import PermissionDenied, TandemError
 from server.notebooks import service as notebooks
-from server.notebooks.access import socket_access
+from server.notebooks.access import Caller, socket_access
 from server.notebooks.models import Notebook
 from server.services import Services
 from server.vocabulary import Role
@@ -107,7 +107,7 @@ Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
 
 async def websocket_access(
     websocket: WebSocket, notebook_id: str, services: Services
-) -> tuple[User, Role] | None:
+) -> tuple[Caller, Role] | None:
     """Authenticate a websocket before accepting it and find the caller's role.
 
     On failure the handshake is refused with an HTTP status and a JSON reason (no socket is
@@ -122,7 +122,7 @@ async def websocket_access(
         websocket=True,
     )
 
-    def resolve(credential: Credential) -> tuple[User, Role]:
+    def resolve(credential: Credential) -> tuple[Caller, Role]:
         with services.engine.connect() as connection:
             return socket_access(connection, credential, notebook_id)
 

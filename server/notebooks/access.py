@@ -10,9 +10,10 @@ revoked link or a removed member is refused on the next socket.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.engine import Connection
 
 from server.auth.credentials import Credential
@@ -32,23 +33,36 @@ _NOTEBOOKS = Notebook.__table__  # type: ignore[attr-defined]
 _MEMBERS = Membership.__table__  # type: ignore[attr-defined]
 _LINKS = ShareLink.__table__  # type: ignore[attr-defined]
 _GRANTS = LinkGrant.__table__  # type: ignore[attr-defined]
-_USER_COLUMNS = [column.name for column in _USERS.columns]
 
 
-def _query(credential: Credential, notebook_id: str) -> Select[Any]:
-    """One row per live-or-not link grant on the notebook (at least one when the credential
-    is good): the user's columns, then the notebook's owner (None: no such notebook), the
+@dataclass(frozen=True)
+class Caller:
+    """Who opened the socket: what the socket's code needs of the user, without building
+    an ORM object per socket (that cost as much as the query)."""
+
+    id: int
+    username: str
+    is_guest: bool
+
+
+def _query(is_session: bool) -> Select[Any]:
+    """One row per link grant on the notebook (at least one when the credential is good):
+    the user's columns, then the notebook's owner (None: no such notebook), the
     membership's role, and one granted link's role, expiry and revocation."""
-    digest = hash_secret(credential.raw)
-    if credential.is_session:
+    if is_session:
         found = _SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
-        match = and_(_SESSIONS.c.token_hash == digest, _SESSIONS.c.expires_at > utcnow())
+        match = and_(
+            _SESSIONS.c.token_hash == bindparam("digest"),
+            _SESSIONS.c.expires_at > bindparam("now", type_=_SESSIONS.c.expires_at.type),
+        )
     else:
         found = _TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
-        match = _TOKENS.c.token_hash == digest
+        match = _TOKENS.c.token_hash == bindparam("digest")
     granted = _GRANTS.join(_LINKS, _LINKS.c.id == _GRANTS.c.link_id)
     joined = (
-        found.outerjoin(_NOTEBOOKS, _NOTEBOOKS.c.id == notebook_id)
+        found.outerjoin(
+            _NOTEBOOKS, _NOTEBOOKS.c.id == bindparam("notebook", type_=_NOTEBOOKS.c.id.type)
+        )
         .outerjoin(
             _MEMBERS,
             and_(_MEMBERS.c.notebook_id == _NOTEBOOKS.c.id, _MEMBERS.c.user_id == _USERS.c.id),
@@ -60,7 +74,10 @@ def _query(credential: Credential, notebook_id: str) -> Select[Any]:
     )
     return (
         select(
-            *[_USERS.c[name] for name in _USER_COLUMNS],
+            _USERS.c.id,
+            _USERS.c.username,
+            _USERS.c.is_guest,
+            _USERS.c.disabled,
             _NOTEBOOKS.c.owner_id,
             _MEMBERS.c.role,
             _LINKS.c.role,
@@ -72,29 +89,33 @@ def _query(credential: Credential, notebook_id: str) -> Select[Any]:
     )
 
 
+# Built once: building the statement per socket cost as much as running it.
+_BY_TOKEN = _query(is_session=False)
+_BY_SESSION = _query(is_session=True)
+
+
 def socket_access(
     connection: Connection, credential: Credential, notebook_id: str
-) -> tuple[User, Role]:
+) -> tuple[Caller, Role]:
     """The credential's user and their role on `notebook_id`; NotAuthenticated or NotFound
     with the messages REST gives."""
-    rows = connection.execute(_query(credential, notebook_id)).all()
-    width = len(_USER_COLUMNS)
-    if not rows or rows[0][_USER_COLUMNS.index("disabled")]:
+    now = utcnow()
+    values = {"digest": hash_secret(credential.raw), "notebook": notebook_id, "now": now}
+    rows = connection.execute(_BY_SESSION if credential.is_session else _BY_TOKEN, values).all()
+    if not rows or rows[0].disabled:
         if credential.is_session:
             raise NotAuthenticated("session expired; log in again")
         raise NotAuthenticated("invalid token")
-    user = User(**dict(zip(_USER_COLUMNS, rows[0][:width], strict=True)))
-    owner_id, member_role = rows[0][width], rows[0][width + 1]
+    user_id, username, is_guest, _, owner_id, member_role = rows[0][:6]
+    caller = Caller(user_id, username, is_guest)
     if owner_id is None or len(notebook_id) > 32:
         raise NotFound("no such notebook")
-    if owner_id == user.id:
-        return user, Role.OWNER
-    now = utcnow()
-    links = [row[width + 2 :] for row in rows if row[width + 2] is not None]
-    live = [Role(role) for role, expires, revoked in links if shares.live(revoked, expires, now)]
+    if owner_id == user_id:
+        return caller, Role.OWNER
+    live = [Role(row[6]) for row in rows if row[6] is not None and shares.live(row[8], row[7], now)]
     held = [Role(member_role)] if member_role is not None else []
     through_link = shares.best_role(live)
     role = shares.best_role(held + ([through_link] if through_link is not None else []))
     if role is None:
         raise NotFound("no such notebook")
-    return user, role
+    return caller, role

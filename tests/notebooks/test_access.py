@@ -109,7 +109,7 @@ def through_rest(engine: Engine, raw: str, notebook: str) -> Outcome:
         with Session(engine) as db:
             user = authenticate(db, facts_for(raw), [])
             _, role = get_with_role(db, notebook, user)
-            return (user.username, str(user.is_guest), role.value)
+            return (str(user.id), user.username, str(user.is_guest), role.value)
     except TandemError as error:
         return (type(error).__name__, error.message)
 
@@ -118,8 +118,8 @@ def through_socket(engine: Engine, raw: str, notebook: str) -> Outcome:
     try:
         credential = credential_of(facts_for(raw), [])
         with engine.connect() as connection:
-            user, role = socket_access(connection, credential, notebook)
-            return (user.username, str(user.is_guest), role.value)
+            caller, role = socket_access(connection, credential, notebook)
+            return (str(caller.id), caller.username, str(caller.is_guest), role.value)
     except TandemError as error:
         return (type(error).__name__, error.message)
 
