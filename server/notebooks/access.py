@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Engine, Select, and_, bindparam, select
 from sqlalchemy.engine import Connection
 
 from server.auth.credentials import Credential
 from server.auth.models import ApiToken, User, WebSession
 from server.auth.service import hash_secret
-from server.errors import NotAuthenticated, NotFound
+from server.collab.batched_reads import BatchedReads
+from server.errors import NotAuthenticated, NotFound, TandemError
 from server.notebooks.models import Membership, Notebook
 from server.shares import service as shares
 from server.shares.models import LinkGrant, ShareLink
@@ -119,3 +120,35 @@ def socket_access(
     if role is None:
         raise NotFound("no such notebook")
     return caller, role
+
+
+class SocketChecks:
+    """Sockets opening together are checked together: one thread hop and one connection
+    for the checks asked for while the previous ones ran (each still its own query). Waking
+    a thread per socket was a tenth of a 500-room join's CPU once the check itself was
+    cheap."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._reads: BatchedReads[tuple[Credential, str], tuple[Caller, Role] | TandemError]
+        self._reads = BatchedReads(self._check_many)
+
+    async def check(self, credential: Credential, notebook_id: str) -> tuple[Caller, Role]:
+        outcome = await self._reads.get((credential, notebook_id))
+        if isinstance(outcome, TandemError):
+            raise outcome
+        return outcome
+
+    def _check_many(
+        self, checks: list[tuple[Credential, str]]
+    ) -> dict[tuple[Credential, str], tuple[Caller, Role] | TandemError]:
+        outcomes: dict[tuple[Credential, str], tuple[Caller, Role] | TandemError] = {}
+        with self._engine.connect() as connection:
+            for credential, notebook_id in checks:
+                try:
+                    outcomes[credential, notebook_id] = socket_access(
+                        connection, credential, notebook_id
+                    )
+                except TandemError as error:
+                    outcomes[credential, notebook_id] = error
+        return outcomes

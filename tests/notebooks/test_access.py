@@ -3,6 +3,7 @@ every credential on every notebook must give the same user and role, or the same
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from datetime import timedelta
@@ -19,7 +20,7 @@ from server.auth.models import WebSession
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.errors import TandemError
-from server.notebooks.access import socket_access
+from server.notebooks.access import SocketChecks, socket_access
 from server.notebooks.models import Membership, Notebook
 from server.notebooks.service import get_with_role
 from server.shares.models import LinkGrant, ShareLink
@@ -124,6 +125,19 @@ def through_socket(engine: Engine, raw: str, notebook: str) -> Outcome:
         return (type(error).__name__, error.message)
 
 
+async def checked_together(engine: Engine, cases: list[tuple[str, str]]) -> list[Outcome]:
+    checks = SocketChecks(engine)
+
+    async def check(raw: str, notebook: str) -> Outcome:
+        try:
+            caller, role = await checks.check(credential_of(facts_for(raw), []), notebook)
+            return (str(caller.id), caller.username, str(caller.is_guest), role.value)
+        except TandemError as error:
+            return (type(error).__name__, error.message)
+
+    return await asyncio.gather(*(check(raw, notebook) for raw, notebook in cases))
+
+
 def test_socket_access_agrees_with_rest_on_every_credential_and_notebook(
     tmp_path: Path, database_urls: DatabaseUrls
 ) -> None:
@@ -132,10 +146,13 @@ def test_socket_access_agrees_with_rest_on_every_credential_and_notebook(
     credentials = populate(engine)
     notebooks = ["a", "b", "missing", "a" * 33]
     outcomes: set[Outcome] = set()
-    for raw, notebook in itertools.product(credentials, notebooks):
-        expected = through_rest(engine, raw, notebook)
-        assert through_socket(engine, raw, notebook) == expected, (raw, notebook)
-        outcomes.add(expected)
+    cases = list(itertools.product(credentials, notebooks))
+    expected = [through_rest(engine, raw, notebook) for raw, notebook in cases]
+    for (raw, notebook), outcome in zip(cases, expected, strict=True):
+        assert through_socket(engine, raw, notebook) == outcome, (raw, notebook)
+        outcomes.add(outcome)
+    # All at once, as sockets opening together are checked: in batches, each its own answer.
+    assert asyncio.run(checked_together(engine, cases * 2)) == expected * 2
     # The cases reach every role and every refusal, so agreeing means something.
     reached = {outcome[-1] for outcome in outcomes}
     assert {role.value for role in Role} <= reached
