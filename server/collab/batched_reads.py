@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -13,11 +14,18 @@ V = TypeVar("V")
 
 class BatchedReads(Generic[K, V]):
     """`await get(key)` gives `read_many(keys)[key]`, with `read_many` (blocking) run in a
-    thread for up to `batch` keys at a time. A read that fails fails every caller in it."""
+    thread (of `executor`, else the loop's default) for up to `batch` keys at a time. A
+    read that fails fails every caller in it."""
 
-    def __init__(self, read_many: Callable[[list[K]], dict[K, V]], batch: int = 64) -> None:
+    def __init__(
+        self,
+        read_many: Callable[[list[K]], dict[K, V]],
+        batch: int = 64,
+        executor: Executor | None = None,
+    ) -> None:
         self._read_many = read_many
         self._batch = batch
+        self._executor = executor
         self._wanted: list[tuple[K, asyncio.Future[V]]] = []
         self._reader: asyncio.Task[None] | None = None
 
@@ -34,7 +42,9 @@ class BatchedReads(Generic[K, V]):
                 batch, self._wanted = self._wanted[: self._batch], self._wanted[self._batch :]
                 keys = list(dict.fromkeys(key for key, _ in batch))
                 try:
-                    found = await asyncio.to_thread(self._read_many, keys)
+                    found = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._read_many, keys
+                    )
                 except Exception as error:
                     for _, future in batch:
                         if not future.done():

@@ -4,12 +4,14 @@ The same rules as `credentials.authenticate` then `service.get_with_role` (which
 keeps): the credential's user, unless disabled or the session expired; then the owner, else
 the better of a membership and the live share links they were granted; no role and no
 notebook both read "no such notebook". Hundreds of sockets open at once when a replica
-starts, and five ORM queries each were a fifth of that join's CPU; nothing is cached, so a
-revoked link or a removed member is refused on the next socket.
+starts, and two ORM queries for an owner, four for anyone else, were a fifth of that
+join's CPU. Nothing is cached: a revoked link or a removed member is refused on the next
+socket.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,12 +128,14 @@ class SocketChecks:
     """Sockets opening together are checked together: one thread hop and one connection
     for the checks asked for while the previous ones ran (each still its own query). Waking
     a thread per socket was a tenth of a 500-room join's CPU once the check itself was
-    cheap."""
+    cheap. The thread is their own: a compaction or a big room's build in the loop's default
+    pool never holds up a socket's check (nor a slow REST call, in anyio's)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socket-checks")
         self._reads: BatchedReads[tuple[Credential, str], tuple[Caller, Role] | TandemError]
-        self._reads = BatchedReads(self._check_many)
+        self._reads = BatchedReads(self._check_many, executor=self._thread)
 
     async def check(self, credential: Credential, notebook_id: str) -> tuple[Caller, Role]:
         outcome = await self._reads.get((credential, notebook_id))
