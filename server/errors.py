@@ -13,7 +13,8 @@
      ├── PermissionDenied        403 / 4403   authenticated, but the role does not allow it
      ├── NotFound                404 / 4404   no such thing (or not visible to this person)
      ├── Conflict                409 / 4409   the request clashes with current state
-     │    └── PreconditionFailed 412 / 4409  If-Match / If-None-Match did not hold
+     │    ├── PreconditionFailed 412 / 4409  If-Match / If-None-Match did not hold
+     │    └── FencedOut          409 / 4409  a runtime write under a lease epoch since taken
      └── TooManyRequests         429 / 4429   slow down (failed logins)
 
 Messages are written for the person reading them and never carry secrets or tracebacks.
@@ -120,6 +121,11 @@ class NotFound(TandemError):
 class Conflict(TandemError):
     status_code = 409
     close_code = CloseCode.CONFLICT
+
+
+class FencedOut(Conflict):
+    """A runtime's write carried a lease epoch lower than the notebook's stored fence:
+    another replica owns the runtime now, so the write was not stored."""
 
 
 class PreconditionFailed(Conflict):

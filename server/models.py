@@ -2,7 +2,7 @@
 
 from server.audit.models import AccountEvent, AuditEvent
 from server.auth.models import ApiToken, Invite, User, WebSession
-from server.collab.models import Snapshot, UpdateRecord
+from server.collab.models import RuntimeFence, Snapshot, UpdateRecord
 from server.comments.models import Comment, CommentThread, Mention
 from server.files.models import NotebookFile, VersionFile
 from server.gateway.keys import ServerSecret
@@ -23,6 +23,7 @@ __all__ = [
     "Mention",
     "Notebook",
     "NotebookFile",
+    "RuntimeFence",
     "ServerSecret",
     "ShareLink",
     "Snapshot",

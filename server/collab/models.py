@@ -38,3 +38,14 @@ class Snapshot(SQLModel, table=True):
     upto_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RuntimeFence(SQLModel, table=True):
+    """The highest lease epoch under which a notebook's runtime was taken (several replicas):
+    a runtime's write under a lower one is refused in the transaction that would store it."""
+
+    __tablename__ = "runtime_fences"
+    notebook_id: str = Field(
+        primary_key=True, foreign_key="notebooks.id", max_length=32, ondelete="CASCADE"
+    )
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -13,7 +13,10 @@ only these (with several writers a lower seq may commit later; see `update_log`)
 
 The server edits the document itself too (kernel outputs, execution state) with `edit`:
 the change is made in the Doc, stored, and only then sent; while such a change is not yet
-stored, answers to sync requests wait, so no client is handed it early.
+stored, answers to sync requests wait, so no client is handed it early. A runtime's edit
+carries its lease epoch (`fence`); one the log refuses (another replica owns the runtime
+now) must not survive in the Doc, so the room is discarded (`discard`): its clients
+reconnect and the next use reads the notebook from the log again.
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ from server.collab.fanout import Fanout
 from server.collab.guard import Accepted, Refused, SchemaGuard
 from server.collab.transport import Disconnected, TextFrame, Transport
 from server.collab.update_log import UpdateLog
-from server.errors import CloseCode, FrameTooLarge, InvalidUpdate, ProtocolError, TandemError
+from server.errors import (
+    CloseCode,
+    FencedOut,
+    FrameTooLarge,
+    InvalidUpdate,
+    ProtocolError,
+    TandemError,
+)
 from server.sockets import Outbox
 from server.vocabulary import Role
 
@@ -154,6 +164,13 @@ class Room:
     _edits_saved: asyncio.Event = field(default_factory=asyncio.Event)
     # Told when an update left fewer cells than before: (room, seq, before, after).
     on_cells_removed: Callable[[Room, int, int, int], None] | None = None
+    # Told once when the room must be dropped (see `discard`).
+    on_discard: Callable[[Room], None] | None = None
+    discarded: bool = False
+    # Fenced edits (a runtime's) applied to the Doc and not yet stored or refused: no
+    # snapshot is taken meanwhile, since it would store them whatever the log decides.
+    _fenced_unsaved: int = 0
+    _compact_when_settled: bool = False
     _cells: Array[Any] = field(init=False)
     guard: SchemaGuard = field(init=False)
     # Callers waiting for the Doc to hold a state vector (see `holds`).
@@ -441,9 +458,13 @@ class Room:
         the change is stored and on its way to everyone."""
         await self.start_edit(change)
 
-    def start_edit(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+    def start_edit(
+        self, change: Callable[[Doc[Any]], None], *, fence: int | None = None
+    ) -> asyncio.Future[None]:
         """Make the change in the Doc now and start storing it; the future resolves when it
-        is stored and sent. Edits are stored and sent in the order they were started."""
+        is stored and sent. Edits are stored and sent in the order they were started. A
+        runtime's edit names its lease epoch (`fence`): if the log refuses it, the future
+        fails with `FencedOut` and the room is discarded."""
         captured: list[bytes] = []
         subscription = self.doc.observe(lambda event: captured.append(event.update))
         try:
@@ -460,14 +481,34 @@ class Room:
         message = protocol.encode_sync(YSyncMessageType.SYNC_UPDATE, update)
         self._unsaved_edits += 1
         self._edits_saved.clear()
+        if fence is not None:
+            self._fenced_unsaved += 1
         stored = self.update_log.append(
-            self.notebook_id, update, lambda seq: self._edit_saved(update, message, seq)
+            self.notebook_id,
+            update,
+            lambda seq: self._edit_saved(update, message, seq),
+            fence=fence,
         )
-        stored.add_done_callback(lambda future: self._edit_stored(future, done))
+        stored.add_done_callback(lambda future: self._edit_stored(future, done, fence))
         return done
 
-    def _edit_stored(self, stored: asyncio.Future[int], done: asyncio.Future[None]) -> None:
+    def _edit_stored(
+        self, stored: asyncio.Future[int], done: asyncio.Future[None], fence: int | None
+    ) -> None:
         error = stored.exception() if not stored.cancelled() else None
+        if fence is not None:
+            self._fenced_unsaved -= 1
+        if isinstance(error, FencedOut):
+            # Refused for good: the Doc must not keep it (nor the next snapshot store it).
+            log.warning("notebook %s: a runtime edit was fenced out", self.notebook_id)
+            self._edit_done()
+            self.discard()
+            if not done.done():
+                done.set_exception(error)
+            return
+        if fence is not None and not self._fenced_unsaved and self._compact_when_settled:
+            self._compact_when_settled = False
+            self.start_compaction()
         if stored.cancelled() or error is not None:
             # The Doc has the change but the log does not: the next snapshot stores it, and
             # clients get it when they next sync.
@@ -491,6 +532,23 @@ class Room:
         self._unsaved_edits -= 1
         if self._unsaved_edits == 0:
             self._edits_saved.set()
+
+    @property
+    def settled(self) -> bool:
+        """Whether every runtime edit in the Doc is stored: what it holds may be kept
+        (a snapshot, a checkpoint) without keeping one the log may yet refuse."""
+        return not self._fenced_unsaved and not self.discarded
+
+    def discard(self) -> None:
+        """This Doc holds an edit the log refused: it must not be served, snapshotted or
+        kept. Its clients reconnect (1012) and resync from a room read from the log anew;
+        the runtime that made the edit is told by the edit's future."""
+        if self.discarded:
+            return
+        self.discarded = True
+        self.close_all(CloseCode.RESTARTING, "the notebook was reloaded on the server; reconnect")
+        if self.on_discard is not None:
+            self.on_discard(self)
 
     # --- presence (awareness) ----------------------------------------------------------
 
@@ -581,7 +639,11 @@ class Room:
     def start_compaction(self) -> asyncio.Task[None] | None:
         if self._compaction is not None and not self._compaction.done():
             return self._compaction
-        if not self.has_uncompacted_updates:
+        if not self.has_uncompacted_updates or self.discarded:
+            return None
+        if not self.settled:
+            # The Doc holds runtime edits the log may yet refuse (see `_fenced_unsaved`).
+            self._compact_when_settled = True
             return None
         # State and seq are read together, with no await between: the snapshot holds
         # exactly the updates up to `upto`; later ones stay in the log. (Updates the Doc

@@ -57,7 +57,10 @@ class RoomManager:
         self._unloading: set[asyncio.Task[None]] = set()
         self._load_hooks: list[Callable[[Room], None]] = []
         self._unload_hooks: list[Callable[[Room], Awaitable[None]]] = []
+        # Fan-outs of discarded rooms being left: the notebook's next load waits for them.
+        self._leaving: dict[str, asyncio.Task[None]] = {}
         bus.subscribe_all(self._on_event)
+        self.on_load(self._watch_discard)
 
     def on_load(self, hook: Callable[[Room], None]) -> None:
         """Call `hook(room)` each time a room is loaded from the database."""
@@ -87,7 +90,7 @@ class RoomManager:
         try:
             await room.serve(connection)
         finally:
-            self._release(notebook_id)
+            self._release(notebook_id, room)
 
     @contextlib.asynccontextmanager
     async def hold(self, notebook_id: str) -> AsyncIterator[Room]:
@@ -97,7 +100,7 @@ class RoomManager:
         try:
             yield room
         finally:
-            self._release(notebook_id)
+            self._release(notebook_id, room)
 
     async def document(self, notebook_id: str) -> Doc[Any]:
         """The open room's Doc, or a copy read from the database (to read, not to edit)."""
@@ -121,7 +124,7 @@ class RoomManager:
         if entry is None:
             loading = self._loading.get(notebook_id)
             if loading is None:
-                loading = asyncio.ensure_future(self._load(notebook_id))
+                loading = asyncio.ensure_future(self._load_once_left(notebook_id))
                 self._loading[notebook_id] = loading
             # Shielded: one person giving up does not cancel the load the others wait on.
             await asyncio.shield(loading)
@@ -132,10 +135,10 @@ class RoomManager:
         entry.users += 1
         return entry.room
 
-    def _release(self, notebook_id: str) -> None:
+    def _release(self, notebook_id: str, room: Room) -> None:
         entry = self._entries.get(notebook_id)
-        if entry is None:
-            return
+        if entry is None or entry.room is not room:
+            return  # that room was discarded (a later one may be open)
         entry.users -= 1
         if entry.users == 0:
             loop = asyncio.get_running_loop()
@@ -158,6 +161,35 @@ class RoomManager:
             del self._entries[notebook_id]
             await self._fanout.leave(notebook_id)
             await self._run_unload_hooks(entry.room)
+
+    def _watch_discard(self, room: Room) -> None:
+        room.on_discard = self._evict
+
+    def _evict(self, room: Room) -> None:
+        """Forget a discarded room at once (see `Room.discard`): the next use reads the
+        notebook from the log. Nothing of it is kept: no snapshot, and no unload hooks
+        (a checkpoint would keep its Doc); the next load's hooks start afresh."""
+        entry = self._entries.get(room.notebook_id)
+        if entry is None or entry.room is not room:
+            return
+        del self._entries[room.notebook_id]
+        if entry.unload is not None:
+            entry.unload.cancel()
+        leaving = asyncio.create_task(self._fanout.leave(room.notebook_id))
+        self._leaving[room.notebook_id] = leaving
+        leaving.add_done_callback(lambda _: self._left(room.notebook_id, leaving))
+
+    def _left(self, notebook_id: str, leaving: asyncio.Task[None]) -> None:
+        if self._leaving.get(notebook_id) is leaving:
+            del self._leaving[notebook_id]
+        if not leaving.cancelled() and leaving.exception() is not None:
+            log.error("leaving the fan-out of %s failed", notebook_id)
+
+    async def _load_once_left(self, notebook_id: str) -> Room:
+        leaving = self._leaving.get(notebook_id)
+        if leaving is not None:
+            await asyncio.wait({leaving})  # its unsubscribe must not undo the next subscribe
+        return await self._load(notebook_id)
 
     async def _load(self, notebook_id: str) -> Room:
         try:

@@ -24,7 +24,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.collab.batched_reads import BatchedReads
+from server.collab.fences import fenced_out
 from server.collab.models import Snapshot, UpdateRecord
+from server.errors import FencedOut
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,10 @@ class UpdateLog(ABC):
     - `load_missing` returns what a replica holding the snapshot numbered `snapshot_seq`
       and the updates `seen` lacks: the snapshot if it is another one now, and the updates
       not in `seen`.
+    - `append(..., fence=epoch)`, a runtime's write, is stored only while the notebook's
+      runtime fence (see `fences`) is not above `epoch`, checked in the transaction that
+      stores it; refused, it is not stored, `on_durable` is not called and the future
+      fails with `FencedOut`. Writes without a fence are never checked.
 
     With several writers (replicas on one PostgreSQL) seq order is not commit order: a row
     numbered 100 may commit after row 101 is read. So nothing here reads "seq > the last
@@ -77,7 +83,7 @@ class UpdateLog(ABC):
 
     @abstractmethod
     def append(
-        self, notebook_id: str, update: bytes, on_durable: Durable
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
     ) -> asyncio.Future[int]: ...
 
     @abstractmethod
@@ -110,6 +116,7 @@ class _Pending:
     update: bytes
     on_durable: Durable
     future: asyncio.Future[int]
+    fence: int | None = None  # a runtime's lease epoch (see `fences`)
 
 
 _STOP = object()
@@ -144,12 +151,14 @@ class SqlUpdateLog(UpdateLog):
         self._queue.put(_STOP)
         await self._stopped.wait()
 
-    def append(self, notebook_id: str, update: bytes, on_durable: Durable) -> asyncio.Future[int]:
+    def append(
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
+    ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if self._closing or self._thread is None:
             future.set_exception(RuntimeError("the update log is not accepting writes"))
             return future
-        self._queue.put(_Pending(notebook_id, update, on_durable, future))
+        self._queue.put(_Pending(notebook_id, update, on_durable, future, fence))
         return future
 
     def _write_loop(self) -> None:
@@ -164,7 +173,7 @@ class SqlUpdateLog(UpdateLog):
                 try:
                     if connection is None:
                         connection = self._engine.connect()
-                    seqs = self._insert(connection, batch)
+                    stored, seqs, refused = self._store(connection, batch)
                 except Exception as error:
                     # Drop the connection (it may be broken); the next batch opens another.
                     if connection is not None:
@@ -172,7 +181,9 @@ class SqlUpdateLog(UpdateLog):
                         connection = None
                     self._loop.call_soon_threadsafe(self._failed, batch, error)
                 else:
-                    self._loop.call_soon_threadsafe(self._committed, batch, seqs)
+                    self._loop.call_soon_threadsafe(self._committed, stored, seqs)
+                    if refused:
+                        self._loop.call_soon_threadsafe(self._fenced, refused)
         finally:
             if connection is not None:
                 connection.close()
@@ -193,6 +204,21 @@ class SqlUpdateLog(UpdateLog):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return batch, False
+
+    def _store(
+        self, connection: Connection, batch: list[_Pending]
+    ) -> tuple[list[_Pending], list[int], list[_Pending]]:
+        """Store the batch; returns the stored appends, their seqs, and the refused ones.
+        A batch holding a runtime's writes (rare: outputs flush every 50 ms) checks their
+        fences and inserts the others in one SQLAlchemy transaction; any other batch (all
+        of the clients') takes `_insert`, without a fence query."""
+        if all(pending.fence is None for pending in batch):
+            return batch, self._insert(connection, batch), []
+        with connection.begin():
+            refused = fenced_out(connection, batch)
+            kept = [p for i, p in enumerate(batch) if i not in refused]
+            seqs = _insert_rows_core(connection, kept) if kept else []
+        return kept, seqs, [batch[i] for i in sorted(refused)]
 
     def _insert(self, connection: Connection, batch: list[_Pending]) -> list[int]:
         """Insert the batch in one transaction; its seqs, in the batch's order."""
@@ -223,6 +249,14 @@ class SqlUpdateLog(UpdateLog):
                 log.exception("applying a committed update failed (seq %d)", seq)
             if not pending.future.done():
                 pending.future.set_result(seq)
+
+    @staticmethod
+    def _fenced(refused: list[_Pending]) -> None:
+        for pending in refused:
+            if not pending.future.done():
+                pending.future.set_exception(
+                    FencedOut("another replica runs this notebook's kernel now")
+                )
 
     @staticmethod
     def _failed(batch: list[_Pending], error: Exception) -> None:
@@ -407,11 +441,16 @@ def _insert_psycopg(driver: Any, batch: list[_Pending]) -> list[int]:
 
 def _insert_core(connection: Connection, batch: list[_Pending]) -> list[int]:
     """Any other database: one statement for the batch, its seqs in the batch's order."""
+    with connection.begin():
+        return _insert_rows_core(connection, batch)
+
+
+def _insert_rows_core(connection: Connection, batch: list[_Pending]) -> list[int]:
+    """The batch in one statement, in the caller's transaction; its seqs, in order."""
     table = UpdateRecord.__table__  # type: ignore[attr-defined]
     statement = insert(table).returning(table.c.seq, sort_by_parameter_order=True)
     rows = [{"notebook_id": p.notebook_id, "data": p.update} for p in batch]
-    with connection.begin():
-        return [int(seq) for seq in connection.execute(statement, rows).scalars()]
+    return [int(seq) for seq in connection.execute(statement, rows).scalars()]
 
 
 def not_integrated(update: bytes, state_vector: bytes) -> bytes | None:

@@ -1,8 +1,10 @@
 """What a runtime writes into its notebook's shared document: cells queued, running and
 finished, their outputs, and the hold on the room it writes through.
 
-Every edit goes through `Room.edit` (stored before anyone sees it). The runtime decides
-when; this module knows how a cell records it (JupyterLab's schema and timing metadata).
+Every edit goes through `Room.start_edit` (stored before anyone sees it), under the lease
+epoch the fence gave (several replicas; the database refuses it once another replica owns
+the runtime). The runtime decides when; this module knows how a cell records it
+(JupyterLab's schema and timing metadata).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pycrdt import Array, Doc, Map
 
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
+from server.errors import FencedOut
 from server.gateway import outputs
 from server.gateway.execution import Execution, Outcome, Output
 from server.gateway.registry import Placement
@@ -28,11 +31,19 @@ from server.timeutil import utcnow
 
 class CellEdits:
     def __init__(
-        self, notebook_id: str, rooms: RoomManager, fence: Callable[[], None] = lambda: None
+        self,
+        notebook_id: str,
+        rooms: RoomManager,
+        fence: Callable[[], int | None] = lambda: None,
+        fenced_out: Callable[[int], None] = lambda _epoch: None,
     ) -> None:
         self.notebook_id = notebook_id
         self._rooms = rooms
-        self._fence = fence  # raises when this server may no longer write (several replicas)
+        # Raises when this server may no longer write (several replicas), else gives the
+        # lease epoch the writes carry; told when the database refused one.
+        self._fence = fence
+        self._fenced_out = fenced_out
+        self._epoch: int | None = None
         self._room: Room | None = None
         self._room_hold: contextlib.AsyncExitStack | None = None
         # Which cells show each display id, for update_display_data.
@@ -46,7 +57,9 @@ class CellEdits:
 
     async def room(self) -> Room:
         """The notebook's room, loaded and held (kept in memory) until `release`."""
-        self._fence()
+        self._epoch = self._fence()
+        if self._room is not None and self._room.discarded:
+            await self.release()  # it held a refused edit; a fresh one is read
         if self._room is None:
             stack = contextlib.AsyncExitStack()
             room = await stack.enter_async_context(self._rooms.hold(self.notebook_id))
@@ -59,16 +72,25 @@ class CellEdits:
             await stack.aclose()
 
     async def edit(self, change: Callable[[Doc[Any]], None]) -> None:
-        room = await self.room()
-        await room.edit(change)
+        await self.start_edit(await self.room(), change)
+
+    def start_edit(self, room: Room, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """`room.start_edit` under the epoch `room()` was last given."""
+        done = room.start_edit(change, fence=self._epoch)
+        if self._epoch is not None:
+            done.add_done_callback(functools.partial(self._refused, self._epoch))
+        return done
+
+    def _refused(self, epoch: int, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and isinstance(done.exception(), FencedOut):
+            self._fenced_out(epoch)
 
     # --- cells -------------------------------------------------------------------------
 
     async def set_states(self, cell_ids: list[str], state: str) -> None:
         await self.start_set_states(await self.room(), cell_ids, state)
 
-    @staticmethod
-    def start_set_states(room: Room, cell_ids: list[str], state: str) -> asyncio.Future[None]:
+    def start_set_states(self, room: Room, cell_ids: list[str], state: str) -> asyncio.Future[None]:
         """Mark cells (applied now, stored in the background: await the future)."""
         wanted = set(cell_ids)
 
@@ -78,7 +100,7 @@ class CellEdits:
             for cell in cells_by_id(cells_of(doc), wanted).values():
                 cell["execution_state"] = state
 
-        return room.start_edit(mark)
+        return self.start_edit(room, mark)
 
     async def begin_run(self, execution: Execution) -> tuple[str | None, asyncio.Future[None]]:
         """Mark the run's cell running (applied now, stored in the background: await the
@@ -95,8 +117,7 @@ class CellEdits:
             execution.writer.start(cell)
             record_start(cell, execution)
 
-        room = await self.room()
-        begun = room.start_edit(begin)
+        begun = self.start_edit(await self.room(), begin)
         return (code[0] if code else None), begun
 
     async def resume_run(self, execution: Execution) -> None:

@@ -13,7 +13,10 @@ Keys and channels:
 - `tandem:lease:{notebook}` = "{replica} {epoch}": expires after `runtime_lease_seconds`
   unless its holder renews it. `tandem:epoch:{notebook}` only grows: every new holder gets
   a higher epoch, and a renewal names the epoch it renews, so a replica that lost the lease
-  (killed, cut off) cannot renew or write under it again.
+  (killed, cut off) cannot renew it again. The epoch is also a fencing token: a replica
+  that takes the lease under a new one records it in the database (`record`) before it
+  trusts the lease, and the database refuses the runtime writes of any lower epoch
+  (`server/collab/fences.py`), so one that stalled past its lease cannot write either.
 - `tandem:replica:{replica}`: a replica's channel: requests `{"id", "from", "op",
   "notebook_id", "args"}` and replies `{"reply", "status", "body"}`.
 """
@@ -111,6 +114,7 @@ class Cluster:
         lost: Callable[[str], None],
         handle: Handler,
         taken: Callable[[str, int], None] = lambda _notebook, _epoch: None,
+        record: Callable[[str, int], Awaitable[None]] | None = None,
     ) -> None:
         self.replica = uuid.uuid4().hex[:12]
         self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -123,6 +127,7 @@ class Cluster:
         self._wanted = wanted  # whether this replica still needs a notebook's lease
         self._lost = lost  # a lease this replica held is gone
         self._taken = taken  # this replica took a notebook's lease, under a new epoch
+        self._record = record  # stores a new epoch as the notebook's fence (raises if not)
         self._handle = handle  # a forwarded command: (op, notebook id, args) -> JSON
         self._leases: dict[str, Lease] = {}
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -182,6 +187,19 @@ class Cluster:
         lease = self._leases.get(notebook_id)
         if lease is not None and lease.epoch == epoch:
             lease.trusted_until = trusted
+            return True
+        if self._record is not None:
+            try:
+                await self._record(notebook_id, epoch)  # before anything is written under it
+            except BaseException:
+                with contextlib.suppress(RedisError):
+                    await self._renew(
+                        keys=[f"tandem:lease:{notebook_id}"], args=[f"{self.replica} {epoch}", 0]
+                    )
+                raise
+        lease = self._leases.get(notebook_id)
+        if lease is not None and lease.epoch == epoch:
+            lease.trusted_until = trusted  # a concurrent acquire got here first
         else:
             self._leases[notebook_id] = Lease(epoch, trusted)
             self._taken(notebook_id, epoch)

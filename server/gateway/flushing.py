@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from server.errors import FencedOut
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -93,6 +95,9 @@ class OutputFlusher(Generic[T]):
             self._last_flush = self._clock()
             try:
                 await self._write(batch)
+            except FencedOut:
+                # Another replica owns the runtime now; the runtime is being dropped.
+                log.warning("outputs of %s were fenced out", self._label)
             except Exception:
                 # `_writing_from` stays: nothing from there on is acknowledged.
                 log.exception("writing outputs of %s failed", self._label)

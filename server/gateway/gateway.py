@@ -37,6 +37,7 @@ from sqlmodel import Session
 
 from kernels import messages as m
 from server.auth.service import hash_secret
+from server.collab.fences import raise_fence
 from server.collab.room import Room
 from server.collab.rooms import RoomManager
 from server.config import Settings
@@ -107,7 +108,9 @@ class Gateway:
         # up on past the grace, failed to start) is not adopted when its worker comes back.
         self._boot = secrets.token_hex(4)
         self.registry = WorkerRegistry(self._on_capacity_change, self._mint_kernel_id)
-        self._ctx = GatewayContext(settings, self.registry, rooms, bus, self._fence)
+        self._ctx = GatewayContext(
+            settings, self.registry, rooms, bus, self._fence, self._fenced_out
+        )
         self._runtimes: dict[str, NotebookRuntime] = {}
         self._types = {t.name: t for t in settings.runtime_types}
         self._monitor: asyncio.Task[None] | None = None
@@ -130,6 +133,7 @@ class Gateway:
                 lost=self._lease_lost,
                 handle=self._forwarded,
                 taken=self.widgets.number_from_epoch,
+                record=self._record_fence,
             )
         bus.subscribe_all(self._on_event)
         rooms.on_load(self._on_room_load)
@@ -455,9 +459,28 @@ class Gateway:
         await self.cluster.release(notebook_id)
         return 0
 
-    def _fence(self, notebook_id: str) -> None:
-        if self.cluster is not None and not self.cluster.holds(notebook_id):
+    def _fence(self, notebook_id: str) -> int | None:
+        """The lease epoch a runtime write is made under (the database checks it); raises
+        when this replica no longer trusts its lease. None: one server, nothing to fence."""
+        if self.cluster is None:
+            return None
+        if not self.cluster.holds(notebook_id):
             raise Conflict("this replica no longer owns the notebook's runtime")
+        return self.cluster.epoch(notebook_id)
+
+    async def _record_fence(self, notebook_id: str, epoch: int) -> None:
+        await asyncio.to_thread(raise_fence, self._engine, notebook_id, epoch)
+
+    def _fenced_out(self, notebook_id: str, epoch: int) -> None:
+        """The database refused a runtime write made under `epoch`: another replica took
+        the runtime, whatever this one's lease says. As when the lease is lost."""
+        assert self.cluster is not None
+        held = self.cluster.epoch(notebook_id)
+        if held is not None and held != epoch:
+            return  # an older runtime's write; the one under the current lease goes on
+        log.warning("notebook %s: a runtime write was fenced out; runtime dropped", notebook_id)
+        self._spawn(self.cluster.release(notebook_id))
+        self._lease_lost(notebook_id)
 
     def _wants_lease(self, notebook_id: str) -> bool:
         runtime = self._runtimes.get(notebook_id)

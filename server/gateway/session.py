@@ -52,7 +52,11 @@ from server.vocabulary import RuntimeType
 log = logging.getLogger(__name__)
 
 
-def _unfenced(notebook_id: str) -> None:
+def _unfenced(notebook_id: str) -> int | None:
+    return None
+
+
+def _never_fenced_out(notebook_id: str, epoch: int) -> None:
     return None
 
 
@@ -63,8 +67,11 @@ class GatewayContext:
     rooms: RoomManager
     bus: EventBus
     # Raises when this server may no longer write the notebook's runtime state (several
-    # replicas: it lost the runtime's lease); checked before every write.
-    fence: Callable[[str], None] = _unfenced
+    # replicas: it lost the runtime's lease); checked before every write. Returns the lease
+    # epoch the writes carry, which the database checks (None: one server, unfenced).
+    fence: Callable[[str], int | None] = _unfenced
+    # The database refused a write made under the epoch (another replica owns the runtime).
+    fenced_out: Callable[[str, int], None] = _never_fenced_out
 
 
 class NotebookRuntime:
@@ -81,7 +88,12 @@ class NotebookRuntime:
         self._runner: asyncio.Task[None] | None = None
         self._restarts = 0  # restarts under way: they start the runner when done
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
-        self._cells = CellEdits(notebook_id, ctx.rooms, functools.partial(ctx.fence, notebook_id))
+        self._cells = CellEdits(
+            notebook_id,
+            ctx.rooms,
+            functools.partial(ctx.fence, notebook_id),
+            functools.partial(ctx.fenced_out, notebook_id),
+        )
         self._outputs: OutputFlusher[Output] = OutputFlusher(
             self._settings.output_flush_seconds, self._cells.write, self._ack, label=notebook_id
         )

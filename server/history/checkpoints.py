@@ -77,7 +77,7 @@ class Checkpoints:
             now = time.monotonic()
             for room in self._rooms.open_rooms():
                 at, seq = self._last.get(room.notebook_id, (now, room.last_seq))
-                if room.last_seq > seq and now - at >= self._every:
+                if room.last_seq > seq and now - at >= self._every and room.settled:
                     self._last[room.notebook_id] = (now, room.last_seq)
                     await self._checkpoint(room.notebook_id, room.doc.get_update(), periodic=True)
 

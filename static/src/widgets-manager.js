@@ -228,6 +228,11 @@ class TandemWidgetManager extends ManagerBase {
     }
   }
 
+  // Whether the kernel still has this widget (its comm is open).
+  has (commId) {
+    return this.comms.has(commId)
+  }
+
   async show (modelId, el) {
     const model = await this.get_model(modelId)
     const view = await this.create_view(model, {})

@@ -49,7 +49,11 @@ export class Widgets {
       const snapshot = await api('GET', `/api/notebooks/${this.notebookId}/widgets`)
       if (snapshot.models.length || this.manager) {
         const manager = await this.load()
-        await manager.forget(new Set(snapshot.models.map((model) => model.comm_id)))
+        const kept = new Set(snapshot.models.map((model) => model.comm_id))
+        await manager.forget(kept)
+        // Views of widgets the kernel no longer has (a reset this page did not see).
+        for (const [view, node] of this.views) if (!kept.has(view.model?.model_id)) gone(node)
+        this.views = this.views.filter(([view]) => kept.has(view.model?.model_id))
         await Promise.all(snapshot.models.map((model) => manager.load(model).catch((error) => console.warn('widget', error))))
       }
       const waiting = eventsAfter(this.waiting, snapshot.seq)
@@ -148,6 +152,11 @@ export class Widgets {
     await this.ready
     const manager = await this.load()
     await this.chain // the events that came with this output are applied first
+    // An output drawn again after its kernel went (a restart): no view of a closed widget.
+    if (this.seq !== null && !manager.has(modelId)) {
+      gone(el)
+      return
+    }
     // Views whose node was on the page and is not any more (the outputs were drawn again).
     for (const [view, node] of this.views) {
       if (node.isConnected) node.dataset.seen = '1'

@@ -112,8 +112,8 @@ async def test_compaction_through_the_server_keeps_everything(fresh_server: Serv
             await asyncio.sleep(0.002)
         await eventually(lambda: str(a.cells[0]["source"]).count("<") == 60)
         expected = str(a.cells[0]["source"])
-    rows = update_log_rows(fresh_server)
-    assert rows < 30, f"{rows} log rows: compaction did not run"
+    # Compaction runs beside the typing and may still be folding when the last edit lands.
+    await eventually(lambda: update_log_rows(fresh_server) < 30, interval=0.1)
     fresh_server.stop()
     fresh_server.start()
     assert api.export(notebook)["cells"][0]["source"] == expected

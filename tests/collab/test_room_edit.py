@@ -1,4 +1,5 @@
-"""The server's own edits (kernel outputs) keep persist-before-broadcast."""
+"""The server's own edits (kernel outputs) keep persist-before-broadcast, and a runtime's
+edit the log fences out leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Array, Doc, Map, Text, YSyncMessageType
 
 from server import protocol
+from server.collab.fences import raise_fence
 from server.collab.room import RoomLimits
 from server.collab.rooms import RoomManager
 from server.collab.update_log import Durable, SqlUpdateLog, StoredDocument, UpdateLog
+from server.errors import CloseCode, FencedOut
 from server.events.bus import EventBus
 from server.vocabulary import Role
 from tests.collab.test_room import engine_with_notebook, join
@@ -26,10 +30,12 @@ class GatedLog(UpdateLog):
         self.inner = inner
         self.gate = asyncio.Event()
 
-    def append(self, notebook_id: str, update: bytes, on_durable: Durable) -> asyncio.Future[int]:
+    def append(
+        self, notebook_id: str, update: bytes, on_durable: Durable, *, fence: int | None = None
+    ) -> asyncio.Future[int]:
         async def later() -> int:
             await self.gate.wait()
-            return await self.inner.append(notebook_id, update, on_durable)
+            return await self.inner.append(notebook_id, update, on_durable, fence=fence)
 
         return asyncio.ensure_future(later())
 
@@ -105,4 +111,53 @@ async def test_an_edit_that_changes_nothing_stores_nothing(tmp_path: Path) -> No
     assert (await log.load("nb")).updates == []
     await manager.shutdown()
     await log.stop()
+    engine.dispose()
+
+
+def set_title(doc: Doc[Any]) -> None:
+    doc.get("meta", type=Map)["title"] = "kept"
+
+
+async def test_a_fenced_out_edit_survives_neither_in_the_doc_nor_in_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    """A runtime's edit under epoch 1 while the notebook's fence is at 2 is refused: no
+    snapshot is taken while it waits (it would store it whatever the log decides), the
+    room is discarded (its clients told to reconnect, 1012) and the next room, read from
+    the log, has only what was stored; an edit under the current epoch is stored."""
+    engine = engine_with_notebook(tmp_path)
+    raise_fence(engine, "nb", 2)
+    inner = SqlUpdateLog(engine)
+    await inner.start()
+    log = GatedLog(inner)
+    manager = RoomManager(log, EventBus(), RoomLimits(), grace_seconds=0.05)
+    log.gate.set()
+    _, watcher, task = await join(manager, "w", Role.VIEWER)
+    room = manager.get("nb")
+    assert room is not None
+    await room.edit(set_title)  # unfenced, stored: the room has something to compact
+    log.gate.clear()
+    stale = room.start_edit(add_output, fence=1)
+    assert "outputs" in str(room.doc.get("cells", type=Array).to_py())  # applied already
+    assert room.start_compaction() is None  # not while the Doc holds an unsettled edit
+    log.gate.set()
+    with pytest.raises(FencedOut):
+        await stale
+    assert room.discarded
+    await eventually(lambda: watcher.closed is not None)
+    assert watcher.closed is not None and watcher.closed[0] == CloseCode.RESTARTING
+    await task
+    assert manager.get("nb") is None  # forgotten at once: nobody reads the discarded Doc
+    stored = await inner.load("nb")
+    assert stored.snapshot is None and len(stored.updates) == 1
+    async with manager.hold("nb") as fresh:
+        assert fresh is not room
+        assert fresh.doc.get("cells", type=Array).to_py() == []
+        assert fresh.doc.get("meta", type=Map).to_py() == {"title": "kept"}
+        await fresh.start_edit(add_output, fence=2)
+        assert fresh.start_compaction() is not None
+    reread = await inner.load("nb")
+    assert len(reread.updates) == 2 or reread.snapshot is not None
+    await manager.shutdown()
+    await inner.stop()
     engine.dispose()

@@ -1,5 +1,6 @@
 """The SQL update log on a real SQLite file (and, for the writer's batches, on a real
-PostgreSQL too): sequence numbers are never reused, a batch's seqs name its own rows."""
+PostgreSQL too): sequence numbers are never reused, a batch's seqs name its own rows; on
+PostgreSQL, a runtime's write below its notebook's fence is refused in the transaction."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 from alembic import command
 from pycrdt import Doc, Text
 
+from server.collab.fences import raise_fence
 from server.collab.update_log import SqlUpdateLog
 from server.config import Settings
 from server.db import alembic_config, make_engine, migrate
-from tests.support_pg import DatabaseUrls
+from server.errors import FencedOut
+from tests.support_pg import DatabaseUrls, PostgresServer
 
 
 def engine_with_notebooks(tmp_path: Path, ids: list[str], database_url: str = "") -> Any:
@@ -187,3 +190,63 @@ async def test_a_batch_that_fails_stores_none_of_its_rows(
     assert all(isinstance(result, Exception) for result in results)
     assert sorted(rows.values()) == [("a", b"after"), ("a", b"first")]
     assert rows[after] == ("a", b"after")
+
+
+async def test_a_runtime_write_below_the_fence_is_refused_and_not_stored(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """A runtime's append carries its lease epoch: one below the notebook's fence is refused
+    and not stored (its future fails with FencedOut, on_durable is not called), one at the
+    fence is stored, and unfenced appends in the same batch (and a fenced one of a notebook
+    with no fence) are unaffected. An append checked while another transaction raises the
+    fence waits for it and is refused; a fence is never lowered."""
+    engine = engine_with_notebooks(tmp_path, ["nb", "free"], postgres.create_database("fence"))
+    raise_fence(engine, "nb", 1)
+    log = SqlUpdateLog(engine)
+    await log.start()
+    durable: list[bytes] = []
+
+    def append(notebook_id: str, data: bytes, fence: int | None) -> asyncio.Future[int]:
+        return log.append(notebook_id, data, lambda _: durable.append(data), fence=fence)
+
+    sent = [
+        ("nb", b"client", None),
+        ("nb", b"stale-at-1", 1),
+        ("nb", b"owner-at-2", 2),
+        ("free", b"other-notebook", None),
+        ("free", b"no-fence-yet-at-1", 1),
+    ]
+    raising = engine.connect()
+    try:
+        # Another replica takes the runtime: its fence is being raised, not yet committed.
+        raising.begin()
+        raising.exec_driver_sql("UPDATE runtime_fences SET epoch = 2 WHERE notebook_id = 'nb'")
+        first = append("nb", b"first-at-1", 1)  # its batch waits for the fence's row
+        await asyncio.sleep(0.3)
+        assert not first.done()
+        batch = [append(*write) for write in sent]  # queued meanwhile: the next batch
+        raising.commit()
+        results = await asyncio.gather(first, *batch, return_exceptions=True)
+    finally:
+        raising.close()
+        await log.stop()
+    refused = [
+        data
+        for (_, data, _), result in zip(sent, results[1:], strict=True)
+        if isinstance(result, FencedOut)
+    ]
+    assert isinstance(results[0], FencedOut)
+    assert refused == [b"stale-at-1"]
+    assert all(isinstance(r, int) for r in results if not isinstance(r, FencedOut)), results
+    assert durable == [b"client", b"owner-at-2", b"other-notebook", b"no-fence-yet-at-1"]
+    assert sorted(stored_rows(engine).values()) == [
+        ("free", b"no-fence-yet-at-1"),
+        ("free", b"other-notebook"),
+        ("nb", b"client"),
+        ("nb", b"owner-at-2"),
+    ]
+    raise_fence(engine, "nb", 1)  # a late writer of an old epoch cannot lower it
+    with engine.connect() as connection:
+        fences = connection.exec_driver_sql("SELECT notebook_id, epoch FROM runtime_fences")
+        assert [tuple(row) for row in fences] == [("nb", 2)]
+    engine.dispose()
