@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, WebSocket
@@ -13,20 +11,16 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.auth.credentials import RequestFacts, authenticate
+from server.auth.credentials import RequestFacts, authenticate, credential_of
 from server.auth.models import User
 from server.errors import PermissionDenied, TandemError
 from server.notebooks import service as notebooks
+from server.notebooks.access import Caller
 from server.notebooks.models import Notebook
 from server.services import Services
 from server.vocabulary import Role
 
 log = logging.getLogger(__name__)
-
-# Sockets are authenticated in their own few threads: anyio's pool (REST's) gives each of
-# many concurrent calls its own thread to wake, ~90 µs of CPU a call against ~20 here when
-# hundreds of sockets open at once, and a slow REST call never holds up a socket's check.
-_SOCKET_CHECKS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="socket-auth")
 
 
 def get_services(request: Request) -> Services:
@@ -106,7 +100,7 @@ Owned = Annotated[tuple[Notebook, Role], Depends(NotebookAccess(Role.OWNER))]
 
 async def websocket_access(
     websocket: WebSocket, notebook_id: str, services: Services
-) -> tuple[User, Role] | None:
+) -> tuple[Caller, Role] | None:
     """Authenticate a websocket before accepting it and find the caller's role.
 
     On failure the handshake is refused with an HTTP status and a JSON reason (no socket is
@@ -121,14 +115,9 @@ async def websocket_access(
         websocket=True,
     )
 
-    def resolve() -> tuple[User, Role]:
-        with Session(services.engine) as db:
-            user = authenticate(db, facts, services.settings.allowed_origins)
-            _, role = notebooks.get_with_role(db, notebook_id, user)
-            return user, role
-
     try:
-        user, role = await asyncio.get_running_loop().run_in_executor(_SOCKET_CHECKS, resolve)
+        credential = credential_of(facts, services.settings.allowed_origins)
+        user, role = await services.socket_checks.check(credential, notebook_id)
     except TandemError as error:
         # The path only: a client that cannot set headers sends its token in the query.
         log.info("refused a socket to %s: %s", websocket.scope["path"], error.message)

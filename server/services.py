@@ -13,6 +13,7 @@ from server.collab.rooms import RoomManager
 from server.collab.update_log import UpdateLog
 from server.config import Settings
 from server.events.bus import EventBus
+from server.notebooks.access import SocketChecks
 
 if TYPE_CHECKING:
     from server.comments.watch import CommentWatch
@@ -32,3 +33,7 @@ class Services:
     files: FileStorage
     presence: Presence
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    socket_checks: SocketChecks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.socket_checks = SocketChecks(self.engine)

@@ -44,19 +44,36 @@ def origin_allowed(facts: RequestFacts, allowed: list[str]) -> bool:
     return origin == own_origin(facts.scheme, host) or origin in allowed
 
 
-def authenticate(db: Session, facts: RequestFacts, allowed_origins: list[str]) -> User:
+@dataclass(frozen=True)
+class Credential:
+    """What the request presents: an API token or a browser session's cookie (raw)."""
+
+    raw: str
+    is_session: bool
+
+
+def credential_of(facts: RequestFacts, allowed_origins: list[str]) -> Credential:
+    """The one credential that counts, in order: Authorization, ?token=, the session cookie
+    (from an allowed origin only); raises when there is none usable."""
     authorization = facts.headers.get("authorization", "")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("the Authorization header must be 'Bearer TOKEN'")
-        return service.user_for_token(db, token.strip())
+        return Credential(token.strip(), is_session=False)
     if facts.query_token:
-        return service.user_for_token(db, facts.query_token)
+        return Credential(facts.query_token, is_session=False)
     cookie = facts.cookies.get(SESSION_COOKIE)
     if cookie:
         needs_origin = facts.websocket or facts.method not in SAFE_METHODS
         if needs_origin and not origin_allowed(facts, allowed_origins):
             raise PermissionDenied("cross-origin request refused")
-        return service.user_for_session(db, cookie)
+        return Credential(cookie, is_session=True)
     raise NotAuthenticated("log in or send an API token")
+
+
+def authenticate(db: Session, facts: RequestFacts, allowed_origins: list[str]) -> User:
+    credential = credential_of(facts, allowed_origins)
+    if credential.is_session:
+        return service.user_for_session(db, credential.raw)
+    return service.user_for_token(db, credential.raw)

@@ -227,8 +227,7 @@ def role_of(db: Session, notebook: Notebook, user: User) -> Role | None:
     membership = db.get(Membership, (notebook.id, user.id))
     member_role = Role(membership.role) if membership is not None else None
     through_link = shares.link_role(db, notebook.id, user.id)
-    candidates = [role for role in (member_role, through_link) if role is not None]
-    return max(candidates, key=lambda role: role.rank) if candidates else None
+    return shares.best_role([role for role in (member_role, through_link) if role is not None])
 
 
 def get_with_role(db: Session, notebook_id: str, user: User) -> tuple[Notebook, Role]:

@@ -33,8 +33,13 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def is_live(link: ShareLink, now: datetime | None = None) -> bool:
-    expires = _aware(link.expires_at)
-    return link.revoked_at is None and (expires is None or expires > (now or utcnow()))
+    return live(link.revoked_at, link.expires_at, now)
+
+
+def live(revoked_at: datetime | None, expires_at: datetime | None, now: datetime | None) -> bool:
+    """A link's liveness from its two columns (the socket path reads them without the row)."""
+    expires = _aware(expires_at)
+    return revoked_at is None and (expires is None or expires > (now or utcnow()))
 
 
 def public(link: ShareLink) -> LinkPublic:
@@ -127,7 +132,10 @@ def link_role(db: Session, notebook_id: str, user_id: int | None) -> Role | None
         .join(LinkGrant, col(LinkGrant.link_id) == col(ShareLink.id))
         .where(LinkGrant.user_id == user_id, ShareLink.notebook_id == notebook_id)
     ).all()
-    roles = [Role(link.role) for link in rows if is_live(link)]
+    return best_role([Role(link.role) for link in rows if is_live(link)])
+
+
+def best_role(roles: list[Role]) -> Role | None:
     return max(roles, key=lambda role: role.rank) if roles else None
 
 
