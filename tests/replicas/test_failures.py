@@ -157,13 +157,26 @@ async def test_redis_restarted_mid_session_heals(
 ) -> None:
     """While Redis is down the replicas cannot tell each other anything, and edits go on
     being stored; when it is back each replica reads what it missed from the database,
-    presence resumes, and a removal made meanwhile closes the removed person's socket."""
-    try:
-        await _through_a_redis_restart(replicas, redis_server)
-    finally:
-        if redis_server.proc is not None and redis_server.proc.poll() is not None:
-            redis_server.start()  # for the tests after this one
+    presence resumes, and a removal made meanwhile closes the removed person's socket.
+
+    A replica also heals every 30 s anyway: when that lands inside the outage the edits
+    cross without Redis and this attempt proves nothing, so it is made again (a new
+    notebook, Redis started and killed again), at most three times."""
+    for attempt in range(3):
+        try:
+            await _through_a_redis_restart(replicas, redis_server)
+            break
+        except CrossedAnyway:
+            if attempt == 2:
+                raise
+        finally:
+            if redis_server.proc is not None and redis_server.proc.poll() is not None:
+                redis_server.start()  # for the next attempt and the tests after this one
     replicas.check_logs()
+
+
+class CrossedAnyway(AssertionError):
+    """Edits reached the other replica while Redis was down (a periodic heal)."""
 
 
 async def _through_a_redis_restart(pair: Replicas, redis_server: RedisServer) -> None:
@@ -186,7 +199,8 @@ async def _through_a_redis_restart(pair: Replicas, redis_server: RedisServer) ->
         await type_words(on_b, "downb", 5)
         await eventually(lambda: "<downa4>" in alice.export(notebook)["cells"][0]["source"])
         await asyncio.sleep(0.5)
-        assert "<downa0>" not in source(on_b), "crossed without Redis: the test proves nothing"
+        if "<downa0>" in source(on_b):
+            raise CrossedAnyway("crossed without Redis: this attempt proves nothing")
         on_b.others.clear()
         removed = alice.client.delete(f"/api/notebooks/{notebook}/members/bob")
         assert removed.status_code == 200, removed.text
