@@ -56,14 +56,16 @@ async def events(websocket: WebSocket, notebook_id: str) -> None:
     try:
         runtime = await services.gateway.status(notebook_id)
         # Hello goes first; events that came meanwhile wait in the outbox until it has.
-        await websocket.send_json(
-            {
-                "type": "hello",
-                "role": role.value,
-                "user": user.username,
-                "runtime": runtime.model_dump(mode="json"),
-            }
-        )
+        hello = {
+            "type": "hello",
+            "role": role.value,
+            "user": user.username,
+            "runtime": runtime.model_dump(mode="json"),
+        }
+        try:
+            await websocket.send_json(hello)
+        except GONE:
+            return  # the page left before its hello (a reload, a navigation)
         sender = outbox.start()
         reader = asyncio.create_task(_read(websocket, outbox))
         await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)

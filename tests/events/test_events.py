@@ -8,7 +8,7 @@ from typing import Any
 
 import websockets
 
-from tests.support import Api, Person, ServerProcess
+from tests.support import Api, Person, ServerProcess, start_with_alice, sync_url
 
 
 def events_url(server: ServerProcess, notebook: str, token: str) -> str:
@@ -61,3 +61,26 @@ async def test_members_changed_reaches_everyone_and_revokes(
         assert bob.close_code == 4403
         event = await next_event(owner, "members.changed")
         assert event["changed"] == {"username": "bob", "role": None}
+
+
+async def test_a_page_that_leaves_before_its_hello_costs_no_traceback(
+    fresh_server: ServerProcess,
+) -> None:
+    """Pages reload and navigate away while their events socket is still opening: the
+    server's hello then meets a closing socket, which is the page's business, not an
+    error in the server's log."""
+    alice, api = start_with_alice(fresh_server)
+    notebook = api.create("left early")
+    url = events_url(fresh_server, notebook, alice.token)
+
+    async def open_and_leave(address: str) -> None:
+        ws = await websockets.connect(address)
+        await ws.close()
+
+    # The document's socket too: its first frames meet the same closing socket.
+    for address in (url, sync_url(fresh_server, notebook, alice.token)) * 3:
+        await asyncio.gather(*(open_and_leave(address) for _ in range(40)))
+    async with websockets.connect(url) as ws:  # and the server still answers
+        assert (await next_event(ws, "hello"))["user"] == "alice"
+    api.client.close()
+    assert "Traceback" not in fresh_server.log()
