@@ -130,6 +130,8 @@ class SqlUpdateLog(UpdateLog):
     def __init__(self, engine: Engine, max_batch: int = 1024) -> None:
         self._engine = engine
         self._reads = BatchedReads(self._load_many)
+        # The writer's driver-level insert, chosen once (None: SQLAlchemy Core).
+        self._insert_rows = _DRIVER_INSERTS.get((engine.dialect.name, engine.dialect.driver))
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -222,12 +224,8 @@ class SqlUpdateLog(UpdateLog):
 
     def _insert(self, connection: Connection, batch: list[_Pending]) -> list[int]:
         """Insert the batch in one transaction; its seqs, in the batch's order."""
-        dialect = self._engine.dialect
-        if dialect.name == "sqlite" and dialect.driver == "pysqlite":
-            insert_rows = _insert_sqlite
-        elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-            insert_rows = _insert_psycopg
-        else:
+        insert_rows = self._insert_rows
+        if insert_rows is None:
             return _insert_core(connection, batch)
         driver: Any = connection.connection.driver_connection
         try:
@@ -437,6 +435,12 @@ def _insert_psycopg(driver: Any, batch: list[_Pending]) -> list[int]:
             while cursor.nextset():
                 seqs.append(int(cursor.fetchone()[0]))
     return seqs
+
+
+_DRIVER_INSERTS: dict[tuple[str, str], Callable[[Any, list[_Pending]], list[int]]] = {
+    ("sqlite", "pysqlite"): _insert_sqlite,
+    ("postgresql", "psycopg"): _insert_psycopg,
+}
 
 
 def _insert_core(connection: Connection, batch: list[_Pending]) -> list[int]:
