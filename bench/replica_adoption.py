@@ -33,7 +33,6 @@ from tests.support import (
     WorkerProcess,
     YClient,
     eventually,
-    make_people,
     notebook_with_code,
     sync_url,
 )
@@ -75,12 +74,12 @@ async def main() -> None:
             TANDEM_WORKER_RECONNECT_GRACE_SECONDS="120",
             TANDEM_WORKER_HEARTBEAT_SECONDS="1",
         )
-        admin = make_people(root, ["root"], admin=True, database_url=pair.database_url)["root"]
-        made = Api(pair.a, admin).client.post("/api/workers/tokens", json={"name": "bench"})
+        token = pair.worker_token("bench")
+        admin = pair.admin()
         with switching_proxy(pair.a.port) as proxy:
             balancer = ServerProcess(root / "balancer", port=proxy.port)
             balancer.data_dir.mkdir()
-            worker = WorkerProcess(balancer, str(made.json()["token"]), "bench").start()
+            worker = WorkerProcess(balancer, token, "bench").start()
             try:
                 watcher = Api(pair.b, admin).client
                 await eventually(lambda: bool(watcher.get("/api/workers").json()), 30)

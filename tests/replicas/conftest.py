@@ -36,6 +36,22 @@ class Replicas:
             self._apis[key] = Api(server, self.people[name])
         return self._apis[key]
 
+    def admin(self) -> Person:
+        """An admin of the deployment (made on first use)."""
+        if "root" not in self.people:
+            root = make_people(
+                self.a.data_dir, ["root"], admin=True, database_url=self.database_url
+            )
+            self.people.update(root)
+        return self.people["root"]
+
+    def worker_token(self, name: str) -> str:
+        """A new worker token, made by the admin at replica a."""
+        self.admin()
+        made = self.api(self.a, "root").client.post("/api/workers/tokens", json={"name": name})
+        assert made.status_code == 201, made.text
+        return str(made.json()["token"])
+
     def stop(self) -> None:
         for api in self._apis.values():
             api.client.close()

@@ -27,7 +27,6 @@ from tests.support import (
     WorkerProcess,
     YClient,
     eventually,
-    make_people,
     notebook_with_code,
     sync_url,
 )
@@ -94,14 +93,12 @@ def deployment(
         TANDEM_FORWARD_TIMEOUT_SECONDS="15",
         TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),  # ipywidgets
     )
-    root_person = make_people(root, ["root"], admin=True, database_url=pair.database_url)
-    admin = {"a": Api(pair.a, root_person["root"]), "b": Api(pair.b, root_person["root"])}
-    made = admin["a"].client.post("/api/workers/tokens", json={"name": "mover"})
-    assert made.status_code == 201, made.text
+    token = pair.worker_token("mover")
+    admin = {"a": pair.api(pair.a, "root"), "b": pair.api(pair.b, "root")}
     with switching_proxy(pair.a.port) as proxy:
         balancer = ServerProcess(root / "balancer", port=proxy.port)
         balancer.data_dir.mkdir()
-        worker = WorkerProcess(balancer, str(made.json()["token"]), "mover").start()
+        worker = WorkerProcess(balancer, token, "mover").start()
         deployment = Deployment(pair, proxy, worker, admin)
         try:
             _wait_for(lambda: deployment.workers_seen_at("a") == ["mover"])
@@ -109,8 +106,6 @@ def deployment(
             yield deployment
         finally:
             worker.stop()
-            for api in admin.values():
-                api.client.close()
             pair.stop()
     pair.check_logs()
 

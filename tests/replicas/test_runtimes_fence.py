@@ -22,7 +22,6 @@ from tests.support import (
     WorkerProcess,
     YClient,
     eventually,
-    make_people,
     notebook_with_code,
     sync_url,
 )
@@ -51,11 +50,8 @@ def fenced(
         TANDEM_RUNTIME_LEASE_SECONDS="600",
         TANDEM_COMPACT_AFTER_UPDATES="5",  # a's room compacts while it runs
     )
-    root_person = make_people(root, ["root"], admin=True, database_url=pair.database_url)
-    admin = Api(pair.a, root_person["root"])
-    made = admin.client.post("/api/workers/tokens", json={"name": "w"})
-    assert made.status_code == 201, made.text
-    worker = WorkerProcess(pair.a, str(made.json()["token"]), "w").start()
+    worker = WorkerProcess(pair.a, pair.worker_token("w"), "w").start()
+    admin = pair.api(pair.a, "root")
     try:
         deadline = time.monotonic() + 30
         while not admin.client.get("/api/workers").json():
@@ -64,7 +60,6 @@ def fenced(
         yield Fenced(pair, admin)
     finally:
         worker.stop()
-        admin.client.close()
         pair.stop()
     pair.check_logs()
 
