@@ -227,9 +227,16 @@ class TandemWidgetManager extends ManagerBase {
   async forget (keep) {
     for (const commId of [...this.comms.keys()]) {
       if (keep.has(commId)) continue
+      const comm = this.comms.get(commId)
       this.closedIds.add(commId)
-      this.comms.get(commId).receive({ msg_type: 'comm_close', data: {}, metadata: {}, buffers: [], parent_msg_id: '' })
       this.comms.delete(commId)
+      try {
+        comm.receive({ msg_type: 'comm_close', data: {}, metadata: {}, buffers: [], parent_msg_id: '' })
+      } catch (error) {
+        // A view whose output was drawn again left the page without being removed, and
+        // Lumino will not detach it ("Widget is not attached"): the other widgets still go.
+        console.warn('widget', commId, 'closed with an error:', error.message)
+      }
     }
   }
 

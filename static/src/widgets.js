@@ -89,9 +89,13 @@ export class Widgets {
     }
     this.seq = message.seq
     if (message.type === 'widget.reset') {
-      if (this.manager) await this.manager.forget(new Set())
-      for (const [, node] of this.views) gone(node)
+      const views = this.views
       this.views = []
+      try {
+        if (this.manager) await this.manager.forget(new Set())
+      } finally {
+        for (const [, node] of views) gone(node) // whatever closing the models did
+      }
       return
     }
     const manager = await this.load()
@@ -160,7 +164,7 @@ export class Widgets {
     // Views whose node was on the page and is not any more (the outputs were drawn again).
     for (const [view, node] of this.views) {
       if (node.isConnected) node.dataset.seen = '1'
-      else if (node.dataset.seen) view.remove()
+      else if (node.dataset.seen) removeDetached(view)
     }
     this.views = this.views.filter(([, node]) => node.isConnected || !node.dataset.seen)
     try {
@@ -168,6 +172,16 @@ export class Widgets {
     } catch {
       gone(el)
     }
+  }
+}
+
+// Lumino refuses to detach a view whose node already left the page ("Widget is not
+// attached"); there is nothing left to take off the page, only the view to let go of.
+function removeDetached (view) {
+  try {
+    view.remove()
+  } catch (error) {
+    console.warn('widget view removed with an error:', error.message)
   }
 }
 
