@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks);
     # empty: none, the peer address is the client's.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Sockets refused at once (429) from an address whose sign-ins failed this many times
+    # within the window (bad, expired or revoked tokens and cookies; successes never
+    # count), until the window has passed; 0 turns it off. A stale tab retries its two
+    # sockets about once a second each, so 300 a minute leaves room for a few of them
+    # behind one NAT address; a flood of thousands a second is cut to 5 checks a second.
+    socket_auth_max_failures: int = Field(default=300, ge=0)
+    socket_auth_window_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Origins allowed for cookie-authenticated requests besides the server's own.
     allowed_origins: list[str] = Field(default_factory=list)
     session_days: int = 14

@@ -226,6 +226,30 @@ def sync_url(server: ServerProcess, notebook_id: str, token: str | None) -> str:
     return f"{url}?token={token}" if token else url
 
 
+@dataclass(frozen=True)
+class Handshake:
+    """How a server answered one websocket handshake: 101 (the socket then closed at once),
+    or the status of its refusal and the refusal's Retry-After header."""
+
+    status: int
+    retry_after: str | None = None
+
+
+async def handshake(
+    url: str, forwarded_for: str | None = None, local_host: str | None = None
+) -> Handshake:
+    """Open a websocket and close it, as sent through a proxy that says the client is
+    `forwarded_for` (believed only from TANDEM_TRUSTED_PROXIES), or from `local_host`."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+    bound: dict[str, Any] = {"local_addr": (local_host, 0)} if local_host else {}
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=30, **bound):
+            return Handshake(101)
+    except websockets.InvalidStatus as refused:
+        response = refused.response
+        return Handshake(response.status_code, response.headers.get("Retry-After"))
+
+
 class _Channel:
     """pycrdt's Provider speaks to this; it keeps the non-sync messages for the test."""
 

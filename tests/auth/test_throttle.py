@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from server.auth.throttle import LoginThrottle
+from server.auth.throttle import FailureCounter, LoginThrottle
 
 
 def test_failures_expire_with_the_window() -> None:
-    throttle = LoginThrottle(max_failures=3, window_seconds=0.2)
+    throttle = LoginThrottle(FailureCounter(max_failures=3, window_seconds=0.2))
     for _ in range(3):
         assert not throttle.blocked("1.2.3.4", "ann")
         throttle.failed("1.2.3.4", "ann")
@@ -20,7 +20,7 @@ def test_failures_expire_with_the_window() -> None:
 
 
 def test_success_clears_the_count() -> None:
-    throttle = LoginThrottle(max_failures=2, window_seconds=60)
+    throttle = LoginThrottle(FailureCounter(max_failures=2, window_seconds=60))
     throttle.failed("a", "ann")
     throttle.succeeded("a", "ann")
     throttle.failed("a", "ann")
