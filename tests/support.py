@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -248,6 +249,21 @@ async def handshake(
     except websockets.InvalidStatus as refused:
         response = refused.response
         return Handshake(response.status_code, response.headers.get("Retry-After"))
+
+
+def bad_token() -> str:
+    """An API token of the right shape that was never made: only a look-up can refuse it."""
+    return auth.TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def bad_sign_ins(
+    server: ServerProcess, notebook_id: str, forwarded_for: str, times: int
+) -> list[int]:
+    """Open the notebook's sync socket `times` with a bad token, one after the other, as
+    the client a trusted proxy names; how each was answered."""
+    url = sync_url(server, notebook_id, None)
+    answers = [await handshake(f"{url}?token={bad_token()}", forwarded_for) for _ in range(times)]
+    return [answer.status for answer in answers]
 
 
 class _Channel:
