@@ -37,11 +37,20 @@ log = logging.getLogger(__name__)
 def client_key(host: str) -> str:
     """The address a throttle counts under (`host` is the peer, or what a trusted proxy's
     X-Forwarded-For says, as uvicorn resolved it). Anyone on this machine (a kernel on the
-    local worker, too) can send from any of 127.0.0.0/8: all of loopback counts as one."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_loopback:
-            return "loopback"
-    return host
+    local worker, too) can send from any of 127.0.0.0/8: all of loopback counts as one.
+    An IPv6 client counts by its /64, the block one subscriber is usually given, whose
+    addresses it could otherwise walk through for a fresh count each."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 client on a dual-stack socket
+    if address.is_loopback:
+        return "loopback"
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class FailureCounter:
@@ -209,15 +218,17 @@ class SocketThrottle:
     def refuses(self, address: str, credential: Credential) -> bool:
         """Whether to refuse this handshake at once (cheap: memory only, no I/O)."""
         counter = self._counter
-        if counter is None or (address, _digest(credential)) in self._known:
+        if counter is None:
             return False
         until = self._until.get(address)
-        if until is not None:
-            if until > time.monotonic():
-                return True
+        if until is not None and until <= time.monotonic():
             del self._until[address]
+            until = None
         running = self._pending.get(address, 0)
-        return counter.local_failures(address) + running >= counter.max_failures
+        refused = until is not None or (
+            counter.local_failures(address) + running >= counter.max_failures
+        )
+        return refused and (address, _digest(credential)) not in self._known
 
     @contextlib.contextmanager
     def checking(self, address: str) -> Iterator[None]:
