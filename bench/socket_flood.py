@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--joins", type=int, default=200)
     parser.add_argument("--flood", type=int, default=64, help="flood handshakes in flight")
-    parser.add_argument("--rate", type=float, default=500, help="flood handshakes a second")
+    parser.add_argument("--rate", type=float, default=1500, help="flood handshakes a second")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
