@@ -142,7 +142,7 @@ async def websocket_access(
     return user, role
 
 
-_THROTTLED = "too many failed sign-ins from your address; try again in a minute"
+_THROTTLED = "too many failed sign-ins from your address; try again later"
 
 
 async def _check(
