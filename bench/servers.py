@@ -80,10 +80,12 @@ def wait_port(port: int) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def start_tandem(data_dir: Path, env: dict[str, str] | None = None) -> Target:
+def start_tandem(
+    data_dir: Path, env: dict[str, str] | None = None, database_url: str = ""
+) -> Target:
     server = ServerProcess(data_dir, env={"TANDEM_ROOM_GRACE_SECONDS": "30", **(env or {})})
     server.start()
-    person = make_people(data_dir, ["bench"])["bench"]
+    person = make_people(data_dir, ["bench"], database_url=database_url)["bench"]
     return Target(
         "tandem",
         None,

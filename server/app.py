@@ -20,7 +20,12 @@ from server import __version__
 from server.auth.admin import router as admin_router
 from server.auth.routes import router as auth_router
 from server.auth.service import hash_secret
-from server.auth.throttle import LoginThrottle, RedisLoginThrottle
+from server.auth.throttle import (
+    FailureCounter,
+    LoginThrottle,
+    RedisFailureCounter,
+    SocketThrottle,
+)
 from server.collab.fanout import Fanout
 from server.collab.presence import Presence, RedisPresence
 from server.collab.redis_fanout import RedisFanout
@@ -55,6 +60,17 @@ from server.web.routes import router as web_router
 log = logging.getLogger(__name__)
 
 
+def socket_throttle_for(settings: Settings) -> SocketThrottle:
+    """Failed socket sign-ins counted in memory, or across replicas in Redis; none when
+    turned off."""
+    limit, window = settings.socket_auth_max_failures, settings.socket_auth_window_seconds
+    if limit == 0:
+        return SocketThrottle(None)
+    if settings.redis_url:
+        return SocketThrottle(RedisFailureCounter(settings.redis_url, "socket", limit, window))
+    return SocketThrottle(FailureCounter(limit, window))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -76,13 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fanout: Fanout = Fanout()
         shared: redis.Redis | None = None
         login_throttle = LoginThrottle()
+        socket_throttle = socket_throttle_for(settings)
         if settings.redis_url:
             fanout = RedisFanout(settings.redis_url, bus)
             await fanout.start()
             shared = redis.Redis.from_url(
                 settings.redis_url, socket_timeout=2, socket_connect_timeout=2
             )
-            login_throttle = RedisLoginThrottle(settings.redis_url)
+            login_throttle = LoginThrottle.in_redis(settings.redis_url)
         rooms = RoomManager(update_log, bus, limits, settings.room_grace_seconds, fanout)
         presence = (
             RedisPresence(rooms, settings.redis_url) if settings.redis_url else Presence(rooms)
@@ -111,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             files,
             presence,
             login_throttle,
+            socket_throttle,
         )
         link_expiry = LinkExpiry(
             engine, bus, claim=redis_claim(shared) if shared is not None else None
@@ -144,8 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await fanout.stop()
             if shared is not None:
                 shared.close()
-            if isinstance(login_throttle, RedisLoginThrottle):
-                login_throttle.close()
+            login_throttle.close()
+            socket_throttle.close()
             engine.dispose()
             log.info("Tandem stopped")
 

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks);
     # empty: none, the peer address is the client's.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Sockets refused at once (429) from an address whose sign-ins failed this many times
+    # within the window (bad, expired or revoked tokens and cookies; successes never
+    # count), until the window has passed; 0 turns it off. A tab left open after its
+    # sign-in ended retries its two sockets every 2 to 2.5 s (about 50 failures a minute),
+    # so 300 a minute leaves room for five behind one NAT address, and a flood of
+    # thousands a second gets 5 look-ups a second.
+    socket_auth_max_failures: int = Field(default=300, ge=0)
+    socket_auth_window_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Origins allowed for cookie-authenticated requests besides the server's own.
     allowed_origins: list[str] = Field(default_factory=list)
     session_days: int = 14

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
@@ -11,9 +12,16 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.auth.credentials import RequestFacts, authenticate, credential_of
+from server.auth.credentials import (
+    Credential,
+    RequestFacts,
+    authenticate,
+    credential_of,
+    plausible,
+)
 from server.auth.models import User
-from server.errors import PermissionDenied, TandemError
+from server.auth.throttle import client_key
+from server.errors import NotAuthenticated, PermissionDenied, TandemError, TooManyRequests
 from server.notebooks import service as notebooks
 from server.notebooks.access import Caller
 from server.notebooks.models import Notebook
@@ -104,7 +112,9 @@ async def websocket_access(
     """Authenticate a websocket before accepting it and find the caller's role.
 
     On failure the handshake is refused with an HTTP status and a JSON reason (no socket is
-    opened, so nothing leaks to a page from a foreign origin) and None is returned.
+    opened, so nothing leaks to a page from a foreign origin) and None is returned. An
+    address whose sign-ins failed too often is refused 429 before anything is looked up
+    (see `SocketThrottle`).
     """
     facts = RequestFacts(
         headers=websocket.headers,
@@ -114,16 +124,48 @@ async def websocket_access(
         method="GET",
         websocket=True,
     )
-
+    throttle = services.socket_throttle
+    # The peer, or the client a trusted proxy names (uvicorn resolved X-Forwarded-For).
+    address = client_key(websocket.client.host if websocket.client else "")
     try:
         credential = credential_of(facts, services.settings.allowed_origins)
-        user, role = await services.socket_checks.check(credential, notebook_id)
+        if throttle.refuses(address, credential):
+            await _deny(websocket, TooManyRequests(_THROTTLED), retry_after=throttle.window_seconds)
+            return None
+        user, role = await _check(services, credential, notebook_id, address)
     except TandemError as error:
         # The path only: a client that cannot set headers sends its token in the query.
         log.info("refused a socket to %s: %s", websocket.scope["path"], error.message)
-        await websocket.send_denial_response(
-            JSONResponse({"detail": error.message}, status_code=error.status_code)
-        )
+        await _deny(websocket, error)
         return None
     log.debug("%s opened %s as %s", user.username, websocket.scope["path"], role.value)
     return user, role
+
+
+_THROTTLED = "too many failed sign-ins from your address; try again later"
+
+
+async def _check(
+    services: Services, credential: Credential, notebook_id: str, address: str
+) -> tuple[Caller, Role]:
+    """The socket's caller and role; a credential that fails counts against its address."""
+    throttle = services.socket_throttle
+    try:
+        if not plausible(credential):  # never made here: no need to look it up
+            raise NotAuthenticated(
+                "session expired; log in again" if credential.is_session else "invalid token"
+            )
+        with throttle.checking(address):
+            access = await services.socket_checks.check(credential, notebook_id)
+    except NotAuthenticated:
+        await throttle.failed(address)
+        raise
+    throttle.succeeded(address, credential)
+    return access
+
+
+async def _deny(websocket: WebSocket, error: TandemError, retry_after: float = 0) -> None:
+    headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after else None
+    await websocket.send_denial_response(
+        JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers)
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from server.auth.throttle import LoginThrottle
+from server.auth.throttle import LoginThrottle, SocketThrottle
 from server.collab.presence import Presence
 from server.collab.rooms import RoomManager
 from server.collab.update_log import UpdateLog
@@ -33,6 +33,7 @@ class Services:
     files: FileStorage
     presence: Presence
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    socket_throttle: SocketThrottle = field(default_factory=lambda: SocketThrottle(None))
     socket_checks: SocketChecks = field(init=False)
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -224,6 +225,45 @@ class Api:
 def sync_url(server: ServerProcess, notebook_id: str, token: str | None) -> str:
     url = f"{server.ws_url}/api/notebooks/{notebook_id}/sync"
     return f"{url}?token={token}" if token else url
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """How a server answered one websocket handshake: 101 (the socket then closed at once),
+    or the status of its refusal and the refusal's Retry-After header."""
+
+    status: int
+    retry_after: str | None = None
+
+
+async def handshake(
+    url: str, forwarded_for: str | None = None, local_host: str | None = None
+) -> Handshake:
+    """Open a websocket and close it, as sent through a proxy that says the client is
+    `forwarded_for` (believed only from TANDEM_TRUSTED_PROXIES), or from `local_host`."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+    bound: dict[str, Any] = {"local_addr": (local_host, 0)} if local_host else {}
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=30, **bound):
+            return Handshake(101)
+    except websockets.InvalidStatus as refused:
+        response = refused.response
+        return Handshake(response.status_code, response.headers.get("Retry-After"))
+
+
+def bad_token() -> str:
+    """An API token of the right shape that was never made: only a look-up can refuse it."""
+    return auth.TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def bad_sign_ins(
+    server: ServerProcess, notebook_id: str, forwarded_for: str, times: int
+) -> list[int]:
+    """Open the notebook's sync socket `times` with a bad token, one after the other, as
+    the client a trusted proxy names; how each was answered."""
+    url = sync_url(server, notebook_id, None)
+    answers = [await handshake(f"{url}?token={bad_token()}", forwarded_for) for _ in range(times)]
+    return [answer.status for answer in answers]
 
 
 class _Channel:

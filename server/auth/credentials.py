@@ -8,6 +8,7 @@ need no such check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from server.errors import NotAuthenticated, PermissionDenied
 
 SESSION_COOKIE = "tandem_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_TOKEN_SHAPE = re.compile(re.escape(service.TOKEN_PREFIX) + service.SECRET_SHAPE)
+_SESSION_SHAPE = re.compile(service.SECRET_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class Credential:
 
     raw: str
     is_session: bool
+
+
+def plausible(credential: Credential) -> bool:
+    """Whether the credential has the shape of those this server makes: one that has not
+    cannot be valid, and is refused without looking it up."""
+    shape = _SESSION_SHAPE if credential.is_session else _TOKEN_SHAPE
+    return shape.fullmatch(credential.raw) is not None
 
 
 def credential_of(facts: RequestFacts, allowed_origins: list[str]) -> Credential:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-
 from fastapi import APIRouter, Request, Response
 
 from server.audit import service as audit
 from server.auth import service
 from server.auth.credentials import SESSION_COOKIE, origin_allowed
 from server.auth.models import LoginRequest, PasswordChange, UserPublic
+from server.auth.throttle import client_key
 from server.config import LoginProvider, Settings
 from server.deps import AppServices, CurrentUser, DbSession, facts_of
 from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
@@ -25,7 +23,7 @@ def login(
     body: LoginRequest, request: Request, db: DbSession, services: AppServices, response: Response
 ) -> UserPublic:
     settings = services.settings
-    address = throttle_key(request.client.host if request.client else "")
+    address = client_key(request.client.host if request.client else "")
     if services.login_throttle.blocked(address, body.username):
         raise TooManyRequests("too many failed logins; try again in a few minutes")
     try:
@@ -37,15 +35,6 @@ def login(
     services.login_throttle.succeeded(address, body.username)
     set_session_cookie(response, raw, settings)
     return UserPublic.model_validate(user, from_attributes=True)
-
-
-def throttle_key(host: str) -> str:
-    """Anyone on this machine (a kernel on the local worker, too) can send from any of
-    127.0.0.0/8: all of loopback counts as one address."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_loopback:
-            return "loopback"
-    return host
 
 
 def set_session_cookie(response: Response, raw: str, settings: Settings) -> None:
@@ -88,7 +77,7 @@ def change_password(
 ) -> None:
     """Change one's own password, given the current one (throttled as logins are). Every
     other browser session of the person ends; this one stays; API tokens stay."""
-    address = throttle_key(request.client.host if request.client else "")
+    address = client_key(request.client.host if request.client else "")
     if services.login_throttle.blocked(address, user.username):
         raise TooManyRequests("too many wrong passwords; try again in a few minutes")
     if not service.password_matches(user, body.current_password):

@@ -19,6 +19,8 @@ _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a login takes the same time either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 TOKEN_PREFIX = "tdm_"  # noqa: S105  (a visible prefix, not a secret)
+# Every token's and session's secret is secrets.token_urlsafe(32): 43 URL-safe characters.
+SECRET_SHAPE = r"[A-Za-z0-9_-]{43}"  # noqa: S105  (a pattern, not a secret)
 
 
 def hash_secret(secret: str) -> str:
