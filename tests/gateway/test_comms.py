@@ -53,6 +53,40 @@ def test_store_applies_open_updates_buffers_and_close() -> None:
     assert store.snapshot() == []
 
 
+def test_a_top_level_binary_value_keeps_its_buffer() -> None:
+    """ipywidgets takes a key whose whole value is binary (an Image's `value`) out of the
+    state and names it by its buffer path alone: the buffer is kept, and replaced."""
+    store = WidgetStore("k1")
+    state = {"_model_name": "ImageModel", "format": "png"}
+    opened = {"state": state, "buffer_paths": [["value"]]}
+    store.apply(comm("comm_open", opened, target_name="jupyter.widget", buffers=["AAE="]))
+    assert store.snapshot()[0]["buffers"] == ["AAE="]
+    update = {"method": "update", "state": {}, "buffer_paths": [["value"]]}
+    store.apply(comm("comm_msg", update, buffers=["AAI="]))
+    [model] = store.snapshot()
+    assert model["buffer_paths"] == [["value"]] and model["buffers"] == ["AAI="]
+
+
+def answer(comm_id: str, data: dict[str, Any]) -> m.WidgetState:
+    return m.WidgetState(kernel_id="k1", comm_id=comm_id, data=data)
+
+
+def test_a_whole_state_answer_makes_the_model_a_delta_cannot() -> None:
+    """An adopting server rebuilds its widgets from the kernel's answers to request_state:
+    one naming the model makes it, one that does not (a delta, a lie) makes nothing, and a
+    known model is brought up to date."""
+    store = WidgetStore("k1")
+    whole = {"_model_name": "IntSliderModel", "_model_module": "@jupyter-widgets/controls"}
+    whole |= {"_model_module_version": "2.0.0", "value": 3}
+    assert store.describe(answer("c1", {"method": "update", "state": {"value": 4}})) is None
+    assert store.describe(answer("c1", {"method": "custom", "state": whole})) is None
+    assert store.describe(answer("c1", {"method": "update", "state": whole})) is not None
+    assert store.snapshot()[0]["state"] == whole
+    assert store.describe(answer("c1", {"method": "update", "state": {"value": 9}})) is not None
+    assert store.snapshot()[0]["state"]["value"] == 9
+    assert len(store.snapshot()) == 1
+
+
 def test_a_store_moves_to_another_replica_as_its_snapshot() -> None:
     """A runtime that moves replicas takes its widgets along: what `snapshot()` describes,
     `restore()` rebuilds (buffers and Output widgets included), and junk is skipped."""
