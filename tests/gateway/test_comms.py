@@ -14,7 +14,6 @@ import pytest
 from kernels import messages as m
 from kernels.environments import SCIENTIFIC_STACK
 from server.events.bus import EventBus
-from server.gateway import widgets
 from server.gateway.comms import WidgetRelay, page_msg_id
 from server.gateway.widgets import WidgetStore, capture, person_message_problem
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
@@ -121,12 +120,14 @@ def test_widget_events_are_numbered_on_across_runtime_owners() -> None:
     assert seq() == (8 << 32) + 41
 
 
-def test_store_follows_a_bounded_number_of_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = WidgetStore("k1")
-    monkeypatch.setattr(widgets, "MAX_WIDGET_MODELS", 1)
+def test_store_follows_a_bounded_number_of_widgets() -> None:
+    """However they come: opened, or described by an adopted kernel."""
+    store = WidgetStore("k1", max_models=1)
     assert store.apply(comm("comm_open", {"state": {}}, target_name="jupyter.widget"))
     more = comm("comm_open", {"state": {}}, target_name="jupyter.widget")
     assert not store.apply(more.model_copy(update={"comm_id": "c2"}))
+    whole = dict.fromkeys(("_model_name", "_model_module", "_model_module_version"), "x")
+    assert store.describe(answer("c3", {"method": "update", "state": whole})) is None
     assert [model["comm_id"] for model in store.snapshot()] == ["c1"]
 
 
