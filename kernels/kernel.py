@@ -8,6 +8,8 @@ Completion and inspection go on the same shell channel; their replies are matche
 waiting request by the kernel's msg_id. Comm messages (ipywidgets) go both ways whatever
 caused them: the kernel's comm_open / comm_msg / comm_close go up as `comm`, a person's
 widget change comes down as a shell `comm_msg`, and its idle status goes up as `comm_idle`.
+`report_widgets` asks the kernel for the full state of each of its widgets (for a server
+that adopted it without them); the answers go up as `widget_state`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ Send = Callable[[m.FromWorker], Awaitable[None]]
 USAGE_EVERY_SECONDS = 2.0
 MAX_FRAME_BYTES = 128 * 1024 * 1024
 MAX_COMM_WAITING = 10_000
+# Rebuilding the widgets: how many request_state messages wait in the kernel's queue at once.
+WIDGET_STATES_IN_FLIGHT = 32
 
 
 class _OneSpec(KernelSpecManager):
@@ -96,6 +100,13 @@ class RunningKernel:
         # leave 20 completions to run before the next cell).
         self._unanswered: set[str] = set()
         self._comm_msgs: set[str] = set()  # msg_ids of comm_msgs sent, until their idle
+        # `report_widgets`: the msg_ids of the request_state messages not yet answered, and
+        # how many bytes of answers may still go up.
+        self._state_requests: set[str] = set()
+        self._state_in_flight: set[str] = set()  # ... not yet done with (the kernel's idle)
+        self._state_progress = asyncio.Event()  # one of those is done
+        self._state_budget = 0
+        self._reporting_widgets = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._context: zmq.asyncio.Context | None = None
@@ -173,6 +184,59 @@ class RunningKernel:
             self._comm_msgs.clear()  # a kernel that never answers must not grow this
         self._comm_msgs.add(message.msg_id)
         client.shell_channel.send(msg)
+
+    async def report_widgets(self, max_widgets: int = m.MAX_WIDGETS) -> int:
+        """Ask each open widget comm of the kernel for its whole state, as ipywidgets'
+        manager does for a page opened against a running kernel; the answers go up as
+        `widget_state` while the kernel sends them. At most `WIDGET_STATES_IN_FLIGHT`
+        questions wait in the kernel's queue at once (a cell run meanwhile waits behind few
+        of them, and the worker's loop is never held by thousands of sends), and all of it
+        ends after `WIDGET_STATE_WAIT_SECONDS`. How many comms were asked."""
+        client = self._client
+        if client is None or self._reporting_widgets:
+            return 0  # one report at a time
+        self._reporting_widgets = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + m.WIDGET_STATE_WAIT_SECONDS
+        asked = 0
+        try:
+            content = await self._comm_info(client, deadline - loop.time())
+            self._state_budget = m.MAX_WIDGET_STATE_BYTES
+            for comm_id in widget_comm_ids(content or {}, max_widgets):
+                while len(self._state_in_flight) >= WIDGET_STATES_IN_FLIGHT:
+                    self._state_progress.clear()
+                    await asyncio.wait_for(self._state_progress.wait(), deadline - loop.time())
+                header = client.session.msg_header("comm_msg")
+                data = {"method": "request_state"}
+                msg = client.session.msg(
+                    "comm_msg", content={"comm_id": comm_id, "data": data}, header=header
+                )
+                self._state_requests.add(header["msg_id"])
+                self._state_in_flight.add(header["msg_id"])
+                client.shell_channel.send(msg)
+                asked += 1
+        except TimeoutError:
+            log.info("kernel %s: its widgets did not all answer in time", self.kernel_id[:8])
+        finally:
+            self._reporting_widgets = False
+            # Whatever is not answered by now is not waited for (a kernel that never answers).
+            loop.call_later(max(deadline - loop.time(), 0), self._forget_state_requests)
+        return asked
+
+    def _forget_state_requests(self) -> None:
+        if not self._reporting_widgets:
+            self._state_requests.clear()
+            self._state_in_flight.clear()
+
+    async def _comm_info(self, client: AsyncKernelClient, wait: float) -> dict[str, Any] | None:
+        """The kernel's comm_info_reply content for its widget comms."""
+        msg_id = client.comm_info(target_name=m.WIDGET_TARGET)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queries[msg_id] = future
+        try:
+            return await asyncio.wait_for(future, wait)
+        finally:
+            del self._queries[msg_id]
 
     async def complete(self, request: m.Complete) -> m.CompleteReply:
         client = self._client
@@ -256,8 +320,17 @@ class RunningKernel:
             msg = await client.get_iopub_msg()
             parent_id = msg["parent_header"].get("msg_id", "")
             msg_type = msg["msg_type"]
+            if msg_type == "comm_msg" and parent_id in self._state_requests:
+                self._state_requests.discard(parent_id)
+                await self._send_widget_state(msg)
+                continue
             if msg_type in ("comm_open", "comm_msg", "comm_close"):
                 await self._send_comm(msg)
+                continue
+            if msg_type == "status" and parent_id in self._state_in_flight:
+                if msg["content"].get("execution_state") == "idle":
+                    self._state_in_flight.discard(parent_id)
+                    self._state_progress.set()
                 continue
             if msg_type == "status" and parent_id in self._comm_msgs:
                 if msg["content"].get("execution_state") == "idle":
@@ -299,11 +372,30 @@ class RunningKernel:
             return
         await self._send(message)
 
+    async def _send_widget_state(self, msg: dict[str, Any]) -> None:
+        """One widget's answer to `report_widgets`, capped as any comm message is, and all
+        of them together at `MAX_WIDGET_STATE_BYTES`."""
+        comm = comm_message(self.kernel_id, msg, self._max_output_bytes)
+        size = comm_size(comm) if comm is not None else 0
+        if comm is None or size > self._state_budget:
+            log.info("kernel %s: a widget state too big or malformed dropped", self.kernel_id[:8])
+            return
+        self._state_budget -= size
+        await self._send(
+            m.WidgetState(
+                kernel_id=self.kernel_id,
+                comm_id=comm.comm_id,
+                data=comm.data,
+                metadata=comm.metadata,
+                buffers=comm.buffers,
+            )
+        )
+
     async def _pump_shell(self, client: AsyncKernelClient) -> None:
         while True:
             msg = await client.get_shell_msg()
             msg_id = msg["parent_header"].get("msg_id", "")
-            if msg["msg_type"] in ("complete_reply", "inspect_reply") or (
+            if msg["msg_type"] in ("complete_reply", "inspect_reply", "comm_info_reply") or (
                 # The variable inspector's silent execution answers with an execute_reply.
                 msg["msg_type"] == "execute_reply"
                 and (msg_id in self._queries or msg_id in self._unanswered)
@@ -512,6 +604,32 @@ def comm_message(kernel_id: str, msg: dict[str, Any], limit: int) -> m.Comm | No
         )
     except ValueError:
         return None
+
+
+def widget_comm_ids(content: dict[str, Any], limit: int = m.MAX_WIDGETS) -> list[str]:
+    """The widget comms a kernel's comm_info_reply lists, at most `limit` of them
+    (a kernel may list any number, or other targets' comms, or ids no comm has)."""
+    comms = content.get("comms")
+    if content.get("status") != "ok" or not isinstance(comms, dict):
+        return []
+    ids: list[str] = []
+    for comm_id, info in comms.items():
+        if len(ids) >= min(limit, m.MAX_WIDGETS):
+            break
+        if (
+            isinstance(comm_id, str)
+            and 0 < len(comm_id) <= 64
+            and isinstance(info, dict)
+            and info.get("target_name") == m.WIDGET_TARGET
+        ):
+            ids.append(comm_id)
+    return ids
+
+
+def comm_size(comm: m.Comm) -> int:
+    """About the bytes a comm message holds: its data as JSON and its buffers, decoded."""
+    data = len(json.dumps(comm.data, ensure_ascii=False).encode())
+    return data + sum(len(b) * 3 // 4 for b in comm.buffers)
 
 
 def cap_output(msg_type: str, content: dict[str, Any], limit: int) -> dict[str, Any]:

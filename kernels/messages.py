@@ -7,10 +7,10 @@ one of the models below, told apart by `type`; anything else is refused by `pars
     worker -> server: hello, heartbeat, kernel_progress, kernel_started, kernel_failed,
                       kernel_died, kernel_usage, output, input_request, execute_done,
                       complete_reply, inspect_reply, variables_reply, comm, comm_idle,
-                      widget_output
+                      widget_output, widget_state
     server -> worker: welcome, start_kernel, execute, interrupt, input_reply,
                       shutdown_kernel, files_changed, complete, inspect, variables, ack, resume,
-                      comm_msg
+                      comm_msg, request_widgets
 
 A kernel outlives its worker's connection by the server's reconnect grace: what a kernel
 says that the server must not miss (`RELIABLE`: outputs, input requests, a cell's end, the
@@ -31,8 +31,17 @@ whoever caused them; `comm_msg` is a person's widget change going to the kernel'
 is what paces a widget's next change; `widget_output` is what a widget callback printed.
 Binary buffers travel base64-encoded. `comm` and `widget_output` are `RELIABLE` like
 outputs: what a kernel's widgets say while its worker is away reaches the server that
-takes the kernel back (the widget state itself is the server's memory: a restarted server
-knows only what came after the last acknowledgement).
+takes the kernel back. The widget state itself is the server's memory: a server that adopts
+a kernel without its widgets (a restarted one, or one taking over from a killed replica)
+sends `request_widgets`, and the worker rebuilds them as ipywidgets' own manager does for a
+page opened against a running kernel: it asks the kernel which comms of target
+`jupyter.widget` are open (`comm_info_request`), sends each a `comm_msg`
+`{"method": "request_state"}`, and passes each answer (an `update` carrying the whole
+state) up as `widget_state`, which makes the model when the server does not have it. At
+most `max_widgets` comms are asked (the server's cap; `MAX_WIDGETS` at most), a few at a
+time; each answer is capped as a `comm` is, all of them together at
+`MAX_WIDGET_STATE_BYTES`; a kernel that does not answer (a cell runs) is waited for
+`WIDGET_STATE_WAIT_SECONDS` in the background, holding nothing up.
 
 A notebook's files travel over HTTP, not this socket (see `kernels/workspace.py`).
 """
@@ -318,6 +327,28 @@ class Comm(_Message):
     seq: int = _SEQ
 
 
+WIDGET_TARGET = "jupyter.widget"
+# Rebuilding a kernel's widgets (`request_widgets`): at most this many comms are asked for
+# their state (what the server keeps of one kernel), their answers together at most this
+# big, and the kernel's answers awaited this long (it answers once its running cell ends).
+MAX_WIDGETS = 10_000
+MAX_WIDGET_STATE_BYTES = 256 * 1024 * 1024
+WIDGET_STATE_WAIT_SECONDS = 120.0
+
+
+class WidgetState(_Message):
+    """The whole state of one of the kernel's widgets, its answer to a `request_state` the
+    worker sent it for `request_widgets`: `data` is the kernel's `update` (`state`,
+    `buffer_paths`), buffers base64 as in `comm`."""
+
+    type: Literal["widget_state"] = "widget_state"
+    kernel_id: str = _ID
+    comm_id: str = _ID
+    data: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
+
+
 class CommIdle(_Message):
     """The kernel is done with the `comm_msg` `msg_id` (its handlers ran)."""
 
@@ -368,7 +399,8 @@ FromWorker = Annotated[
     | VariablesReply
     | Comm
     | CommIdle
-    | WidgetOutput,
+    | WidgetOutput
+    | WidgetState,
     Field(discriminator="type"),
 ]
 
@@ -467,6 +499,15 @@ class CommMsg(_Message):
     buffers: list[_B64] = Field(default_factory=list, max_length=MAX_COMM_BUFFERS)
 
 
+class RequestWidgets(_Message):
+    """The server adopted the kernel without its widgets: send the state of each (one
+    `widget_state` per open `jupyter.widget` comm; see the module docstring)."""
+
+    type: Literal["request_widgets"] = "request_widgets"
+    kernel_id: str = _ID
+    max_widgets: int = Field(default=MAX_WIDGETS, ge=1, le=MAX_WIDGETS)  # comms to ask
+
+
 class Ack(_Message):
     """The server has stored everything of the kernel up to `seq`: the worker forgets it."""
 
@@ -505,7 +546,8 @@ FromServer = Annotated[
     | Ack
     | Resume
     | Variables
-    | CommMsg,
+    | CommMsg
+    | RequestWidgets,
     Field(discriminator="type"),
 ]
 

@@ -406,6 +406,8 @@ class Worker:
             kernel.reply_input(message.value)
         elif isinstance(message, m.CommMsg):
             kernel.comm_msg(message)
+        elif isinstance(message, m.RequestWidgets):
+            self._spawn(self._report_widgets(kernel, message.max_widgets))
         elif isinstance(message, m.Complete | m.Inspect | m.Variables):
             self._spawn(self._query(kernel, message, send))
         elif isinstance(message, m.ShutdownKernel):
@@ -453,6 +455,15 @@ class Worker:
             )
             reply = kind(kernel_id=kernel.kernel_id, request_id=message.request_id, status="error")
         await send(reply)
+
+    @staticmethod
+    async def _report_widgets(kernel: RunningKernel, max_widgets: int) -> None:
+        try:
+            asked = await kernel.report_widgets(max_widgets)
+        except Exception as error:  # a kernel stopping under the question, say
+            log.info("kernel %s: its widgets were not reported: %s", kernel.kernel_id[:8], error)
+            return
+        log.info("kernel %s: %d widgets asked for their state", kernel.kernel_id[:8], asked)
 
     async def _start(self, message: m.StartKernel, send: Send) -> None:
         kernel_id = message.kernel_id

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     max_output_bytes_per_cell: int = 5 * 1024 * 1024
     # Kernel output is written into the document at most this often (coalesced between).
     output_flush_seconds: float = 0.05
+    # The widget models of one kernel the server follows (and asks an adopted kernel about).
+    max_widgets_per_kernel: int = Field(default=10_000, ge=1, le=10_000)
 
     @field_validator("environments")
     @classmethod

@@ -8,6 +8,10 @@ after it (`comm_idle`), which is what paces the widget's next change, or after a
 When the notebook's kernel changes or stops, its store is dropped (`widget.reset`). When
 the kernel's runtime moves to another replica, its store and the events' numbering go with
 it (`hand_over` there, `take` here), so pages go on applying events without a reload.
+A kernel adopted without its store (this server restarted, or its owner was killed) is
+asked for its widgets' whole states (`request_widgets`); each answer (`from_kernel_state`)
+makes or refreshes a model and is published as a `comm_open` carrying the whole state,
+which a page applies to a model it has or makes the model from.
 Outputs of a request an Output widget captures go into it (`capture`), not into the cell.
 """
 
@@ -34,8 +38,9 @@ IDLE_WAIT_SECONDS = 10.0
 
 
 class WidgetRelay:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, max_models: int | None = None) -> None:
         self._bus = bus
+        self.max_models = max_models  # of one kernel (None: the store's own cap)
         self._stores: dict[str, WidgetStore] = {}  # by notebook
         self._idle: dict[str, asyncio.Future[None]] = {}  # by kernel msg_id
         # Each notebook's widget events are numbered 1, 2, 3... across kernels: a page that
@@ -61,12 +66,36 @@ class WidgetRelay:
         seq = self._seq[notebook_id] = self._seq.get(notebook_id, 0) + 1
         return seq
 
-    def from_kernel(self, notebook_id: str, comm: m.Comm) -> None:
+    def _store_of(self, notebook_id: str, kernel_id: str) -> WidgetStore:
+        """The notebook's store for `kernel_id`, a new one when it had another kernel's."""
         store = self._stores.get(notebook_id)
-        if store is None or store.kernel_id != comm.kernel_id:
+        if store is None or store.kernel_id != kernel_id:
             if store is not None:
                 self.reset(notebook_id)
-            store = self._stores[notebook_id] = WidgetStore(comm.kernel_id)
+            store = self._stores[notebook_id] = WidgetStore(kernel_id, self.max_models)
+        return store
+
+    def from_kernel_state(self, notebook_id: str, answer: m.WidgetState) -> None:
+        """One widget's whole state, as the kernel answered `request_state`."""
+        model = self._store_of(notebook_id, answer.kernel_id).describe(answer)
+        if model is None:
+            return
+        public = model.public()
+        self._bus.publish(
+            WidgetComm(
+                notebook_id=notebook_id,
+                seq=self._next(notebook_id),
+                msg_type="comm_open",
+                comm_id=model.comm_id,
+                data={"state": public["state"], "buffer_paths": public["buffer_paths"]},
+                metadata=model.metadata,
+                buffers=public["buffers"],
+                parent_msg_id="",
+            )
+        )
+
+    def from_kernel(self, notebook_id: str, comm: m.Comm) -> None:
+        store = self._store_of(notebook_id, comm.kernel_id)
         if not store.apply(comm):
             return
         self._bus.publish(
@@ -130,7 +159,7 @@ class WidgetRelay:
         if isinstance(seq, int):
             self._seq[notebook_id] = seq
         if isinstance(models, list):
-            self._stores[notebook_id] = WidgetStore.restore(kernel_id, models)
+            self._stores[notebook_id] = WidgetStore.restore(kernel_id, models, self.max_models)
 
     def number_from_epoch(self, notebook_id: str, epoch: int) -> None:
         """This replica took the notebook's runtime lease under `epoch` (with several

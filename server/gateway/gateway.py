@@ -116,7 +116,7 @@ class Gateway:
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queries = completion.KernelQueries()
-        self.widgets = WidgetRelay(bus)
+        self.widgets = WidgetRelay(bus, settings.max_widgets_per_kernel)
         # Kernels of workers that went away, kept for the reconnect grace (kernel id ->).
         self._orphans: dict[str, Placement] = {}
         # The worker `tandem serve` starts itself gets a fresh token each start, never stored.
@@ -634,6 +634,9 @@ class Gateway:
         if isinstance(message, m.CommIdle):
             self.widgets.idle(message)
             return
+        if isinstance(message, m.WidgetState):
+            self.widgets.from_kernel_state(placement.owner, message)
+            return
         runtime = self._runtimes.get(placement.owner)
         if runtime is not None and isinstance(message, m.RELIABLE) and message.seq:
             runtime.on_numbered(message.seq)
@@ -753,6 +756,11 @@ class Gateway:
                 await runtime.adopt(placement, held)
                 log.info("notebook %s: kernel %s adopted", held.workspace, held.kernel_id[:8])
                 worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=resume_after))
+                if self.widgets.store(held.workspace, held.kernel_id) is None:
+                    # Not handed over: the kernel says what its widgets are (in the
+                    # background, as it answers; see `kernels/messages.py`).
+                    limit = self.settings.max_widgets_per_kernel
+                    worker.send(m.RequestWidgets(kernel_id=held.kernel_id, max_widgets=limit))
                 return
         worker.kernels.pop(held.kernel_id, None)
         worker.send(m.ShutdownKernel(kernel_id=held.kernel_id))

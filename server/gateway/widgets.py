@@ -7,7 +7,9 @@ kernel's `echo_update` of it is what moves everyone's widget, the sender's inclu
 sender's widget manager recognises its own echo by the msg_id and does not apply it twice).
 A store belongs to one kernel: a new kernel starts an empty one. When the kernel's runtime
 moves to another replica (its worker reconnected there), the store goes with it
-(`snapshot()` there, `restore()` here).
+(`snapshot()` there, `restore()` here). A server that adopts a kernel without its store (a
+restarted one, or one taking over from a killed replica) rebuilds it from the kernel's
+answers to `request_state` (`describe`), which carry each widget's whole state.
 
 Output widgets capture here too: while an Output model's `msg_id` names a kernel request
 (`with out:`, or `interact` running its function), that request's outputs go into the
@@ -24,10 +26,12 @@ from typing import Any
 
 from kernels import messages as m
 
-WIDGET_TARGET = "jupyter.widget"
+WIDGET_TARGET = m.WIDGET_TARGET
 OUTPUT_MODULE = "@jupyter-widgets/output"
 # A kernel opening widgets without end (a loop making them) stops being followed here.
-MAX_WIDGET_MODELS = 10_000
+MAX_WIDGET_MODELS = m.MAX_WIDGETS
+# What a whole state names, which a delta may leave out: what makes a model of it.
+MODEL_KEYS = ("_model_name", "_model_module", "_model_module_version")
 # What one Output widget keeps: the newest outputs, streams of one name merged.
 MAX_CAPTURED_OUTPUTS = 100
 MAX_CAPTURED_TEXT = 1_000_000
@@ -55,13 +59,20 @@ class WidgetModel:
         }
 
     def apply(self, state: dict[str, Any], paths: list[BufferPath], buffers: list[str]) -> None:
-        """A delta: its keys replace ours; a buffer at a path replaces what was there."""
+        """A delta: its keys replace ours; a buffer at a path replaces what was there. A key
+        whose whole value is binary (an Image's `value`) is named by its buffer path only:
+        ipywidgets takes it out of `state`."""
+        pairs = [
+            (p, b) for p, b in zip(paths, buffers, strict=False) if p and isinstance(p[0], str)
+        ]
+        replaced = set(state) | {path[0] for path, _ in pairs}
+        self.buffers = {p: b for p, b in self.buffers.items() if p[0] not in replaced}
         for key, value in state.items():
             self.state[key] = copy.deepcopy(value)
-            self.buffers = {p: b for p, b in self.buffers.items() if p[0] != key}
-        for path, buffer in zip(paths, buffers, strict=False):
-            if path and path[0] in state:
-                self.buffers[path] = buffer
+        for path, buffer in pairs:
+            if path[0] not in state:
+                self.state.pop(str(path[0]), None)  # binary now: its old JSON value goes
+            self.buffers[path] = buffer
 
 
 def buffer_paths(data: dict[str, Any]) -> list[BufferPath]:
@@ -80,18 +91,21 @@ def buffer_paths(data: dict[str, Any]) -> list[BufferPath]:
 class WidgetStore:
     """The widget models of one kernel, as the kernel last described them."""
 
-    def __init__(self, kernel_id: str) -> None:
+    def __init__(self, kernel_id: str, max_models: int | None = None) -> None:
         self.kernel_id = kernel_id
+        self.max_models = max_models or MAX_WIDGET_MODELS
         self.models: dict[str, WidgetModel] = {}
         # The Output widgets among them: every kernel output is checked against these
         # (`capturing`), so that check must not walk every slider and label.
         self._outputs: dict[str, WidgetModel] = {}
 
     @classmethod
-    def restore(cls, kernel_id: str, models: list[Any]) -> WidgetStore:
+    def restore(
+        cls, kernel_id: str, models: list[Any], max_models: int | None = None
+    ) -> WidgetStore:
         """The store another replica's `snapshot()` describes (the runtime moved here)."""
-        store = cls(kernel_id)
-        for public in models[:MAX_WIDGET_MODELS]:
+        store = cls(kernel_id, max_models)
+        for public in models[: store.max_models]:
             if not isinstance(public, dict):
                 continue
             comm_id, state, metadata = (
@@ -125,7 +139,7 @@ class WidgetStore:
         if comm.msg_type == "comm_open":
             if comm.target_name != WIDGET_TARGET or not isinstance(data.get("state"), dict):
                 return False
-            if len(self.models) >= MAX_WIDGET_MODELS:
+            if len(self.models) >= self.max_models:
                 return False
             opened = WidgetModel(comm.comm_id, {}, dict(comm.metadata))
             opened.apply(data["state"], buffer_paths(data), comm.buffers)
@@ -144,6 +158,26 @@ class WidgetStore:
             model.apply(state, buffer_paths(data), comm.buffers)
             self._sort(model)
         return True
+
+    def describe(self, answer: m.WidgetState) -> WidgetModel | None:
+        """Apply the kernel's whole state of one widget (its answer to `request_state`):
+        a model this store does not know is made from it; None when it describes none."""
+        data = answer.data
+        state = data.get("state")
+        if data.get("method") != "update" or not isinstance(state, dict):
+            return None
+        model = self.models.get(answer.comm_id)
+        if model is None:
+            if len(self.models) >= self.max_models or not all(
+                isinstance(state.get(key), str) for key in MODEL_KEYS
+            ):
+                return None
+            model = self.models[answer.comm_id] = WidgetModel(
+                answer.comm_id, {}, dict(answer.metadata)
+            )
+        model.apply(state, buffer_paths(data), answer.buffers)
+        self._sort(model)
+        return model
 
     def capturing(self, parent_msg_id: str) -> WidgetModel | None:
         """The Output widget that captures the outputs of this kernel request, if any."""

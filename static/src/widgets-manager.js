@@ -192,6 +192,7 @@ class TandemWidgetManager extends ManagerBase {
 
   // A model as the server's snapshot has it (GET .../widgets), made or brought up to date.
   async load (model) {
+    this.closedIds.delete(model.comm_id) // a kernel adopted anew says it has it
     const state = structuredClone(model.state)
     base.put_buffers(state, model.buffer_paths, model.buffers.map(bufferOf))
     if (this.has_model(model.comm_id)) {

@@ -7,7 +7,9 @@
 // The manager (widgets-manager.js, with ipywidgets' own code) is a bundle of its own, loaded
 // the first time a notebook has a widget. Events are applied in order; those numbered at
 // or below the snapshot a page loaded are already in it, and a gap in the numbers means
-// some were lost: the page loads the snapshot again.
+// some were lost: the page loads the snapshot again. A widget shown as gone comes back when
+// its model does: a server that adopted the kernel without its widgets (restarted, or its
+// replica was killed) rebuilds them from the kernel, and each arrives as a comm_open.
 import { api } from './api.js'
 
 const MANAGER_URL = '/static/widgets-manager.js'
@@ -37,6 +39,7 @@ export class Widgets {
     this.manager = null
     this.loading = null
     this.views = [] // [view, its node], to let go of views no longer on the page
+    this.lost = new Set() // nodes shown as gone, each drawn again if its model comes back
     this.ready = new Promise((resolve) => { this.isReady = resolve })
   }
 
@@ -52,9 +55,10 @@ export class Widgets {
         const kept = new Set(snapshot.models.map((model) => model.comm_id))
         await manager.forget(kept)
         // Views of widgets the kernel no longer has (a reset this page did not see).
-        for (const [view, node] of this.views) if (!kept.has(view.model?.model_id)) gone(node)
+        for (const [view, node] of this.views) if (!kept.has(view.model?.model_id)) this.gone(node)
         this.views = this.views.filter(([view]) => kept.has(view.model?.model_id))
         await Promise.all(snapshot.models.map((model) => manager.load(model).catch((error) => console.warn('widget', error))))
+        this.revive()
       }
       const waiting = eventsAfter(this.waiting, snapshot.seq)
       this.seq = snapshot.seq
@@ -94,12 +98,35 @@ export class Widgets {
       try {
         if (this.manager) await this.manager.forget(new Set())
       } finally {
-        for (const [, node] of views) gone(node) // whatever closing the models did
+        for (const [, node] of views) this.gone(node) // whatever closing the models did
       }
       return
     }
     const manager = await this.load()
     await manager.receive(message)
+    if (message.msg_type === 'comm_open') this.revive()
+  }
+
+  // A node whose widget went (a reset, a snapshot without it, not yet there when drawn).
+  gone (el) {
+    gone(el)
+    if (el.dataset.modelId) this.lost.add(el)
+  }
+
+  // Draw again the nodes shown as gone whose model is here now (not awaited: `show` waits
+  // for the work in progress, which may be the caller).
+  revive () {
+    for (const el of [...this.lost]) {
+      const modelId = el.dataset.modelId
+      if (!el.isConnected) {
+        this.lost.delete(el)
+      } else if (this.manager?.has_model(modelId) && !this.manager.closed(modelId)) {
+        this.lost.delete(el)
+        el.replaceChildren()
+        el.classList.remove('widget-gone')
+        this.show(modelId, el)
+      }
+    }
   }
 
   run (work) {
@@ -148,6 +175,7 @@ export class Widgets {
       el.textContent = el.dataset.fallback
       return el
     }
+    el.dataset.modelId = spec.model_id
     this.show(spec.model_id, el)
     return el
   }
@@ -158,7 +186,7 @@ export class Widgets {
     await this.chain // the events that came with this output are applied first
     // An output drawn again after its kernel went (a restart): no view of a closed widget.
     if (manager.closed(modelId)) {
-      gone(el)
+      this.gone(el)
       return
     }
     // Views whose node was on the page and is not any more (the outputs were drawn again).
@@ -170,7 +198,7 @@ export class Widgets {
     try {
       this.views.push([await manager.show(modelId, el), el])
     } catch {
-      gone(el)
+      this.gone(el)
     }
   }
 }

@@ -14,7 +14,6 @@ import pytest
 from kernels import messages as m
 from kernels.environments import SCIENTIFIC_STACK
 from server.events.bus import EventBus
-from server.gateway import widgets
 from server.gateway.comms import WidgetRelay, page_msg_id
 from server.gateway.widgets import WidgetStore, capture, person_message_problem
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
@@ -53,6 +52,40 @@ def test_store_applies_open_updates_buffers_and_close() -> None:
     assert store.snapshot() == []
 
 
+def test_a_top_level_binary_value_keeps_its_buffer() -> None:
+    """ipywidgets takes a key whose whole value is binary (an Image's `value`) out of the
+    state and names it by its buffer path alone: the buffer is kept, and replaced."""
+    store = WidgetStore("k1")
+    state = {"_model_name": "ImageModel", "format": "png"}
+    opened = {"state": state, "buffer_paths": [["value"]]}
+    store.apply(comm("comm_open", opened, target_name="jupyter.widget", buffers=["AAE="]))
+    assert store.snapshot()[0]["buffers"] == ["AAE="]
+    update = {"method": "update", "state": {}, "buffer_paths": [["value"]]}
+    store.apply(comm("comm_msg", update, buffers=["AAI="]))
+    [model] = store.snapshot()
+    assert model["buffer_paths"] == [["value"]] and model["buffers"] == ["AAI="]
+
+
+def answer(comm_id: str, data: dict[str, Any]) -> m.WidgetState:
+    return m.WidgetState(kernel_id="k1", comm_id=comm_id, data=data)
+
+
+def test_a_whole_state_answer_makes_the_model_a_delta_cannot() -> None:
+    """An adopting server rebuilds its widgets from the kernel's answers to request_state:
+    one naming the model makes it, one that does not (a delta, a lie) makes nothing, and a
+    known model is brought up to date."""
+    store = WidgetStore("k1")
+    whole = {"_model_name": "IntSliderModel", "_model_module": "@jupyter-widgets/controls"}
+    whole |= {"_model_module_version": "2.0.0", "value": 3}
+    assert store.describe(answer("c1", {"method": "update", "state": {"value": 4}})) is None
+    assert store.describe(answer("c1", {"method": "custom", "state": whole})) is None
+    assert store.describe(answer("c1", {"method": "update", "state": whole})) is not None
+    assert store.snapshot()[0]["state"] == whole
+    assert store.describe(answer("c1", {"method": "update", "state": {"value": 9}})) is not None
+    assert store.snapshot()[0]["state"]["value"] == 9
+    assert len(store.snapshot()) == 1
+
+
 def test_a_store_moves_to_another_replica_as_its_snapshot() -> None:
     """A runtime that moves replicas takes its widgets along: what `snapshot()` describes,
     `restore()` rebuilds (buffers and Output widgets included), and junk is skipped."""
@@ -87,12 +120,14 @@ def test_widget_events_are_numbered_on_across_runtime_owners() -> None:
     assert seq() == (8 << 32) + 41
 
 
-def test_store_follows_a_bounded_number_of_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = WidgetStore("k1")
-    monkeypatch.setattr(widgets, "MAX_WIDGET_MODELS", 1)
+def test_store_follows_a_bounded_number_of_widgets() -> None:
+    """However they come: opened, or described by an adopted kernel."""
+    store = WidgetStore("k1", max_models=1)
     assert store.apply(comm("comm_open", {"state": {}}, target_name="jupyter.widget"))
     more = comm("comm_open", {"state": {}}, target_name="jupyter.widget")
     assert not store.apply(more.model_copy(update={"comm_id": "c2"}))
+    whole = dict.fromkeys(("_model_name", "_model_module", "_model_module_version"), "x")
+    assert store.describe(answer("c3", {"method": "update", "state": whole})) is None
     assert [model["comm_id"] for model in store.snapshot()] == ["c1"]
 
 

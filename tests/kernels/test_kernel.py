@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from kernels.kernel import cap_output
+from kernels import messages as m
+from kernels.kernel import cap_output, widget_comm_ids
 
 
 def test_small_outputs_pass_unchanged() -> None:
@@ -34,3 +35,12 @@ def test_a_huge_traceback_keeps_its_end() -> None:
     assert capped["traceback"][-1] == traceback[-1]
     assert "traceback lines not shown" in capped["traceback"][0]
     assert capped["ename"] == "RecursionError"
+
+
+def test_a_kernels_list_of_widget_comms_is_filtered_and_capped() -> None:
+    listed = {f"c{i}": {"target_name": "jupyter.widget"} for i in range(m.MAX_WIDGETS + 5)}
+    other = {"x": {"target_name": "other"}, "y" * 65: {"target_name": "jupyter.widget"}}
+    ids = widget_comm_ids({"status": "ok", "comms": {**other, **listed}})
+    assert ids == [f"c{i}" for i in range(m.MAX_WIDGETS)]
+    assert widget_comm_ids({"status": "error", "comms": listed}) == []
+    assert widget_comm_ids({"status": "ok", "comms": ["c1"]}) == []

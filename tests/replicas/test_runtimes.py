@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -306,8 +307,10 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
 ) -> None:
     """The worker is on b, running a cell; b is SIGKILLed and the worker reconnects to a,
     which adopts the kernel after b's lease lapses: the output goes on, each line once.
-    Widget events made at a go on numbered above b's (b could not hand its numbers over),
-    so a page that saw b's does not drop a's as seen."""
+    a rebuilds the kernel's widgets from the kernel (b could not hand them over): the
+    slider is there as it was and moves again. Widget events made at a go on numbered
+    above b's (b could not hand its numbers over either), so a page that saw b's does not
+    drop a's as seen."""
     pair = deployment.pair
     await deployment.move_worker("b")
     alice = pair.api(pair.a, "alice")
@@ -320,7 +323,9 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
         ):
             await run(alice, nb, [ids[0], ids[3]], on_a)
             await events.wait("widget.comm", lambda e: e["msg_type"] == "comm_open")
+            slider = _slider(alice, nb)
             seen = len(events.of("widget.comm"))
+            at_b = max(int(e["seq"]) for e in events.of("widget.comm"))
             response = alice.client.post(
                 f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
             )
@@ -330,14 +335,32 @@ async def test_a_killed_owner_s_runtime_is_taken_over_once_its_lease_lapses(
             deployment.proxy.switch(pair.a.port)
             await eventually(lambda: done(on_a, ids[1]), 40)
             assert text_of(on_a, ids[1]) == EVERY_LINE
+
+            # The kernel said what its widgets are: the slider is back at a, and pages got
+            # it as a comm_open numbered above b's events.
+            def rebuilt(event: dict[str, Any]) -> bool:
+                opened = event["msg_type"] == "comm_open" and int(event["seq"]) > at_b
+                return opened and event["comm_id"] == slider["comm_id"]
+
+            await events.wait("widget.comm", rebuilt)
+            assert _slider(alice, nb)["state"] == slider["state"]
+            msg_id = uuid.uuid4().hex
+            moved = _move(alice, nb, slider["comm_id"], 6, msg_id)
+            assert moved.status_code == 200, moved.text
+            await events.wait("widget.comm", lambda e: e["parent_msg_id"] == msg_id)
             await run(alice, nb, [ids[2]], on_a)
             assert text_of(on_a, ids[2]) == "42"
-            last = max(int(e["seq"]) for e in events.of("widget.comm"))
             await run(alice, nb, [ids[3]], on_a)  # a new slider, from a
             await eventually(lambda: len(events.of("widget.comm")) > seen + 1)
             later = [int(e["seq"]) for e in events.of("widget.comm")[seen:]]
-            assert min(later) > last, (later, last)
-            assert _slider(alice, nb)["state"]["value"] == 1  # type: ignore[index]
+            assert min(later) > at_b, (later, at_b)
+            values = {
+                model["comm_id"]: model["state"]["value"]
+                for model in alice.client.get(f"/api/notebooks/{nb}/widgets").json()["models"]
+                if model["state"].get("_model_name") == "IntSliderModel"
+            }
+            assert values.pop(slider["comm_id"]) == 6
+            assert list(values.values()) == [1]
     finally:
         if pair.b.proc is not None and pair.b.proc.poll() is not None:
             await asyncio.to_thread(pair.b.start)

@@ -1,7 +1,8 @@
 """ipywidgets shared between people (issue 11), in Chromium with two people and a real
 kernel: a slider moved by one moves for both and the kernel sees each move once; a
 tqdm.notebook bar progresses in both pages; a viewer sees widgets but cannot move them; a
-page opened later shows the current state. (widgets.js's pure part: static/test/.)"""
+page opened later shows the current state; pages left open while the server is restarted
+get the widgets back from the kernel it adopts. (widgets.js's pure part: static/test/.)"""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster
-from tests.gateway.helpers import text_of
+from tests.gateway.helpers import status, text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
 from tests.support_web import open_notebook, signed_in
 from tests.web.test_editor import ann_and_ben
@@ -316,3 +318,58 @@ async def test_a_button_click_runs_its_handler_once_for_everyone(
             for page in (mine, theirs):
                 await expect(page.locator("div.widget-label")).to_have_text(count)
         assert await printed(stack, ann, notebook, ids[1]) == "2"
+
+
+@pytest.fixture
+def keeping(tmp_path: Path) -> Iterator[Cluster]:
+    """A server whose worker keeps its kernels for a minute when the server goes."""
+    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    with running_cluster(
+        tmp_path / "data",
+        {"cpu-1": []},
+        TANDEM_ENVIRONMENTS=environments,
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
+    ) as cluster:
+        yield cluster
+
+
+# Runs until the test puts a file named `go` (its files reach /content while it runs).
+WAITING = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.1)\nslider.value = 9"
+
+
+async def test_a_restarted_server_brings_the_widgets_back_to_open_pages(
+    keeping: Cluster, browser: Browser
+) -> None:
+    """The server is SIGKILLed mid-run and started again while the worker keeps the
+    kernel: the pages that stayed open show the slider as gone while the kernel, busy with
+    its cell, cannot say what its widgets are; once the cell ends, the server rebuilds them
+    from the kernel and the pages show them again, live, without a reload."""
+    stack = keeping
+    ann = stack.api("ann")
+    notebook, ids = notebook_with_code(ann, [SLIDER, WAITING, "print(changes)"], title="Adopted")
+    async with ann_and_ben(browser, stack, notebook) as (mine, theirs):
+        await execute(ann, notebook, ids[0])
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("1", timeout=60_000)  # type: ignore[attr-defined]
+        await execute(ann, notebook, ids[1])
+        await eventually(lambda: status(ann, notebook)["status"] == "busy", 30)
+        stack.server.kill()
+        stack.server.start()
+        # The worker reports the kernel to the new server, which adopts it mid-run.
+        await eventually(lambda: status(ann, notebook)["status"] == "busy", 30)
+        for page in (mine, theirs):
+            await expect(page.locator(".widget-gone")).to_have_count(1, timeout=30_000)
+        response = ann.client.put(f"/api/notebooks/{notebook}/files/go", content=b"go")
+        assert response.status_code in (200, 201), response.text
+        # The cell ends (its last line moves the slider), the kernel answers: both pages
+        # have the slider back, where the kernel put it.
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("9", timeout=60_000)  # type: ignore[attr-defined]
+            await expect(page.locator(".widget-gone")).to_have_count(0)
+        # And an editor's move reaches the kernel again.
+        handle, _ = slider_in(theirs)
+        await handle.focus()  # type: ignore[attr-defined]
+        await theirs.keyboard.press("ArrowRight")
+        for page in (mine, theirs):
+            await expect(slider_in(page)[1]).to_have_text("10")  # type: ignore[attr-defined]
+        assert await printed(stack, ann, notebook, ids[2]) == "[9, 10]"
