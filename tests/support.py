@@ -32,7 +32,7 @@ NODE_DIR = ROOT / "tests" / "node"
 CORPUS = ROOT.parent / "shared" / "corpus"
 # Workers of every test share built runtime environments (built once per machine), and the
 # environments hold ipykernel alone unless a test asks for the scientific stack.
-ENVS_DIR = ROOT / ".test-envs"
+ENVS_DIR = (ROOT / ".test-envs").resolve()  # kernels report the real path, not a link
 KERNEL_ENV = {
     "TANDEM_ENVS_DIR": str(ENVS_DIR),
     "TANDEM_ENVIRONMENTS": json.dumps({"default": [], "default-gpu": []}),
