@@ -11,7 +11,11 @@ public and do not change.
 An adopted kernel (one this server did not start) goes from stopped or disconnected straight
 to idle or busy. Restart and a runtime change start over from any state (waiting or
 starting). A kernel is idle, busy or reconnecting only once one ran: never straight from
-the line for a worker (the only moves refused).
+the line for a worker.
+
+A runtime is never idle while it has work: a cell running or cells queued (people read
+"idle" as "nothing will run"; the editor's Run all waits for it). A move to idle then is
+refused like a move the diagram does not have: both are bugs in whoever drives it.
 """
 
 from __future__ import annotations
@@ -55,8 +59,26 @@ class IllegalTransition(RuntimeError):
         self.source, self.target = source, target
 
 
+class InconsistentState(IllegalTransition):
+    """A move to idle while cells are queued or one runs."""
+
+    def __init__(self, source: RuntimeState, target: RuntimeState) -> None:
+        RuntimeError.__init__(self, f"a runtime cannot be {target} while cells wait or run")
+        self.source, self.target = source, target
+
+
 def allowed(source: RuntimeState, target: RuntimeState) -> bool:
     return source in ENTERED_FROM[target]
+
+
+def consistent(state: RuntimeState, has_work: bool) -> bool:
+    """Whether `state` may be shown while cells are queued or running (`has_work`)."""
+    return not (has_work and state is RuntimeState.IDLE)
+
+
+def settled(has_work: bool) -> RuntimeState:
+    """The state of a running kernel the runtime waits for no one about."""
+    return RuntimeState.BUSY if has_work else RuntimeState.IDLE
 
 
 class Lifecycle:
@@ -67,9 +89,12 @@ class Lifecycle:
         self.state = RuntimeState.STOPPED
         self.reason = ""
 
-    def move(self, target: RuntimeState, reason: str = "") -> None:
+    def move(self, target: RuntimeState, reason: str = "", *, has_work: bool = False) -> None:
         """Enter `target` (again, with a new reason, when already in it); raises
-        IllegalTransition, changing nothing, when the move is not allowed."""
+        IllegalTransition, changing nothing, when the move is not allowed, or would show
+        idle while cells are queued or running (`has_work`)."""
         if not allowed(self.state, target):
             raise IllegalTransition(self.state, target)
+        if not consistent(target, has_work):
+            raise InconsistentState(self.state, target)
         self.state, self.reason = target, reason

@@ -7,9 +7,12 @@ import pytest
 from server.gateway.lifecycle import (
     ENTERED_FROM,
     IllegalTransition,
+    InconsistentState,
     Lifecycle,
     RuntimeState,
     allowed,
+    consistent,
+    settled,
 )
 from server.gateway.models import RuntimeStatus
 
@@ -93,3 +96,27 @@ def test_every_state_has_a_row_and_only_the_line_is_kept_from_a_running_kernel()
     assert set(ENTERED_FROM) == set(S)
     forbidden = {(a, b) for a in S for b in S if not allowed(a, b)}
     assert forbidden == {(S.WAITING, S.IDLE), (S.WAITING, S.BUSY), (S.WAITING, S.RECONNECTING)}
+
+
+def test_a_runtime_with_work_is_never_idle() -> None:
+    lifecycle = Lifecycle()
+    for state in (S.STARTING, S.BUSY):
+        lifecycle.move(state, has_work=True)
+    with pytest.raises(InconsistentState, match="cannot be idle while cells wait or run"):
+        lifecycle.move(S.IDLE, has_work=True)
+    assert lifecycle.state is S.BUSY  # nothing changed
+    lifecycle.move(S.IDLE, has_work=False)
+    assert lifecycle.state is S.IDLE
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_only_idle_says_nothing_will_run(state: RuntimeState) -> None:
+    # Waiting, starting, reconnecting, stopped (cells dropped next) may all have work.
+    assert consistent(state, has_work=True) is (state is not S.IDLE)
+    assert consistent(state, has_work=False)
+
+
+def test_a_running_kernel_settles_busy_with_work_and_idle_without() -> None:
+    assert settled(has_work=True) is S.BUSY
+    assert settled(has_work=False) is S.IDLE
+    assert all(consistent(settled(work), work) for work in (True, False))
