@@ -15,12 +15,13 @@ and lifetime limits (`limits`), and what goes into the document (`cell_edits`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ from server.gateway import outputs
 from server.gateway.cell_edits import CellEdits
 from server.gateway.execution import Execution, Outcome, Output
 from server.gateway.flushing import Acknowledgements, OutputFlusher
-from server.gateway.lifecycle import Lifecycle, RuntimeState
+from server.gateway.lifecycle import Lifecycle, RuntimeState, settled
 from server.gateway.limits import LimitKind, LimitTimers
 from server.gateway.models import ExecuteAccepted, RuntimeStatus, RuntimeUsage
 from server.gateway.registry import Placement, WorkerRegistry
@@ -86,7 +87,9 @@ class NotebookRuntime:
         self._queue: deque[Execution] = deque()
         self._current: Execution | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._restarts = 0  # restarts under way: they start the runner when done
+        # Restarts, stops, interrupts and runtime changes under way: while one is, a Run
+        # only queues its cells (a runner started then would run on a kernel being shut).
+        self._holds = 0
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
         self._cells = CellEdits(
             notebook_id,
@@ -141,8 +144,12 @@ class NotebookRuntime:
             usage=self._usage if placement else None,
         )
 
+    @property
+    def _has_work(self) -> bool:
+        return bool(self._queue) or self._current is not None
+
     def _set_state(self, state: RuntimeState, reason: str = "") -> None:
-        self._lifecycle.move(state, reason)
+        self._lifecycle.move(state, reason, has_work=self._has_work)
         self.publish_status()
 
     def publish_status(self) -> None:
@@ -190,9 +197,11 @@ class NotebookRuntime:
             self._queue.append(
                 Execution(cell_id, batch, username, user_id, writer, loop.create_future())
             )
+        if queued and self._lifecycle.state is RuntimeState.IDLE:
+            # Published below with the queue: never "idle" with cells waiting.
+            self._lifecycle.move(RuntimeState.BUSY, has_work=True)
         marked = self._cells.start_set_states(room, queued, "queued")
-        if queued and self._runner is None and not self._restarts:
-            self._runner = asyncio.create_task(self._run())
+        self._start_runner()
         await marked
         self.publish_status()
         return ExecuteAccepted(queued=queued, skipped=skipped)
@@ -211,13 +220,18 @@ class NotebookRuntime:
     async def interrupt(self) -> None:
         self._refuse_while_away()
         placement = self._placement
-        if self._current is not None and placement is not None and self._kernel_ready:
-            placement.worker.send(m.Interrupt(kernel_id=placement.kernel_id))
-        elif self._runner is not None:
-            # Still waiting for a worker or a kernel: interrupting gives up on the queue.
-            await self._stop_runner("interrupted before it ran")
-            await self._stop_kernel()
-            self._set_state(RuntimeState.STOPPED, "interrupted while starting")
+        if self._kernel_ready:
+            if self._current is not None and placement is not None:
+                placement.worker.send(m.Interrupt(kernel_id=placement.kernel_id))
+            # Else between two cells: nothing runs to interrupt, and the kernel stays.
+        elif self._runner is not None or self._queue:
+            # Still waiting for a worker or a kernel: interrupting gives up on the queue
+            # (and on runs asked for meanwhile).
+            with self._hold():
+                await self._stop_runner("interrupted before it ran")
+                await self._stop_kernel()
+                await self._fail_queue(None)
+                self._set_state(RuntimeState.STOPPED, "interrupted while starting")
 
     async def restart(self) -> None:
         """Clear the queue and start a fresh kernel (on a worker matching the runtime).
@@ -225,15 +239,13 @@ class NotebookRuntime:
         No runner starts while it stops the old kernel: one started by a Run at that moment
         found the old kernel still up, ran on it and waited for ever on a kernel shut under
         it. Such cells are dropped with the old queue or, once that is cleared, wait for the
-        new kernel (as Restart and run all's do, asked for after the restart)."""
-        self._restarts += 1
-        try:
+        new kernel (as Restart and run all's do, asked for after the restart). Everyone
+        sees "starting" from the moment it is asked for."""
+        with self._hold():
+            self._set_state(RuntimeState.STARTING, "restarting")
             await self._stop_runner("the kernel was restarted")
             await self._stop_kernel()
-        finally:
-            self._restarts -= 1
-        if self._restarts == 0 and self._runner is None:
-            self._runner = asyncio.create_task(self._run(start_only=True))
+        self._start_runner(start_only=True)
 
     async def change_runtime(self, runtime: RuntimeType) -> None:
         """Move to another runtime type: a kernel (or one starting, or a wait for a worker)
@@ -243,12 +255,13 @@ class NotebookRuntime:
         if not self.busy:
             self.publish_status()
             return
-        queued, self._queue = list(self._queue), deque()
-        await self._stop_runner("the runtime type was changed while it ran")
-        await self._stop_kernel()
-        self._queue.extendleft(reversed(queued))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(start_only=True))
+        with self._hold():
+            queued, self._queue = list(self._queue), deque()
+            self._set_state(RuntimeState.STARTING, f"switching to {runtime.name}")
+            await self._stop_runner("the runtime type was changed while it ran")
+            await self._stop_kernel()
+            self._queue.extendleft(reversed(queued))
+        self._start_runner(start_only=True)
 
     def answer_input(self, username: str, value: str) -> None:
         current, placement = self._current, self._placement
@@ -267,11 +280,14 @@ class NotebookRuntime:
         await self._outputs.flush_now()
 
     async def stop(self, reason: str, cell_error: str) -> None:
-        """Shut the kernel down (a limit, the notebook deleted, the server stopping)."""
-        await self._stop_runner(cell_error)
-        await self._stop_kernel()
-        self._set_state(RuntimeState.STOPPED, reason)
-        await self._release_room_if_unused()
+        """Shut the kernel down (a limit, the notebook deleted, the server stopping); runs
+        asked for while it stops are dropped with the rest."""
+        with self._hold():
+            await self._stop_runner(cell_error)
+            await self._stop_kernel()
+            await self._fail_queue(None)
+            self._set_state(RuntimeState.STOPPED, reason)
+            await self._release_room_if_unused()
 
     # --- from the worker ---------------------------------------------------------------
 
@@ -384,7 +400,7 @@ class NotebookRuntime:
         self._cancel_away()
         self._placement = placement
         self._acks.forget_sent()
-        self._set_state(RuntimeState.BUSY if self._current is not None else RuntimeState.IDLE)
+        self._set_state(settled(self._has_work))
         return self._acks.received
 
     def resumed(self) -> None:
@@ -443,7 +459,8 @@ class NotebookRuntime:
         running = held.execution
         if running is None or not running.cell_id:
             self._arm_idle_timers()
-            self._set_state(RuntimeState.IDLE, "taken back after a reconnect")
+            self._set_state(settled(self._has_work), "taken back after a reconnect")
+            self._start_runner()  # runs asked for while nobody held the kernel
             return
         execution = Execution(
             running.cell_id,
@@ -468,7 +485,7 @@ class NotebookRuntime:
             if await self._complete(execution):
                 await self._run_queue()
         finally:
-            self._runner = None
+            self._runner_ended()
 
     # --- the runner ----------------------------------------------------------------------
 
@@ -478,6 +495,28 @@ class NotebookRuntime:
             self._kernel_up is not None and self._kernel_up.done() and self._placement is not None
         )
 
+    def _start_runner(self, start_only: bool = False) -> None:
+        """Start the runner for what is queued (or, with `start_only`, for a kernel alone),
+        unless one runs or a restart, stop or interrupt holds it back."""
+        if self._runner is None and not self._holds and (start_only or self._queue):
+            self._runner = asyncio.create_task(self._run(start_only))
+
+    @contextlib.contextmanager
+    def _hold(self) -> Iterator[None]:
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+
+    def _runner_ended(self) -> None:
+        """The runner's last step. One stopped from outside was let go of already; one
+        that ends by itself (done, its kernel lost or not started) leaves no run behind:
+        runs asked for while it wound down start a fresh one."""
+        if self._runner is asyncio.current_task():
+            self._runner = None
+            self._start_runner()
+
     async def _run(self, start_only: bool = False) -> None:
         try:
             wanted = start_only or bool(self._queue)
@@ -485,7 +524,7 @@ class NotebookRuntime:
                 return
             await self._run_queue()
         finally:
-            self._runner = None
+            self._runner_ended()
 
     async def _run_queue(self) -> None:
         while self._queue:
