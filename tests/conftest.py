@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Api, Person, ServerProcess, make_people
+from kernels.environments import SCIENTIFIC_STACK, EnvironmentStore
+from kernels.messages import Environment
+from tests.support import ENVS_DIR, Api, Person, ServerProcess, make_people
 from tests.support_pg import SQLITE, DatabaseUrls, PostgresServer, running_postgres
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
@@ -14,6 +17,34 @@ NAMES = ["alice", "bob", "carol", "dave", "erin"]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fuzz-seed", type=int, default=None, help="seed for tests/fuzz")
     parser.addoption("--long", action="store_true", help="run tests/fuzz for hours")
+
+
+# A first build of the scientific stack downloads and installs a dozen packages: minutes on
+# a fresh machine, then nothing. Only the test that sets a module up may wait for it.
+BUILD_TIMEOUT_SECONDS = 900
+
+
+@pytest.hookimpl(trylast=True)  # after `-k` and `-m` have deselected
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first test of each module that needs the scientific stack gets the time to build
+    it; the others keep the usual timeout (with `--dist loadfile` a module runs in order on
+    one process, so its first test is the one that sets the module's fixtures up)."""
+    modules = set()
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if "scientific_stack" in getattr(item, "fixturenames", ()) and module not in modules:
+            modules.add(module)
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT_SECONDS))
+
+
+@pytest.fixture(scope="session")
+def scientific_stack() -> list[str]:
+    """The `default` environment with the scientific stack, built (once per machine, under
+    the store's file lock) before a worker is asked for a kernel in it: a run then waits
+    for a kernel, never for a build. Returns the package list for `TANDEM_ENVIRONMENTS`."""
+    spec = Environment(name="default", packages=SCIENTIFIC_STACK)
+    asyncio.run(EnvironmentStore(ENVS_DIR).get(spec))
+    return SCIENTIFIC_STACK
 
 
 @pytest.fixture(scope="session")
