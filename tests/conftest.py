@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Api, Person, ServerProcess, make_people
+from kernels.environments import SCIENTIFIC_STACK, EnvironmentStore
+from kernels.messages import Environment
+from tests.support import ENVS_DIR, Api, Person, ServerProcess, make_people
 from tests.support_pg import SQLITE, DatabaseUrls, PostgresServer, running_postgres
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
@@ -14,6 +19,73 @@ NAMES = ["alice", "bob", "carol", "dave", "erin"]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fuzz-seed", type=int, default=None, help="seed for tests/fuzz")
     parser.addoption("--long", action="store_true", help="run tests/fuzz for hours")
+
+
+# Kernel environments some modules need beyond ipykernel (the fixture of that name gives
+# the package list for `TANDEM_ENVIRONMENTS`). A first build downloads and installs the
+# packages: a minute or more on a fresh machine, then nothing (.test-envs keeps them).
+PREBUILT = {
+    "scientific_stack": SCIENTIFIC_STACK,
+    # The chart renderers' tests: plotly's fig.show() needs nbformat, as in the default.
+    "charts_stack": ["pandas", "plotly", "nbformat", "altair"],
+}
+BUILD_TIMEOUT_SECONDS = 900
+_builds: dict[str, concurrent.futures.Future[None]] = {}
+
+
+def _build(fixture: str) -> concurrent.futures.Future[None]:
+    """Build (or find) one environment in a thread of its own, once per test process; the
+    store's file lock has a second process wait for the first's build."""
+    if fixture not in _builds:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        spec = Environment(name="default", packages=PREBUILT[fixture])
+
+        def build() -> None:
+            try:
+                asyncio.run(EnvironmentStore(ENVS_DIR).get(spec))
+            except BaseException as error:  # the fixture raises it in the test
+                done.set_exception(error)
+            else:
+                done.set_result(None)
+
+        threading.Thread(target=build, name=f"build {fixture}", daemon=True).start()
+        _builds[fixture] = done
+    return _builds[fixture]
+
+
+@pytest.hookimpl(trylast=True)  # after `-k` and `-m` have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start building the environments the selected tests need while the others run, and
+    give the first test of each module that needs one the time a first build takes (with
+    `--dist loadfile` a module runs in order on one process, so its first test is the one
+    that sets the module's fixtures up); the others keep the usual timeout."""
+    modules = set()
+    for item in items:
+        needed = PREBUILT.keys() & set(getattr(item, "fixturenames", ()))
+        for fixture in needed if not config.option.collectonly else ():
+            _build(fixture)
+        module = item.nodeid.split("::")[0]
+        if needed and module not in modules:
+            modules.add(module)
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT_SECONDS))
+
+
+def _built(fixture: str) -> list[str]:
+    _build(fixture).result()
+    return PREBUILT[fixture]
+
+
+@pytest.fixture(scope="session")
+def scientific_stack() -> list[str]:
+    """The scientific stack's packages, their environment built before a worker is asked
+    for a kernel in it: a run then waits for a kernel, never for a build."""
+    return _built("scientific_stack")
+
+
+@pytest.fixture(scope="session")
+def charts_stack() -> list[str]:
+    """The charting libraries' packages, their environment built (as `scientific_stack`)."""
+    return _built("charts_stack")
 
 
 @pytest.fixture(scope="session")

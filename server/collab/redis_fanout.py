@@ -260,7 +260,7 @@ class RedisFanout(Fanout):
                 for confirmed in self._joined.values():
                     confirmed.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

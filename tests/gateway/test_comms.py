@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from kernels import messages as m
-from kernels.environments import SCIENTIFIC_STACK
 from server.events.bus import EventBus
 from server.gateway.comms import WidgetRelay, page_msg_id
 from server.gateway.widgets import WidgetStore, capture, person_message_problem
@@ -181,9 +180,11 @@ def test_only_our_own_kernel_msg_ids_name_a_page_message() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, scientific_stack: list[str]
+) -> Iterator[Cluster]:
     """A server with one worker whose kernels have the scientific stack (ipywidgets)."""
-    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    environments = json.dumps({"default": scientific_stack})
     data = tmp_path_factory.mktemp("comms")
     with running_cluster(
         data, {"cpu-1": ["--max-kernels", "16"]}, TANDEM_ENVIRONMENTS=environments

@@ -17,7 +17,6 @@ from typing import Any
 import websockets
 
 from kernels import messages as m
-from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
 from tests.support import WorkerProcess, YClient, eventually, notebook_with_code, sync_url
@@ -75,13 +74,15 @@ def slider_value(api: Any, notebook_id: str) -> Any:
     return sliders[0].get("value") if sliders else None
 
 
-async def test_a_worker_cut_off_comes_back_to_its_running_cell(tmp_path: Path) -> None:
+async def test_a_worker_cut_off_comes_back_to_its_running_cell(
+    tmp_path: Path, scientific_stack: list[str]
+) -> None:
     with running_cluster(
         tmp_path / "data",
         TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
         TANDEM_WORKER_TIMEOUT_SECONDS="2",
         # ipywidgets: the environment the widget tests build (one build for both).
-        TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),
+        TANDEM_ENVIRONMENTS=json.dumps({"default": scientific_stack}),
     ) as cluster:
         worker = cluster.start_worker("sleepy")
         wait_for_workers(cluster, 1)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import Events, events_url, run, text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
@@ -55,13 +54,15 @@ LIAR = (
 
 
 @pytest.fixture(scope="module")
-def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def restartable(
+    tmp_path_factory: pytest.TempPathFactory, scientific_stack: list[str]
+) -> Iterator[Cluster]:
     """A server whose worker keeps its kernels for a minute when the server goes."""
     with running_cluster(
         tmp_path_factory.mktemp("widget-adoption"),
         TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60",
         TANDEM_WORKER_TIMEOUT_SECONDS="5",
-        TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),
+        TANDEM_ENVIRONMENTS=json.dumps({"default": scientific_stack}),
         TANDEM_MAX_WIDGETS_PER_KERNEL=str(MAX_WIDGETS),
     ) as cluster:
         cluster.start_worker("keeper")

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import redis
 
-from kernels.environments import SCIENTIFIC_STACK
 from server.errors import Conflict
 from server.gateway.cluster import Cluster
 from tests.gateway.helpers import Events, cell, events_url, run, status, text_of
@@ -80,7 +79,10 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(
-    postgres: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    scientific_stack: list[str],
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("runtimes")
     pair = start_replicas(
@@ -92,7 +94,7 @@ def deployment(
         TANDEM_WORKER_HEARTBEAT_SECONDS="1",
         TANDEM_WORKER_TIMEOUT_SECONDS="3",
         TANDEM_FORWARD_TIMEOUT_SECONDS="15",
-        TANDEM_ENVIRONMENTS=json.dumps({"default": SCIENTIFIC_STACK}),  # ipywidgets
+        TANDEM_ENVIRONMENTS=json.dumps({"default": scientific_stack}),  # ipywidgets
     )
     token = pair.worker_token("mover")
     admin = {"a": pair.api(pair.a, "root"), "b": pair.api(pair.b, "root")}

@@ -17,17 +17,14 @@ from tests.support_web import open_notebook, signed_in
 # A kernel starts for each test, and it imports pandas and a charting library.
 pytestmark = pytest.mark.timeout(300)
 
-# A kernel environment with the charting libraries (built once per machine in .test-envs).
-# nbformat as in the default environment: plotly's fig.show() needs it.
-CHARTS_ENV = json.dumps({"default": ["pandas", "plotly", "nbformat", "altair"], "default-gpu": []})
-
 
 @pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def charts(tmp_path_factory: pytest.TempPathFactory, charts_stack: list[str]) -> Iterator[Cluster]:
+    """A server whose kernels have the charting libraries (`charts_stack`)."""
     with running_cluster(
         tmp_path_factory.mktemp("charts"),
         {"cpu-1": ["--max-kernels", "8"]},
-        TANDEM_ENVIRONMENTS=CHARTS_ENV,
+        TANDEM_ENVIRONMENTS=json.dumps({"default": charts_stack, "default-gpu": []}),
     ) as cluster:
         yield cluster
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from kernels.environments import SCIENTIFIC_STACK
 from tests.gateway.conftest import Cluster, running_cluster
 from tests.gateway.helpers import status, text_of
 from tests.support import Api, YClient, eventually, notebook_with_code, sync_url
@@ -38,9 +37,11 @@ TQDM = (
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, scientific_stack: list[str]
+) -> Iterator[Cluster]:
     """A server with one worker whose kernels have the scientific stack (ipywidgets, tqdm)."""
-    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    environments = json.dumps({"default": scientific_stack})
     data = tmp_path_factory.mktemp("widgets")
     with running_cluster(
         data, {"cpu-1": ["--max-kernels", "16"]}, TANDEM_ENVIRONMENTS=environments
@@ -321,9 +322,9 @@ async def test_a_button_click_runs_its_handler_once_for_everyone(
 
 
 @pytest.fixture
-def keeping(tmp_path: Path) -> Iterator[Cluster]:
+def keeping(tmp_path: Path, scientific_stack: list[str]) -> Iterator[Cluster]:
     """A server whose worker keeps its kernels for a minute when the server goes."""
-    environments = json.dumps({"default": SCIENTIFIC_STACK})
+    environments = json.dumps({"default": scientific_stack})
     with running_cluster(
         tmp_path / "data",
         {"cpu-1": []},
