@@ -518,15 +518,22 @@ async def wait_cells(page: Page, expected: list[tuple[str, str]], timeout: float
 
 async def selected_in_command_mode(page: Page) -> int:
     """The index of the selected cell, after checking the page is in command mode: the
-    focus is on the cell itself, not on its (or any) editor."""
-    index = await page.evaluate(
-        """() => {
-            const active = document.activeElement
-            const editing = document.querySelector('.cm-focused')
-            if (editing || !active?.matches('section.cell.current')) return -1
-            return [...document.querySelectorAll('section.cell')].indexOf(active)
-        }"""
-    )
+    focus is on the cell itself, not on its (or any) editor. A cell just inserted takes
+    the focus once it is drawn (a frame later on a loaded machine): waited for; that no
+    letter was typed meanwhile, `wait_cells` checks."""
+    index = -1
+    for _ in range(100):
+        index = await page.evaluate(
+            """() => {
+                const active = document.activeElement
+                const editing = document.querySelector('.cm-focused')
+                if (editing || !active?.matches('section.cell.current')) return -1
+                return [...document.querySelectorAll('section.cell')].indexOf(active)
+            }"""
+        )
+        if index >= 0:
+            break
+        await asyncio.sleep(0.05)
     assert index >= 0, "the page left command mode"
     return int(index)
 
