@@ -747,12 +747,13 @@ class Gateway:
             orphan is None
             and self._minted_for(held, worker)
             and held.started
-            and (runtime is None or not runtime.busy)
+            and (runtime is None or not (runtime.busy or runtime.changing))
             and await self._notebook_exists(held.workspace)
         ):
             resume_after = await self._take_over(held, held.kernel_id.startswith(self._boot))
             runtime = await self.runtime(held.workspace)
-            if resume_after is not None and not runtime.busy:  # nobody started one while we looked
+            # Nobody started one, or began a restart or a stop, while we looked.
+            if resume_after is not None and not (runtime.busy or runtime.changing):
                 await runtime.adopt(placement, held)
                 log.info("notebook %s: kernel %s adopted", held.workspace, held.kernel_id[:8])
                 worker.send(m.Resume(kernel_id=held.kernel_id, after_seq=resume_after))

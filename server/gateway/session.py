@@ -88,8 +88,11 @@ class NotebookRuntime:
         self._current: Execution | None = None
         self._runner: asyncio.Task[None] | None = None
         # Restarts, stops, interrupts and runtime changes under way: while one is, a Run
-        # only queues its cells (a runner started then would run on a kernel being shut).
+        # only queues its cells (a runner started then would run on a kernel being shut);
+        # the last to end starts the runner for what is queued, and for a kernel when the
+        # latest of them was a restart or a runtime change (`_start_wanted`).
         self._holds = 0
+        self._start_wanted = False
         self._kernel_up: asyncio.Future[str] | None = None  # "" when started, else why not
         self._cells = CellEdits(
             notebook_id,
@@ -172,6 +175,12 @@ class NotebookRuntime:
     def busy(self) -> bool:
         return self._runner is not None or self._placement is not None
 
+    @property
+    def changing(self) -> bool:
+        """A restart, stop, interrupt or runtime change is under way (it may have let go of
+        the kernel already, and a kernel adopted now would be shut by it or go unseen)."""
+        return self._holds > 0
+
     # --- requests from people ----------------------------------------------------------
 
     async def execute(
@@ -223,11 +232,15 @@ class NotebookRuntime:
         if self._kernel_ready:
             if self._current is not None and placement is not None:
                 placement.worker.send(m.Interrupt(kernel_id=placement.kernel_id))
-            # Else between two cells: nothing runs to interrupt, and the kernel stays.
-        elif self._runner is not None or self._queue:
-            # Still waiting for a worker or a kernel: interrupting gives up on the queue
-            # (and on runs asked for meanwhile).
+            elif self._queue:
+                # Between two cells of a batch (the last one's end being stored): the
+                # rest of it does not run, as when a cell is interrupted; the kernel stays.
+                await self._drop_batch(self._queue[0].batch)
+        elif self._runner is not None or self._queue or self._holds:
+            # Still waiting for a worker or a kernel (or a restart is getting one):
+            # interrupting gives up on the queue, and on runs asked for meanwhile.
             with self._hold():
+                self._start_wanted = False
                 await self._stop_runner("interrupted before it ran")
                 await self._stop_kernel()
                 await self._fail_queue(None)
@@ -242,10 +255,11 @@ class NotebookRuntime:
         new kernel (as Restart and run all's do, asked for after the restart). Everyone
         sees "starting" from the moment it is asked for."""
         with self._hold():
+            self._start_wanted = True  # unless a stop or an interrupt comes after it
+            self._cancel_away()  # a worker coming back now brings a kernel being shut
             self._set_state(RuntimeState.STARTING, "restarting")
             await self._stop_runner("the kernel was restarted")
             await self._stop_kernel()
-        self._start_runner(start_only=True)
 
     async def change_runtime(self, runtime: RuntimeType) -> None:
         """Move to another runtime type: a kernel (or one starting, or a wait for a worker)
@@ -256,12 +270,13 @@ class NotebookRuntime:
             self.publish_status()
             return
         with self._hold():
+            self._start_wanted = True
+            self._cancel_away()
             queued, self._queue = list(self._queue), deque()
             self._set_state(RuntimeState.STARTING, f"switching to {runtime.name}")
             await self._stop_runner("the runtime type was changed while it ran")
             await self._stop_kernel()
             self._queue.extendleft(reversed(queued))
-        self._start_runner(start_only=True)
 
     def answer_input(self, username: str, value: str) -> None:
         current, placement = self._current, self._placement
@@ -283,6 +298,8 @@ class NotebookRuntime:
         """Shut the kernel down (a limit, the notebook deleted, the server stopping); runs
         asked for while it stops are dropped with the rest."""
         with self._hold():
+            self._start_wanted = False
+            self._cancel_away()
             await self._stop_runner(cell_error)
             await self._stop_kernel()
             await self._fail_queue(None)
@@ -347,7 +364,12 @@ class NotebookRuntime:
             current.done.set_result(Outcome("lost", reason=reason))
         elif self._runner is None:
             self._set_state(RuntimeState.DISCONNECTED, reason)
-            self._spawn(self._release_room_if_unused())
+            self._spawn(self._lost_while_idle())
+
+    async def _lost_while_idle(self) -> None:
+        # Runs asked for while the worker was away go as a lost kernel's queue does.
+        await self._fail_queue(None)
+        await self._release_room_if_unused()
 
     def on_output(self, execution_id: str, msg_type: str, content: dict[str, Any]) -> None:
         current = self._current
@@ -401,6 +423,7 @@ class NotebookRuntime:
         self._placement = placement
         self._acks.forget_sent()
         self._set_state(settled(self._has_work))
+        self._start_runner()  # runs asked for while it was away
         return self._acks.received
 
     def resumed(self) -> None:
@@ -476,16 +499,21 @@ class NotebookRuntime:
         if running.waiting_input:
             execution.prompt = {"prompt": running.prompt, "password": running.password}
         self._current = execution
-        await self._cells.resume_run(execution)
-        self._set_state(RuntimeState.BUSY)
-        self._runner = asyncio.create_task(self._run_adopted(execution))
+        with self._hold():  # a Run meanwhile queues behind the adopted cell
+            await self._cells.resume_run(execution)
+            if self._queue:  # un-marked by the resume, which knows only the adopted cell
+                await self._cells.set_states([e.cell_id for e in self._queue], "queued")
+            self._set_state(RuntimeState.BUSY)
+            self._runner = asyncio.create_task(self._run_adopted(execution))
 
     async def _run_adopted(self, execution: Execution) -> None:
         try:
             if await self._complete(execution):
                 await self._run_queue()
-        finally:
-            self._runner_ended()
+        except BaseException:
+            self._runner_ended(start_next=False)
+            raise
+        self._runner_ended()
 
     # --- the runner ----------------------------------------------------------------------
 
@@ -495,11 +523,14 @@ class NotebookRuntime:
             self._kernel_up is not None and self._kernel_up.done() and self._placement is not None
         )
 
-    def _start_runner(self, start_only: bool = False) -> None:
-        """Start the runner for what is queued (or, with `start_only`, for a kernel alone),
-        unless one runs or a restart, stop or interrupt holds it back."""
-        if self._runner is None and not self._holds and (start_only or self._queue):
-            self._runner = asyncio.create_task(self._run(start_only))
+    def _start_runner(self) -> None:
+        """Start the runner for what is queued (and for a kernel alone after a restart or
+        a runtime change), unless one runs, a restart, stop or interrupt holds it back, or
+        the kernel's worker is away (it starts when the worker is back)."""
+        wanted = self._start_wanted or bool(self._queue)
+        if self._runner is None and not self._holds and not self.reconnecting and wanted:
+            self._runner = asyncio.create_task(self._run(self._start_wanted))
+            self._start_wanted = False
 
     @contextlib.contextmanager
     def _hold(self) -> Iterator[None]:
@@ -508,23 +539,28 @@ class NotebookRuntime:
             yield
         finally:
             self._holds -= 1
+            self._start_runner()
 
-    def _runner_ended(self) -> None:
+    def _runner_ended(self, *, start_next: bool = True) -> None:
         """The runner's last step. One stopped from outside was let go of already; one
         that ends by itself (done, its kernel lost or not started) leaves no run behind:
-        runs asked for while it wound down start a fresh one."""
+        runs asked for while it wound down start a fresh one. One that failed (this
+        server may no longer write, say) starts none: it would fail again, a cell a time."""
         if self._runner is asyncio.current_task():
             self._runner = None
-            self._start_runner()
+            if start_next:
+                self._start_runner()
 
     async def _run(self, start_only: bool = False) -> None:
         try:
-            wanted = start_only or bool(self._queue)
-            if wanted and not self._kernel_ready and not await self._start_kernel():
-                return
-            await self._run_queue()
-        finally:
-            self._runner_ended()
+            if self._kernel_ready:
+                await self._run_queue()  # idle again when nothing is left to run
+            elif (start_only or self._queue) and await self._start_kernel():
+                await self._run_queue()
+        except BaseException:
+            self._runner_ended(start_next=False)
+            raise
+        self._runner_ended()
 
     async def _run_queue(self) -> None:
         while self._queue:
@@ -625,10 +661,16 @@ class NotebookRuntime:
         self._ack()
         if outcome.status != "ok":
             # As Jupyter does on an error: the rest of what was run together does not run.
-            dropped = [e for e in self._queue if e.batch == execution.batch]
-            self._queue = deque(e for e in self._queue if e.batch != execution.batch)
-            await self._cells.set_states([e.cell_id for e in dropped], "idle")
+            await self._drop_batch(execution.batch)
         return True
+
+    async def _drop_batch(self, batch: str) -> None:
+        """The queued cells of one Run go back to idle."""
+        dropped = [e for e in self._queue if e.batch == batch]
+        self._queue = deque(e for e in self._queue if e.batch != batch)
+        if dropped:
+            await self._cells.set_states([e.cell_id for e in dropped], "idle")
+            self.publish_status()
 
     async def _finish(
         self, execution: Execution, outcome: Outcome, error: tuple[str, str] | None = None

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 
 from kernels import messages as m
@@ -270,6 +271,50 @@ async def test_a_worker_back_after_the_grace_does_not_revive_its_lost_kernel(
             assert status(ann, nb)["status"] == "disconnected"
             await run(ann, nb, [ids[1]], client)
             assert "NameError" in text_of(client, ids[1])
+
+
+@pytest.mark.parametrize("back", [True, False], ids=["worker back", "grace over"])
+async def test_a_run_asked_for_while_the_worker_is_away_waits_for_it(
+    tmp_path: Path, back: bool
+) -> None:
+    """A Run while the runtime is reconnecting is queued, not sent down the lost connection
+    (where it vanished and the cell said "running" for ever): it runs once when the worker
+    is back, and goes back to idle with the kernel when the grace is over."""
+    with running_cluster(
+        tmp_path / "data",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60" if back else "6",
+        TANDEM_WORKER_TIMEOUT_SECONDS="1",
+    ) as cluster:
+        worker = cluster.start_worker("napper")
+        wait_for_workers(cluster, 1)
+        ann = cluster.api("ann")
+        nb, ids = notebook_with_code(ann, ["secret = 41", "secret + 1"])
+        token = cluster.person("ann").token
+        async with YClient(sync_url(cluster.server, nb, token)) as client:
+            await run(ann, nb, [ids[0]], client)
+            with frozen(worker):
+                await eventually(lambda: status(ann, nb)["status"] == "reconnecting", 20)
+                response = ann.client.post(
+                    f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
+                )
+                assert response.status_code == 202, response.text
+                now = status(ann, nb)
+                assert now["status"] == "reconnecting", now
+                assert (now["queued_cells"], now["running_cell"]) == ([ids[1]], None)
+                await eventually(lambda: cell(client, ids[1])["execution_state"] == "queued")
+                if not back:
+                    await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
+                    assert status(ann, nb)["queued_cells"] == []
+                    await eventually(lambda: cell(client, ids[1])["execution_state"] == "idle")
+                    assert cell(client, ids[1]).get("execution_count") is None
+            if back:
+                await eventually(lambda: done(client, ids[1]), 30)
+                assert text_of(client, ids[1]).strip() == "42"  # the same kernel, once
+                assert status(ann, nb)["status"] == "idle"
+            else:
+                wait_for_workers(cluster, 1)
+                await run(ann, nb, [ids[1]], client)  # a new kernel
+                assert "NameError" in text_of(client, ids[1])
 
 
 async def test_a_worker_back_without_the_kernel_is_not_waited_for(tmp_path: Path) -> None:
