@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import websockets
 from kernels import messages as m
 from tests.gateway.conftest import Cluster, running_cluster, wait_for_workers
 from tests.gateway.helpers import cell, run, status, text_of
-from tests.support import WorkerProcess, YClient, eventually, notebook_with_code, sync_url
+from tests.support import Api, WorkerProcess, YClient, eventually, notebook_with_code, sync_url
 
 COUNT = 40
 # Prints 0..39, one line every 0.2 s: about 8 s, long enough to lose the server mid-run.
@@ -246,31 +247,51 @@ async def test_an_adopted_cell_keeps_its_prompt_its_cap_and_its_queue_honest(
             await eventually(lambda: cell(client, ids[1])["execution_state"] == "idle", 10)
 
 
-async def test_a_worker_back_after_the_grace_does_not_revive_its_lost_kernel(
-    tmp_path: Path,
-) -> None:
-    """Past the grace the server says the runtime is lost; a worker that comes back later
-    still holding the kernel (its own grace started when it noticed) is told to shut it
-    down, not adopted as if the server had never known it."""
+@dataclass
+class Secret:
+    """A notebook whose kernel, on a worker of its own, ran `secret = 41` (cell 0; cell 1
+    reads it), open in ann's client."""
+
+    cluster: Cluster
+    worker: WorkerProcess
+    ann: Api
+    nb: str
+    ids: list[str]
+    client: YClient
+
+
+@contextlib.asynccontextmanager
+async def a_kept_secret(tmp_path: Path, worker_name: str, grace: int) -> AsyncIterator[Secret]:
     with running_cluster(
         tmp_path / "data",
-        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="2",
+        TANDEM_WORKER_RECONNECT_GRACE_SECONDS=str(grace),
         TANDEM_WORKER_TIMEOUT_SECONDS="1",
     ) as cluster:
-        worker = cluster.start_worker("late")
+        worker = cluster.start_worker(worker_name)
         wait_for_workers(cluster, 1)
         ann = cluster.api("ann")
         nb, ids = notebook_with_code(ann, ["secret = 41", "secret + 1"])
         token = cluster.person("ann").token
         async with YClient(sync_url(cluster.server, nb, token)) as client:
             await run(ann, nb, [ids[0]], client)
-            with frozen(worker):
-                await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
-            wait_for_workers(cluster, 1)
-            await asyncio.sleep(1)
-            assert status(ann, nb)["status"] == "disconnected"
-            await run(ann, nb, [ids[1]], client)
-            assert "NameError" in text_of(client, ids[1])
+            yield Secret(cluster, worker, ann, nb, ids, client)
+
+
+async def test_a_worker_back_after_the_grace_does_not_revive_its_lost_kernel(
+    tmp_path: Path,
+) -> None:
+    """Past the grace the server says the runtime is lost; a worker that comes back later
+    still holding the kernel (its own grace started when it noticed) is told to shut it
+    down, not adopted as if the server had never known it."""
+    async with a_kept_secret(tmp_path, "late", grace=2) as kept:
+        ann, nb, ids, client = kept.ann, kept.nb, kept.ids, kept.client
+        with frozen(kept.worker):
+            await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
+        wait_for_workers(kept.cluster, 1)
+        await asyncio.sleep(1)
+        assert status(ann, nb)["status"] == "disconnected"
+        await run(ann, nb, [ids[1]], client)
+        assert "NameError" in text_of(client, ids[1])
 
 
 @pytest.mark.parametrize("back", [True, False], ids=["worker back", "grace over"])
@@ -280,41 +301,29 @@ async def test_a_run_asked_for_while_the_worker_is_away_waits_for_it(
     """A Run while the runtime is reconnecting is queued, not sent down the lost connection
     (where it vanished and the cell said "running" for ever): it runs once when the worker
     is back, and goes back to idle with the kernel when the grace is over."""
-    with running_cluster(
-        tmp_path / "data",
-        TANDEM_WORKER_RECONNECT_GRACE_SECONDS="60" if back else "6",
-        TANDEM_WORKER_TIMEOUT_SECONDS="1",
-    ) as cluster:
-        worker = cluster.start_worker("napper")
-        wait_for_workers(cluster, 1)
-        ann = cluster.api("ann")
-        nb, ids = notebook_with_code(ann, ["secret = 41", "secret + 1"])
-        token = cluster.person("ann").token
-        async with YClient(sync_url(cluster.server, nb, token)) as client:
-            await run(ann, nb, [ids[0]], client)
-            with frozen(worker):
-                await eventually(lambda: status(ann, nb)["status"] == "reconnecting", 20)
-                response = ann.client.post(
-                    f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]}
-                )
-                assert response.status_code == 202, response.text
-                now = status(ann, nb)
-                assert now["status"] == "reconnecting", now
-                assert (now["queued_cells"], now["running_cell"]) == ([ids[1]], None)
-                await eventually(lambda: cell(client, ids[1])["execution_state"] == "queued")
-                if not back:
-                    await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
-                    assert status(ann, nb)["queued_cells"] == []
-                    await eventually(lambda: cell(client, ids[1])["execution_state"] == "idle")
-                    assert cell(client, ids[1]).get("execution_count") is None
-            if back:
-                await eventually(lambda: done(client, ids[1]), 30)
-                assert text_of(client, ids[1]).strip() == "42"  # the same kernel, once
-                assert status(ann, nb)["status"] == "idle"
-            else:
-                wait_for_workers(cluster, 1)
-                await run(ann, nb, [ids[1]], client)  # a new kernel
-                assert "NameError" in text_of(client, ids[1])
+    async with a_kept_secret(tmp_path, "napper", grace=60 if back else 6) as kept:
+        ann, nb, ids, client = kept.ann, kept.nb, kept.ids, kept.client
+        with frozen(kept.worker):
+            await eventually(lambda: status(ann, nb)["status"] == "reconnecting", 20)
+            response = ann.client.post(f"/api/notebooks/{nb}/execute", json={"cell_ids": [ids[1]]})
+            assert response.status_code == 202, response.text
+            now = status(ann, nb)
+            assert now["status"] == "reconnecting", now
+            assert (now["queued_cells"], now["running_cell"]) == ([ids[1]], None)
+            await eventually(lambda: cell(client, ids[1])["execution_state"] == "queued")
+            if not back:
+                await eventually(lambda: status(ann, nb)["status"] == "disconnected", 20)
+                assert status(ann, nb)["queued_cells"] == []
+                await eventually(lambda: cell(client, ids[1])["execution_state"] == "idle")
+                assert cell(client, ids[1]).get("execution_count") is None
+        if back:
+            await eventually(lambda: done(client, ids[1]), 30)
+            assert text_of(client, ids[1]).strip() == "42"  # the same kernel, once
+            assert status(ann, nb)["status"] == "idle"
+        else:
+            wait_for_workers(kept.cluster, 1)
+            await run(ann, nb, [ids[1]], client)  # a new kernel
+            assert "NameError" in text_of(client, ids[1])
 
 
 async def test_a_worker_back_without_the_kernel_is_not_waited_for(tmp_path: Path) -> None:
