@@ -48,6 +48,7 @@ def _build(fixture: str) -> concurrent.futures.Future[None]:
             else:
                 done.set_result(None)
 
+        # A daemon thread, not an executor's: a run stopped early does not wait for pip.
         threading.Thread(target=build, name=f"build {fixture}", daemon=True).start()
         _builds[fixture] = done
     return _builds[fixture]

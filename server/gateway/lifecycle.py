@@ -54,8 +54,8 @@ ENTERED_FROM: dict[RuntimeState, frozenset[RuntimeState]] = {
 class IllegalTransition(RuntimeError):
     """A move the state machine does not allow: a bug in whoever drives it."""
 
-    def __init__(self, source: RuntimeState, target: RuntimeState) -> None:
-        super().__init__(f"a runtime cannot go from {source} to {target}")
+    def __init__(self, source: RuntimeState, target: RuntimeState, why: str = "") -> None:
+        super().__init__(why or f"a runtime cannot go from {source} to {target}")
         self.source, self.target = source, target
 
 
@@ -63,8 +63,7 @@ class InconsistentState(IllegalTransition):
     """A move to idle while cells are queued or one runs."""
 
     def __init__(self, source: RuntimeState, target: RuntimeState) -> None:
-        RuntimeError.__init__(self, f"a runtime cannot be {target} while cells wait or run")
-        self.source, self.target = source, target
+        super().__init__(source, target, f"a runtime cannot be {target} while cells wait or run")
 
 
 def allowed(source: RuntimeState, target: RuntimeState) -> bool:

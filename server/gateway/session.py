@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -504,16 +504,13 @@ class NotebookRuntime:
             if self._queue:  # un-marked by the resume, which knows only the adopted cell
                 await self._cells.set_states([e.cell_id for e in self._queue], "queued")
             self._set_state(RuntimeState.BUSY)
-            self._runner = asyncio.create_task(self._run_adopted(execution))
+            self._runner = asyncio.create_task(
+                self._as_runner(functools.partial(self._run_adopted, execution))
+            )
 
     async def _run_adopted(self, execution: Execution) -> None:
-        try:
-            if await self._complete(execution):
-                await self._run_queue()
-        except BaseException:
-            self._runner_ended(start_next=False)
-            raise
-        self._runner_ended()
+        if await self._complete(execution):
+            await self._run_queue()
 
     # --- the runner ----------------------------------------------------------------------
 
@@ -529,7 +526,8 @@ class NotebookRuntime:
         the kernel's worker is away (it starts when the worker is back)."""
         wanted = self._start_wanted or bool(self._queue)
         if self._runner is None and not self._holds and not self.reconnecting and wanted:
-            self._runner = asyncio.create_task(self._run(self._start_wanted))
+            run = functools.partial(self._run, self._start_wanted)
+            self._runner = asyncio.create_task(self._as_runner(run))
             self._start_wanted = False
 
     @contextlib.contextmanager
@@ -541,26 +539,26 @@ class NotebookRuntime:
             self._holds -= 1
             self._start_runner()
 
-    def _runner_ended(self, *, start_next: bool = True) -> None:
-        """The runner's last step. One stopped from outside was let go of already; one
-        that ends by itself (done, its kernel lost or not started) leaves no run behind:
-        runs asked for while it wound down start a fresh one. One that failed (this
-        server may no longer write, say) starts none: it would fail again, a cell a time."""
-        if self._runner is asyncio.current_task():
-            self._runner = None
-            if start_next:
-                self._start_runner()
+    async def _as_runner(self, work: Callable[[], Awaitable[None]]) -> None:
+        """The runner's task. One stopped from outside was let go of already; one that
+        ends by itself (done, its kernel lost or not started) leaves no run behind: runs
+        asked for while it wound down start a fresh one. One that failed (this server may
+        no longer write, say) starts none: it would fail again, a cell a time."""
+        failed = True
+        try:
+            await work()  # made here: a task cancelled before it began leaves no coroutine
+            failed = False
+        finally:
+            if self._runner is asyncio.current_task():
+                self._runner = None
+                if not failed:
+                    self._start_runner()
 
     async def _run(self, start_only: bool = False) -> None:
-        try:
-            if self._kernel_ready:
-                await self._run_queue()  # idle again when nothing is left to run
-            elif (start_only or self._queue) and await self._start_kernel():
-                await self._run_queue()
-        except BaseException:
-            self._runner_ended(start_next=False)
-            raise
-        self._runner_ended()
+        if self._kernel_ready:
+            await self._run_queue()  # idle again when nothing is left to run
+        elif (start_only or self._queue) and await self._start_kernel():
+            await self._run_queue()
 
     async def _run_queue(self) -> None:
         while self._queue:

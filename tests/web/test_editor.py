@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 
 from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.gateway.conftest import Cluster
 from tests.support import make_people, notebook_with_code
@@ -521,21 +522,19 @@ async def selected_in_command_mode(page: Page) -> int:
     focus is on the cell itself, not on its (or any) editor. A cell just inserted takes
     the focus once it is drawn (a frame later on a loaded machine): waited for; that no
     letter was typed meanwhile, `wait_cells` checks."""
-    index = -1
-    for _ in range(100):
-        index = await page.evaluate(
+    try:
+        found = await page.wait_for_function(
             """() => {
                 const active = document.activeElement
                 const editing = document.querySelector('.cm-focused')
-                if (editing || !active?.matches('section.cell.current')) return -1
-                return [...document.querySelectorAll('section.cell')].indexOf(active)
-            }"""
+                if (editing || !active?.matches('section.cell.current')) return null
+                return {index: [...document.querySelectorAll('section.cell')].indexOf(active)}
+            }""",
+            timeout=5000,
         )
-        if index >= 0:
-            break
-        await asyncio.sleep(0.05)
-    assert index >= 0, "the page left command mode"
-    return int(index)
+    except PlaywrightTimeoutError:
+        raise AssertionError("the page left command mode") from None
+    return int((await found.json_value())["index"])
 
 
 async def test_command_keys_never_type_their_letter(web: Cluster, browser: Browser) -> None:
